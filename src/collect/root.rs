@@ -1,0 +1,83 @@
+//! Where collectors read the system from.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The system a collector looks at.
+///
+/// On-disk files (`/etc`, `/var`, `/usr`) come from `disk`: `/` normally, a mounted image
+/// with `collect --root DIR`. Live kernel and runtime state (`/proc`, `/sys`, `/run`) always
+/// comes from `live`, which is `/` except in tests that build a fake tree.
+#[derive(Debug, Clone)]
+pub struct Root {
+    disk: PathBuf,
+    live: PathBuf,
+}
+
+impl Root {
+    /// The running system.
+    pub fn host() -> Self {
+        Self::at("/")
+    }
+
+    /// On-disk files under `dir`, live state from the running system.
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Root {
+            disk: dir.into(),
+            live: PathBuf::from("/"),
+        }
+    }
+
+    /// Also read live state (`/proc`, `/sys`, `/run`) under `dir`: for tests.
+    pub fn with_live(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.live = dir.into();
+        self
+    }
+
+    /// Whether on-disk files come from the running system.
+    pub fn is_host_disk(&self) -> bool {
+        self.disk == Path::new("/")
+    }
+
+    /// Path of an on-disk file given by its absolute path on the target system.
+    pub fn file(&self, abs: &str) -> PathBuf {
+        self.disk.join(abs.trim_start_matches('/'))
+    }
+
+    /// Path of live kernel/runtime state (`/proc/...`, `/sys/...`, `/run/...`).
+    pub fn live(&self, abs: &str) -> PathBuf {
+        self.live.join(abs.trim_start_matches('/'))
+    }
+
+    /// Reads an on-disk file as text.
+    pub fn read(&self, abs: &str) -> io::Result<String> {
+        std::fs::read_to_string(self.file(abs))
+    }
+
+    /// Reads a live file as text (`/proc`, `/sys`, `/run`).
+    pub fn read_live(&self, abs: &str) -> io::Result<String> {
+        std::fs::read_to_string(self.live(abs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_disk_files_follow_the_root_and_live_state_does_not() {
+        let root = Root::at("/mnt/image");
+        assert_eq!(
+            root.file("/etc/os-release"),
+            Path::new("/mnt/image/etc/os-release")
+        );
+        assert_eq!(root.live("/proc/uptime"), Path::new("/proc/uptime"));
+        assert!(!root.is_host_disk());
+        assert!(Root::host().is_host_disk());
+        let fake = Root::host().with_live("/tmp/fake");
+        assert_eq!(
+            fake.live("/sys/class/power_supply"),
+            Path::new("/tmp/fake/sys/class/power_supply")
+        );
+    }
+}

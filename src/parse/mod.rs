@@ -1,0 +1,7 @@
+//! Pure parsers for the system files the collectors read: text in, data out, no I/O,
+//! so each one is unit-tested on real-world samples.
+
+pub mod aptconf;
+pub mod dpkg;
+pub mod os_release;
+pub mod sshd;

@@ -1,0 +1,1 @@
+//! Spool (stub: being written).

@@ -1,0 +1,1 @@
+//! Usage ledger (stub: being written).
