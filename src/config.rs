@@ -1,1 +1,808 @@
-//! (being written)
+//! The agent's configuration (`agent.toml`), validated before anything runs.
+//!
+//! Loading is validation: the TOML is parsed with unknown keys rejected, every value is
+//! checked, and the files it names (CA, certificate, key) are read and parsed here, once.
+//! An error names the key (or file) and says what to do; `check-config` prints it and
+//! exits 2, and so does `run`, so that systemd does not restart a service that cannot work.
+
+use crate::report::Identity;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Where the config is read from when no `--config` is given.
+pub const DEFAULT_PATH: &str = "/etc/grappe-agent/agent.toml";
+/// Environment variable that overrides [`DEFAULT_PATH`].
+pub const PATH_ENV: &str = "GRAPPE_AGENT_CONFIG";
+
+/// A configuration problem: which key or file, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The config file the error is about.
+    pub file: PathBuf,
+    /// `[section] key`, or empty when the whole file is concerned.
+    pub key: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "config {}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "config {}: {}: {}",
+                self.file.display(),
+                self.key,
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub identity: Identity,
+    pub broker: Broker,
+    pub schedule: Schedule,
+    pub spool: Spool,
+    /// Where the usage ledger and the report sequence live.
+    pub state_dir: PathBuf,
+    pub update: Update,
+}
+
+#[derive(Debug, Clone)]
+pub struct Broker {
+    pub host: String,
+    pub port: u16,
+    /// None only for `mqtt://` with `allow_insecure = true`.
+    pub tls: Option<Tls>,
+    pub keep_alive: Duration,
+}
+
+/// The parsed TLS material: loaded once at validation, reused on every reconnection.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub ca_file: PathBuf,
+    pub cert_file: PathBuf,
+    pub roots: Arc<rustls::RootCertStore>,
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: Arc<PrivateKeyDer<'static>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub heartbeat: Duration,
+    pub posture: Duration,
+    pub patches: Duration,
+    pub inventory: Duration,
+    pub usage: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spool {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    pub enabled: bool,
+    pub manifest_url: String,
+    pub public_key: PathBuf,
+    pub rollout_percent: u8,
+}
+
+// ---- The file as written: every section and key the contract names, nothing else. ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    identity: RawIdentity,
+    broker: RawBroker,
+    #[serde(default)]
+    schedule: RawSchedule,
+    #[serde(default)]
+    spool: RawSpool,
+    #[serde(default)]
+    state: RawState,
+    #[serde(default)]
+    update: RawUpdate,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    grappe: String,
+    structure: String,
+    #[serde(default)]
+    device: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBroker {
+    url: String,
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    #[serde(default)]
+    allow_insecure: bool,
+    keep_alive: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSchedule {
+    heartbeat: String,
+    posture: String,
+    patches: String,
+    inventory: String,
+    usage: String,
+}
+
+impl Default for RawSchedule {
+    fn default() -> Self {
+        RawSchedule {
+            heartbeat: "5m".into(),
+            posture: "1h".into(),
+            patches: "6h".into(),
+            inventory: "24h".into(),
+            usage: "1h".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSpool {
+    dir: PathBuf,
+    max_bytes: u64,
+}
+
+impl Default for RawSpool {
+    fn default() -> Self {
+        RawSpool {
+            dir: PathBuf::from("/var/lib/grappe-agent/spool"),
+            max_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawState {
+    dir: PathBuf,
+}
+
+impl Default for RawState {
+    fn default() -> Self {
+        RawState {
+            dir: PathBuf::from("/var/lib/grappe-agent"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawUpdate {
+    enabled: bool,
+    manifest_url: String,
+    public_key: PathBuf,
+    rollout_percent: u8,
+}
+
+impl Default for RawUpdate {
+    fn default() -> Self {
+        RawUpdate {
+            enabled: false,
+            manifest_url: String::new(),
+            public_key: PathBuf::from("/etc/grappe-agent/release.pub"),
+            rollout_percent: 100,
+        }
+    }
+}
+
+/// The config path to use: `--config`, else `GRAPPE_AGENT_CONFIG`, else the default.
+pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
+    match flag {
+        Some(p) => p.to_path_buf(),
+        None => std::env::var_os(PATH_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH)),
+    }
+}
+
+impl Config {
+    /// Reads and validates the config and the files it names.
+    ///
+    /// `machine_id` gives the device id when `[identity] device` is empty.
+    pub fn load(
+        path: &Path,
+        machine_id: impl FnOnce() -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            file: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            err(
+                "",
+                format!("cannot read the file: {e} (create it from the commented example config/agent.toml)"),
+            )
+        })?;
+        let raw: RawConfig = toml::from_str(&text)
+            .map_err(|e| err("", format!("invalid TOML: {}", e.to_string().trim())))?;
+        Self::validate(path, raw, machine_id).map_err(|(key, message)| err(&key, message))
+    }
+
+    fn validate(
+        path: &Path,
+        raw: RawConfig,
+        machine_id: impl FnOnce() -> Option<String>,
+    ) -> Result<Config, (String, String)> {
+        let device = if raw.identity.device.is_empty() {
+            machine_id().ok_or_else(|| {
+                (
+                    "[identity] device".to_string(),
+                    "is empty and /etc/machine-id could not be read; set a device id ([a-z0-9-], 1 to 64 characters)"
+                        .to_string(),
+                )
+            })?
+        } else {
+            raw.identity.device
+        };
+        let identity = Identity {
+            grappe: check_name("[identity] grappe", raw.identity.grappe)?,
+            structure: check_name("[identity] structure", raw.identity.structure)?,
+            device: check_name("[identity] device", device)?,
+        };
+        let broker = validate_broker(raw.broker)?;
+        let schedule = Schedule {
+            heartbeat: duration(
+                "[schedule] heartbeat",
+                &raw.schedule.heartbeat,
+                MIN_INTERVAL,
+            )?,
+            posture: duration("[schedule] posture", &raw.schedule.posture, MIN_INTERVAL)?,
+            patches: duration("[schedule] patches", &raw.schedule.patches, MIN_INTERVAL)?,
+            inventory: duration(
+                "[schedule] inventory",
+                &raw.schedule.inventory,
+                MIN_INTERVAL,
+            )?,
+            usage: duration("[schedule] usage", &raw.schedule.usage, MIN_INTERVAL)?,
+        };
+        let spool = Spool {
+            dir: absolute("[spool] dir", raw.spool.dir)?,
+            max_bytes: raw.spool.max_bytes,
+        };
+        if spool.max_bytes < MIN_SPOOL_BYTES {
+            return Err((
+                "[spool] max_bytes".into(),
+                format!("{} is too small: at least {MIN_SPOOL_BYTES} bytes (64 KiB) are needed to hold a few reports", spool.max_bytes),
+            ));
+        }
+        let update = validate_update(raw.update)?;
+        Ok(Config {
+            path: path.to_path_buf(),
+            identity,
+            broker,
+            schedule,
+            spool,
+            state_dir: absolute("[state] dir", raw.state.dir)?,
+            update,
+        })
+    }
+
+    /// Checks that only make sense right before use, for `check-config`: the device
+    /// certificate is within its validity period and chains to the configured CA.
+    /// Returns warnings (things that may be intended) or the first error.
+    pub fn check_certificate(&self, now: SystemTime) -> Result<Vec<String>, ConfigError> {
+        let Some(tls) = &self.broker.tls else {
+            return Ok(vec![
+                "TLS is off (mqtt:// with allow_insecure = true): reports travel in clear text"
+                    .into(),
+            ]);
+        };
+        let err = |message: String| ConfigError {
+            file: self.path.clone(),
+            key: "[broker] cert".into(),
+            message,
+        };
+        let ee = webpki::EndEntityCert::try_from(&tls.chain[0]).map_err(|e| {
+            err(format!(
+                "{}: not a usable certificate: {e}",
+                tls.cert_file.display()
+            ))
+        })?;
+        let anchors: Vec<_> = tls.roots.roots.to_vec();
+        let since_epoch = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let result = ee.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &anchors,
+            &tls.chain[1..],
+            UnixTime::since_unix_epoch(since_epoch),
+            webpki::KeyUsage::client_auth(),
+            None,
+            None,
+        );
+        match result {
+            Ok(_) => Ok(Vec::new()),
+            Err(webpki::Error::CertExpired { not_after, .. }) => Err(err(format!(
+                "{} expired at {} (unix time); issue a new device certificate",
+                tls.cert_file.display(),
+                not_after.as_secs()
+            ))),
+            Err(webpki::Error::CertNotValidYet { not_before, .. }) => Err(err(format!(
+                "{} is not valid before {} (unix time); check the device clock (NTP) or the certificate",
+                tls.cert_file.display(),
+                not_before.as_secs()
+            ))),
+            Err(webpki::Error::UnknownIssuer) => Ok(vec![format!(
+                "{} is not issued by the CA in {}: fine if the broker trusts another CA for clients, otherwise issue it from the grappe CA",
+                tls.cert_file.display(),
+                tls.ca_file.display()
+            )]),
+            Err(e) => Err(err(format!("{} cannot be used as a client certificate: {e}", tls.cert_file.display()))),
+        }
+    }
+}
+
+const MIN_INTERVAL: Duration = Duration::from_secs(10);
+const MIN_SPOOL_BYTES: u64 = 64 * 1024;
+/// MQTT carries the keepalive in a 16-bit number of seconds.
+const MAX_KEEP_ALIVE: Duration = Duration::from_secs(u16::MAX as u64);
+
+/// Grappe, structure and device names appear in topics: `[a-z0-9-]{1,64}`.
+fn check_name(key: &str, value: String) -> Result<String, (String, String)> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(value)
+    } else {
+        Err((
+            key.to_string(),
+            format!("{value:?} is not a valid name: use 1 to 64 characters among a-z, 0-9 and '-'"),
+        ))
+    }
+}
+
+fn duration(key: &str, value: &str, min: Duration) -> Result<Duration, (String, String)> {
+    let d = humantime::parse_duration(value).map_err(|e| {
+        (
+            key.to_string(),
+            format!("{value:?} is not a duration ({e}); write it like \"30s\", \"5m\", \"6h\" or \"1d\""),
+        )
+    })?;
+    if d < min {
+        return Err((
+            key.to_string(),
+            format!(
+                "{value:?} is too short: at least {}",
+                humantime::format_duration(min)
+            ),
+        ));
+    }
+    Ok(d)
+}
+
+fn absolute(key: &str, path: PathBuf) -> Result<PathBuf, (String, String)> {
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err((
+            key.to_string(),
+            format!("{} must be an absolute path", path.display()),
+        ))
+    }
+}
+
+/// `mqtts://host[:port]` (or `mqtt://` when allowed). IPv6 hosts go in brackets.
+fn parse_url(url: &str) -> Result<(bool, String, u16), String> {
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtts://") {
+        (true, rest)
+    } else if let Some(rest) = url.strip_prefix("mqtt://") {
+        (false, rest)
+    } else {
+        return Err(format!("{url:?} must start with mqtts:// (TLS) or mqtt://"));
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let default_port = if tls { 8883 } else { 1883 };
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("{url:?}: missing ']' after the IPv6 address"))?;
+        match after {
+            "" => (host, None),
+            p => (
+                host,
+                Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| format!("{url:?}: expected ':port' after ']'"))?,
+                ),
+            ),
+        }
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty() || host.contains(['/', '@', '?', '#', ' ']) {
+        return Err(format!(
+            "{url:?}: write the broker as mqtts://HOST:PORT (no user, path or query)"
+        ));
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("{url:?}: {p:?} is not a port number"))?,
+    };
+    Ok((tls, host.to_string(), port))
+}
+
+fn validate_broker(raw: RawBroker) -> Result<Broker, (String, String)> {
+    let key = |k: &str| format!("[broker] {k}");
+    let (use_tls, host, port) = parse_url(&raw.url).map_err(|m| (key("url"), m))?;
+    if !use_tls && !raw.allow_insecure {
+        return Err((
+            key("url"),
+            format!("{:?} is not encrypted; use mqtts:// (set allow_insecure = true only for a test broker)", raw.url),
+        ));
+    }
+    let keep_alive = match raw.keep_alive {
+        Some(v) => duration(&key("keep_alive"), &v, Duration::from_secs(5))?,
+        None => Duration::from_secs(600),
+    };
+    if keep_alive > MAX_KEEP_ALIVE {
+        return Err((
+            key("keep_alive"),
+            "is too long: MQTT allows at most 18h12m15s".into(),
+        ));
+    }
+    let tls = if use_tls {
+        let file = |k: &str, v: Option<PathBuf>| {
+            v.ok_or_else(|| {
+                (
+                    key(k),
+                    "is required with mqtts://: the path of a PEM file".to_string(),
+                )
+            })
+        };
+        Some(load_tls(
+            file("ca", raw.ca)?,
+            file("cert", raw.cert)?,
+            file("key", raw.key)?,
+        )?)
+    } else {
+        None
+    };
+    Ok(Broker {
+        host,
+        port,
+        tls,
+        keep_alive,
+    })
+}
+
+/// Reads the CA, certificate and key, and checks that the key belongs to the certificate.
+fn load_tls(ca: PathBuf, cert: PathBuf, key: PathBuf) -> Result<Tls, (String, String)> {
+    let pem_err = |k: &str, path: &Path, e: rustls::pki_types::pem::Error| {
+        let why = match e {
+            rustls::pki_types::pem::Error::Io(io) => format!("cannot read it: {io}"),
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                "holds no PEM item of the expected kind".to_string()
+            }
+            other => format!("is not valid PEM: {other}"),
+        };
+        (format!("[broker] {k}"), format!("{} {why}", path.display()))
+    };
+    let certs_in =
+        |k: &str, path: &Path| -> Result<Vec<CertificateDer<'static>>, (String, String)> {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| pem_err(k, path, e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| pem_err(k, path, e))?;
+            if certs.is_empty() {
+                return Err((
+                    format!("[broker] {k}"),
+                    format!(
+                        "{} holds no certificate (expected PEM \"BEGIN CERTIFICATE\")",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(certs)
+        };
+
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs_in("ca", &ca)? {
+        roots.add(c).map_err(|e| {
+            (
+                "[broker] ca".to_string(),
+                format!(
+                    "{}: a certificate cannot be used as a CA: {e}",
+                    ca.display()
+                ),
+            )
+        })?;
+    }
+    let chain = certs_in("cert", &cert)?;
+    let private_key = PrivateKeyDer::from_pem_file(&key).map_err(|e| pem_err("key", &key, e))?;
+    let signing_key =
+        rustls::crypto::ring::sign::any_supported_type(&private_key).map_err(|e| {
+            (
+                "[broker] key".to_string(),
+                format!("{}: unsupported private key: {e}", key.display()),
+            )
+        })?;
+    rustls::sign::CertifiedKey::new(chain.clone(), signing_key)
+        .keys_match()
+        .map_err(|_| {
+            (
+                "[broker] key".to_string(),
+                format!(
+                    "{} does not belong to the certificate {}; install the key the certificate was issued for",
+                    key.display(),
+                    cert.display()
+                ),
+            )
+        })?;
+    Ok(Tls {
+        ca_file: ca,
+        cert_file: cert,
+        roots: Arc::new(roots),
+        chain,
+        key: Arc::new(private_key),
+    })
+}
+
+fn validate_update(raw: RawUpdate) -> Result<Update, (String, String)> {
+    if raw.rollout_percent > 100 {
+        return Err((
+            "[update] rollout_percent".into(),
+            format!("{} is not a percentage (0 to 100)", raw.rollout_percent),
+        ));
+    }
+    if raw.enabled {
+        if !raw.manifest_url.starts_with("https://") {
+            return Err((
+                "[update] manifest_url".into(),
+                format!(
+                    "{:?} must be an https:// URL when updates are enabled",
+                    raw.manifest_url
+                ),
+            ));
+        }
+        if let Err(e) = std::fs::metadata(&raw.public_key) {
+            return Err((
+                "[update] public_key".into(),
+                format!("{} cannot be read: {e} (the release signing public key is required when updates are enabled)", raw.public_key.display()),
+            ));
+        }
+    }
+    Ok(Update {
+        enabled: raw.enabled,
+        manifest_url: raw.manifest_url,
+        public_key: raw.public_key,
+        rollout_percent: raw.rollout_percent,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path, || Some("0123456789abcdef0123456789abcdef".into()))
+    }
+
+    const INSECURE: &str = r#"
+[identity]
+grappe = "grappe-hdf-01"
+structure = "ehpad-les-tilleuls"
+[broker]
+url = "mqtt://127.0.0.1:1884"
+allow_insecure = true
+"#;
+
+    #[test]
+    fn minimal_insecure_config_gets_defaults_and_the_machine_id() {
+        let c = load_str(INSECURE).unwrap();
+        assert_eq!(c.identity.device, "0123456789abcdef0123456789abcdef");
+        assert_eq!((c.broker.host.as_str(), c.broker.port), ("127.0.0.1", 1884));
+        assert!(c.broker.tls.is_none());
+        assert_eq!(c.schedule.heartbeat, Duration::from_secs(300));
+        assert_eq!(c.schedule.inventory, Duration::from_secs(86400));
+        assert_eq!(c.spool.max_bytes, 16 * 1024 * 1024);
+        assert_eq!(c.state_dir, Path::new("/var/lib/grappe-agent"));
+        assert!(!c.update.enabled);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let e = load_str(&format!("{INSECURE}\n[schedule]\nheartbeet = \"5m\"\n")).unwrap_err();
+        assert!(e.to_string().contains("heartbeet"), "{e}");
+        let e = load_str(&format!("{INSECURE}\n[spooler]\n")).unwrap_err();
+        assert!(e.to_string().contains("spooler"), "{e}");
+    }
+
+    #[test]
+    fn plain_mqtt_needs_allow_insecure() {
+        let e = load_str(&INSECURE.replace("allow_insecure = true", "")).unwrap_err();
+        assert_eq!(e.key, "[broker] url");
+        assert!(e.message.contains("mqtts://"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            (
+                "grappe = \"grappe-hdf-01\"",
+                "grappe = \"Grappe HDF\"",
+                "[identity] grappe",
+            ),
+            (
+                "[broker]",
+                "[broker]\nkeep_alive = \"soon\"",
+                "[broker] keep_alive",
+            ),
+            (
+                "mqtt://127.0.0.1:1884",
+                "mqtt://127.0.0.1:99999",
+                "[broker] url",
+            ),
+            ("mqtt://127.0.0.1:1884", "http://127.0.0.1", "[broker] url"),
+        ];
+        for (from, to, key) in cases {
+            let e = load_str(&INSECURE.replace(from, to)).unwrap_err();
+            assert_eq!(e.key, key, "{to}: {e}");
+        }
+        let e = load_str(&format!("{INSECURE}\n[schedule]\nheartbeat = \"1s\"\n")).unwrap_err();
+        assert_eq!(e.key, "[schedule] heartbeat");
+        let e = load_str(&format!("{INSECURE}\n[spool]\nmax_bytes = 10\n")).unwrap_err();
+        assert_eq!(e.key, "[spool] max_bytes");
+        let e = load_str(&format!("{INSECURE}\n[spool]\ndir = \"spool\"\n")).unwrap_err();
+        assert_eq!(e.key, "[spool] dir");
+        let e = load_str(&format!(
+            "{INSECURE}\n[update]\nenabled = true\nmanifest_url = \"http://x\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "[update] manifest_url");
+    }
+
+    #[test]
+    fn missing_tls_files_are_named() {
+        let text = INSECURE.replace("mqtt://127.0.0.1:1884", "mqtts://broker.example").replace(
+            "allow_insecure = true",
+            "ca = \"/nonexistent/ca.pem\"\ncert = \"/nonexistent/d.pem\"\nkey = \"/nonexistent/d.key\"",
+        );
+        let e = load_str(&text).unwrap_err();
+        assert_eq!(e.key, "[broker] ca");
+        assert!(e.message.contains("/nonexistent/ca.pem"), "{e}");
+        let e = load_str(&text.replace("ca = \"/nonexistent/ca.pem\"\n", "")).unwrap_err();
+        assert_eq!(e.key, "[broker] ca");
+        assert!(e.message.contains("required"), "{e}");
+    }
+
+    use crate::test_pki as pki;
+
+    fn tls_config(ca: &Path, pair: &pki::Pair) -> String {
+        INSECURE
+            .replace("mqtt://127.0.0.1:1884", "mqtts://localhost:8883")
+            .replace(
+                "allow_insecure = true",
+                &format!(
+                    "ca = {:?}\ncert = {:?}\nkey = {:?}",
+                    ca, pair.cert, pair.key
+                ),
+            )
+    }
+
+    #[test]
+    fn tls_files_are_loaded_and_the_key_must_match_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki::Pki::new(dir.path(), "ca");
+        let device = pki.client("device-1");
+        let other = pki.client("device-2");
+        let c = load_str(&tls_config(&pki.ca_file("ca"), &device)).unwrap();
+        let tls = c.broker.tls.as_ref().unwrap();
+        assert_eq!(tls.chain.len(), 1);
+        assert_eq!(
+            c.check_certificate(SystemTime::now()).unwrap(),
+            Vec::<String>::new()
+        );
+
+        let swapped = pki::Pair {
+            cert: device.cert.clone(),
+            key: other.key.clone(),
+        };
+        let e = load_str(&tls_config(&pki.ca_file("ca"), &swapped)).unwrap_err();
+        assert_eq!(e.key, "[broker] key");
+        assert!(e.message.contains("does not belong"), "{e}");
+
+        // A certificate given where the key should be.
+        let wrong = pki::Pair {
+            cert: device.cert.clone(),
+            key: device.cert.clone(),
+        };
+        let e = load_str(&tls_config(&pki.ca_file("ca"), &wrong)).unwrap_err();
+        assert_eq!(e.key, "[broker] key");
+    }
+
+    #[test]
+    fn check_certificate_reports_expiry_and_foreign_issuers() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki::Pki::new(dir.path(), "ca");
+        let now = time::OffsetDateTime::now_utc();
+        let expired = pki.client_valid(
+            "old",
+            now - time::Duration::days(400),
+            now - time::Duration::days(35),
+        );
+        let c = load_str(&tls_config(&pki.ca_file("ca"), &expired)).unwrap();
+        let e = c.check_certificate(SystemTime::now()).unwrap_err();
+        assert_eq!(e.key, "[broker] cert");
+        assert!(e.message.contains("expired"), "{e}");
+
+        let other_ca = pki::Pki::new(dir.path(), "other-ca");
+        let foreign = other_ca.client("foreign");
+        let c = load_str(&tls_config(&pki.ca_file("ca"), &foreign)).unwrap();
+        let warnings = c.check_certificate(SystemTime::now()).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("not issued by"), "{warnings:?}");
+    }
+
+    #[test]
+    fn broken_toml_says_where() {
+        let e = load_str("[identity\ngrappe = 1").unwrap_err();
+        assert!(e.message.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("mqtts://b.example").unwrap(),
+            (true, "b.example".into(), 8883)
+        );
+        assert_eq!(
+            parse_url("mqtts://[::1]:9883").unwrap(),
+            (true, "::1".into(), 9883)
+        );
+        assert_eq!(parse_url("mqtt://h:1/").unwrap(), (false, "h".into(), 1));
+        assert!(parse_url("mqtts://user@h").is_err());
+        assert!(parse_url("mqtts://h:0").is_err());
+        assert!(parse_url("mqtts://").is_err());
+    }
+
+    #[test]
+    fn env_overrides_the_default_path_but_not_the_flag() {
+        assert_eq!(
+            resolve_path(Some(Path::new("/x.toml"))),
+            Path::new("/x.toml")
+        );
+    }
+}

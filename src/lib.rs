@@ -22,3 +22,8 @@ pub mod spool;
 pub mod state;
 pub mod transport;
 pub mod usage;
+
+/// The throwaway PKI the integration tests use, shared with the unit tests.
+#[cfg(test)]
+#[path = "../tests/common/pki.rs"]
+pub(crate) mod test_pki;
