@@ -1,1 +1,649 @@
-//! (being written)
+//! The service: collects on schedule, stores every report in the spool, delivers the spool
+//! in order over the transport, and answers operator commands.
+//!
+//! Everything runs in one task around one `select!`, so the agent's state needs no locks:
+//! timers, transport events and signals are handled one at a time. The transport runs in
+//! its own task and only reports events (see [`crate::transport`]).
+//!
+//! Delivery: a report leaves the spool only when the broker has acknowledged it. The
+//! transport tells which packet id each publish got ([`Event::Sent`], in publish order) and
+//! which packet ids were acknowledged ([`Event::Acked`]); the agent maps one to the other.
+//! When a connection drops, that bookkeeping is thrown away with the session and the next
+//! session starts again from the oldest unacknowledged record, so order is kept and a
+//! report is at worst delivered twice (QoS 1), never lost.
+
+use crate::collect::{self, Root};
+use crate::command::{self, Answer, Command};
+use crate::config::Config;
+use crate::report::{self, Envelope, Identity, Kind};
+use crate::spool::Spool;
+use crate::state::{self, State};
+use crate::transport::{self, Event, Session};
+use crate::usage::{self, Ledger};
+use anyhow::Context;
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// Spooled reports published but not yet acknowledged, at most.
+const WINDOW: usize = 8;
+/// How often the usage ledger is sampled, and how often it is written to disk.
+const USAGE_SAMPLE: Duration = Duration::from_secs(60);
+const USAGE_SAVE_EVERY: u32 = 5;
+/// `refresh` runs a full collection; more often than this is refused.
+const REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(10);
+/// At shutdown, how long to wait for the broker to acknowledge the `offline` status.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How the agent runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// The systemd service: runs until SIGTERM.
+    Service,
+    /// One full cycle: collect everything, deliver, wait for acks up to `timeout`.
+    Once { timeout: Duration },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was acknowledged (or the service was stopped).
+    Done,
+    /// `--once`: some reports stayed in the spool.
+    Spooled(u64),
+}
+
+/// What a publish in flight is, so that its PUBACK can be acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tracked {
+    /// A spooled record: acknowledge it in the spool.
+    Record(u64),
+    /// The `offline` status at shutdown.
+    OfflineStatus,
+    /// Anything else (status, heartbeat, command answer): nothing to do.
+    Other,
+}
+
+/// The connection's bookkeeping; dropped with the session.
+#[derive(Default)]
+struct Delivery {
+    /// Publishes queued on the session whose packet id is not known yet, in order.
+    awaiting_id: VecDeque<Tracked>,
+    /// Packet id -> what it carries, until its PUBACK.
+    in_flight: HashMap<u16, Tracked>,
+    /// The newest spool record handed to this session.
+    handed: Option<u64>,
+    records_in_flight: usize,
+    offline_status_acked: bool,
+}
+
+pub struct Agent {
+    config: Config,
+    root: Root,
+    spool: Spool,
+    state: State,
+    state_path: PathBuf,
+    ledger: Ledger,
+    ledger_path: PathBuf,
+    session: Option<Session>,
+    delivery: Delivery,
+    last_error: Option<String>,
+    last_refresh: Option<Instant>,
+    usage_samples: u32,
+}
+
+impl Agent {
+    /// Opens the state, ledger and spool named by a validated config.
+    pub fn open(config: Config) -> anyhow::Result<Agent> {
+        std::fs::create_dir_all(&config.state_dir).with_context(|| {
+            format!(
+                "cannot create the state directory {}",
+                config.state_dir.display()
+            )
+        })?;
+        let spool = Spool::open(&config.spool.dir, config.spool.max_bytes)
+            .with_context(|| format!("cannot open the spool in {}", config.spool.dir.display()))?;
+        let state_path = State::path(&config.state_dir);
+        let ledger_path = config.state_dir.join("usage.json");
+        Ok(Agent {
+            state: State::load(&state_path),
+            ledger: Ledger::load(&ledger_path),
+            root: Root::host(),
+            spool,
+            state_path,
+            ledger_path,
+            config,
+            session: None,
+            delivery: Delivery::default(),
+            last_error: None,
+            last_refresh: None,
+            usage_samples: 0,
+        })
+    }
+
+    fn identity(&self) -> &Identity {
+        &self.config.identity
+    }
+
+    /// Runs until SIGTERM/SIGINT (service) or until the cycle is delivered or timed out (once).
+    pub async fn run(mut self, mode: Mode) -> anyhow::Result<Outcome> {
+        let settings = transport::Settings {
+            client_id: self.identity().device.clone(),
+            broker: self.config.broker.clone(),
+            will_topic: self.identity().topic("status"),
+            will_payload: br#"{"state":"offline","reason":"connection lost"}"#.to_vec(),
+            backoff: transport::Backoff::default(),
+        };
+        let (mut events, transport_task) = transport::spawn(settings)
+            .context("cannot set up TLS with the configured certificate and key")?;
+
+        self.sample_usage(true);
+        let outcome = match mode {
+            Mode::Service => self.serve(&mut events).await?,
+            Mode::Once { timeout } => self.once(&mut events, timeout).await,
+        };
+        self.shut_down(&mut events).await;
+        drop(events);
+        let _ = tokio::time::timeout(Duration::from_secs(3), transport_task).await;
+        Ok(outcome)
+    }
+
+    async fn serve(
+        &mut self,
+        events: &mut tokio::sync::mpsc::Receiver<Event>,
+    ) -> anyhow::Result<Outcome> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let schedule = self.config.schedule;
+
+        // Spread the first collection a little so that a fleet powered on together does
+        // not report in the same second.
+        let first = Instant::now() + Duration::from_millis(fastrand::u64(0..3000));
+        let mut due: Vec<(Kind, Instant)> = Kind::ALL.iter().map(|k| (*k, first)).collect();
+        let mut heartbeat =
+            tokio::time::interval_at(Instant::now() + schedule.heartbeat, schedule.heartbeat);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut usage_tick = tokio::time::interval_at(Instant::now() + USAGE_SAMPLE, USAGE_SAMPLE);
+        usage_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let watchdog = watchdog_interval();
+        let mut watchdog_tick =
+            tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        log::info!(
+            "agent {} started as {} (broker {}:{})",
+            env!("CARGO_PKG_VERSION"),
+            self.identity().topic(""),
+            self.config.broker.host,
+            self.config.broker.port
+        );
+        loop {
+            let next_due = due
+                .iter()
+                .map(|(_, at)| *at)
+                .min()
+                .unwrap_or_else(Instant::now);
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => self.on_event(event),
+                    None => anyhow::bail!("the MQTT connection task stopped unexpectedly"),
+                },
+                _ = tokio::time::sleep_until(next_due) => {
+                    let now = Instant::now();
+                    let kinds: Vec<Kind> = due.iter().filter(|(_, at)| *at <= now).map(|(k, _)| *k).collect();
+                    for (kind, at) in due.iter_mut() {
+                        if *at <= now {
+                            *at = now + interval_of(&schedule, *kind);
+                        }
+                    }
+                    self.collect_and_spool(&kinds, false);
+                    self.pump();
+                }
+                _ = heartbeat.tick() => self.publish_heartbeat(),
+                _ = usage_tick.tick() => self.sample_usage(false),
+                _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                }
+                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break,
+            }
+        }
+        log::info!("stopping");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        Ok(Outcome::Done)
+    }
+
+    async fn once(
+        &mut self,
+        events: &mut tokio::sync::mpsc::Receiver<Event>,
+        timeout: Duration,
+    ) -> Outcome {
+        self.collect_and_spool(&Kind::ALL, true);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.session.is_some()
+                && self.spool.stats().records == 0
+                && self.delivery.in_flight.is_empty()
+            {
+                return Outcome::Done;
+            }
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(Event::Connected(session)) => {
+                        self.on_event(Event::Connected(session));
+                        self.publish_heartbeat();
+                    }
+                    Some(event) => self.on_event(event),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let left = self.spool.stats().records;
+        log::warn!(
+            "{left} report(s) not acknowledged within {}; they stay in the spool for the next run",
+            humantime::format_duration(timeout)
+        );
+        Outcome::Spooled(left)
+    }
+
+    /// Publishes `offline`, waits briefly for its acknowledgement, disconnects cleanly and
+    /// writes the ledger and state.
+    async fn shut_down(&mut self, events: &mut tokio::sync::mpsc::Receiver<Event>) {
+        self.save_usage();
+        if let Some(session) = self.session.clone() {
+            let payload = status_payload("offline", Some("shutdown"));
+            if session
+                .publish(&self.identity().topic("status"), payload, true)
+                .is_ok()
+            {
+                self.delivery.awaiting_id.push_back(Tracked::OfflineStatus);
+                let deadline = Instant::now() + SHUTDOWN_GRACE;
+                while !self.delivery.offline_status_acked && self.session.is_some() {
+                    tokio::select! {
+                        event = events.recv() => match event {
+                            Some(event) => self.on_event(event),
+                            None => break,
+                        },
+                        _ = tokio::time::sleep_until(deadline) => break,
+                    }
+                }
+            }
+            session.disconnect();
+        }
+        if let Err(e) = self.state.save(&self.state_path) {
+            log::warn!("cannot save {}: {e}", self.state_path.display());
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Connected(session) => {
+                log::info!(
+                    "connected to {}:{}",
+                    self.config.broker.host,
+                    self.config.broker.port
+                );
+                self.delivery = Delivery::default();
+                let me = self.identity().clone();
+                let online = status_payload("online", None);
+                if session.publish(&me.topic("status"), online, true).is_ok() {
+                    self.delivery.awaiting_id.push_back(Tracked::Other);
+                }
+                if session.subscribe(&me.topic("cmd/+")).is_err() {
+                    log::warn!("cannot subscribe to commands");
+                }
+                self.session = Some(session);
+                self.pump();
+            }
+            Event::Sent(pkid) => match self.delivery.awaiting_id.pop_front() {
+                Some(tracked) => {
+                    self.delivery.in_flight.insert(pkid, tracked);
+                }
+                None => log::debug!("packet {pkid} sent with nothing awaiting an id"),
+            },
+            Event::Acked(pkid) => match self.delivery.in_flight.remove(&pkid) {
+                Some(Tracked::Record(id)) => {
+                    self.delivery.records_in_flight =
+                        self.delivery.records_in_flight.saturating_sub(1);
+                    if let Err(e) = self.spool.ack(id) {
+                        self.note_error(format!(
+                            "spool: cannot record the acknowledgement of report {id}: {e}"
+                        ));
+                    }
+                    self.pump();
+                }
+                Some(Tracked::OfflineStatus) => self.delivery.offline_status_acked = true,
+                Some(Tracked::Other) | None => {}
+            },
+            Event::Message { topic, payload } => self.on_message(&topic, &payload),
+            Event::Disconnected { error, retry_in } => {
+                if self.session.is_some() {
+                    log::warn!(
+                        "disconnected: {error}; reconnecting in {}",
+                        humantime::format_duration(round_ms(retry_in))
+                    );
+                } else {
+                    log::warn!(
+                        "cannot connect: {error}; retrying in {}",
+                        humantime::format_duration(round_ms(retry_in))
+                    );
+                }
+                self.last_error = Some(error);
+                self.session = None;
+                self.delivery = Delivery::default();
+            }
+        }
+    }
+
+    /// Hands waiting spool records to the session, oldest first, up to [`WINDOW`] in flight.
+    fn pump(&mut self) {
+        let Some(session) = self.session.clone() else {
+            return;
+        };
+        while self.delivery.records_in_flight < WINDOW {
+            let room = WINDOW - self.delivery.records_in_flight;
+            let records = match self.spool.read_after(self.delivery.handed, room) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.note_error(format!("spool: cannot read: {e}"));
+                    return;
+                }
+            };
+            if records.is_empty() {
+                return;
+            }
+            for r in records {
+                if session.publish(&r.topic, r.payload, r.retain).is_err() {
+                    return; // the session is going away; the next one starts from the spool
+                }
+                self.delivery.awaiting_id.push_back(Tracked::Record(r.id));
+                self.delivery.handed = Some(r.id);
+                self.delivery.records_in_flight += 1;
+            }
+        }
+    }
+
+    /// Collects the given reports and puts those worth publishing in the spool.
+    fn collect_and_spool(&mut self, kinds: &[Kind], force: bool) {
+        let now = SystemTime::now();
+        for &kind in kinds {
+            if kind == Kind::Usage {
+                self.sample_usage(false);
+                self.close_previous_usage_month(now);
+            }
+            match collect::report(kind, &self.root, &self.ledger, now) {
+                Ok(data) => {
+                    let topic = self.topic_of(kind, &data);
+                    self.spool_report(kind, &topic, &data, now, force);
+                }
+                Err(e) => self.note_error(e),
+            }
+        }
+    }
+
+    fn topic_of(&self, kind: Kind, data: &serde_json::Value) -> String {
+        match (kind, data.get("period").and_then(|p| p.as_str())) {
+            (Kind::Usage, Some(period)) => self.identity().topic(&format!("usage/{period}")),
+            _ => self.identity().topic(kind.name()),
+        }
+    }
+
+    /// When a month has ended, publishes its final figures once.
+    fn close_previous_usage_month(&mut self, now: SystemTime) {
+        let current = time::OffsetDateTime::from(now).date();
+        let period = format!("{:04}-{:02}", current.year(), current.month() as u8);
+        if let Some(previous) = self.state.usage_period.clone().filter(|p| *p != period) {
+            if let Some((year, month)) = self
+                .ledger
+                .months()
+                .into_iter()
+                .find(|(y, m)| format!("{y:04}-{:02}", *m as u8) == previous)
+            {
+                let data = serde_json::to_value(self.ledger.month(year, month)).unwrap_or_default();
+                let topic = self.identity().topic(&format!("usage/{previous}"));
+                self.spool_report(Kind::Usage, &topic, &data, now, true);
+            }
+        }
+        self.state.usage_period = Some(period);
+    }
+
+    fn spool_report(
+        &mut self,
+        kind: Kind,
+        topic: &str,
+        data: &serde_json::Value,
+        now: SystemTime,
+        force: bool,
+    ) {
+        let fingerprint = state::fingerprint(data);
+        if !force && !self.state.is_due(kind, &fingerprint, now) {
+            log::debug!("{} unchanged, not published", kind.name());
+            return;
+        }
+        // The sequence number is saved before the report is spooled, so that a crash in
+        // between leaves a gap, never a number used twice.
+        let seq = self.state.next_seq();
+        let previous = self.state.published.get(kind.name()).cloned();
+        self.state.mark_published(kind, fingerprint, now);
+        if let Err(e) = self.state.save(&self.state_path) {
+            self.note_error(format!(
+                "state: cannot save {}: {e}",
+                self.state_path.display()
+            ));
+        }
+        let payload =
+            match serde_json::to_vec(&Envelope::new(kind, self.identity(), now, seq, data)) {
+                Ok(p) => p,
+                Err(e) => {
+                    return self.note_error(format!(
+                        "{} report could not be serialised: {e}",
+                        kind.name()
+                    ))
+                }
+            };
+        match self.spool.push(topic, &payload, true) {
+            Ok(id) => log::info!(
+                "{} report #{seq} spooled ({} bytes, record {id})",
+                kind.name(),
+                payload.len()
+            ),
+            Err(e) => {
+                // Not stored: try it directly if online, and collect it again next time.
+                self.note_error(format!(
+                    "spool: cannot store the {} report: {e}",
+                    kind.name()
+                ));
+                match previous {
+                    Some(p) => self.state.published.insert(kind.name().to_string(), p),
+                    None => self.state.published.remove(kind.name()),
+                };
+                if let Some(session) = &self.session {
+                    if session.publish(topic, payload, true).is_ok() {
+                        self.delivery.awaiting_id.push_back(Tracked::Other);
+                    }
+                }
+            }
+        }
+    }
+
+    fn publish_heartbeat(&mut self) {
+        let Some(session) = self.session.clone() else {
+            return;
+        };
+        let stats = self.spool.stats();
+        let heartbeat = Heartbeat {
+            at: report::rfc3339(SystemTime::now()),
+            seq: self.state.seq,
+            spooled: stats.records,
+            spool_bytes: stats.bytes,
+            dropped: stats.dropped_total,
+            corrupt: stats.corrupt_total,
+            last_error: self.last_error.as_deref(),
+        };
+        let payload = serde_json::to_vec(&heartbeat).unwrap_or_default();
+        if session
+            .publish(&self.identity().topic("heartbeat"), payload, false)
+            .is_ok()
+        {
+            self.delivery.awaiting_id.push_back(Tracked::Other);
+        }
+    }
+
+    /// Accounts the time since the last sample in the usage ledger; writes it to disk every
+    /// few samples (SD cards wear) or when `save` is set.
+    fn sample_usage(&mut self, save: bool) {
+        match usage::probe(&self.root) {
+            Ok(probe) => self.ledger.record(&probe),
+            Err(e) => self.note_error(format!("usage: cannot read uptime or sessions: {e}")),
+        }
+        self.usage_samples += 1;
+        if save || self.usage_samples % USAGE_SAVE_EVERY == 0 {
+            self.save_usage();
+        }
+    }
+
+    fn save_usage(&mut self) {
+        if let Err(e) = self.ledger.save(&self.ledger_path) {
+            self.note_error(format!(
+                "usage: cannot save {}: {e}",
+                self.ledger_path.display()
+            ));
+        }
+    }
+
+    fn on_message(&mut self, topic: &str, payload: &[u8]) {
+        let prefix = self.identity().topic("cmd/");
+        let Some(name) = topic.strip_prefix(&prefix) else {
+            log::warn!("ignoring a message on unexpected topic {topic}");
+            return;
+        };
+        let (command_name, id, result) = match command::parse(name, payload) {
+            Ok(request) => {
+                log::info!(
+                    "command {:?} received (id {:?})",
+                    request.command,
+                    request.id
+                );
+                let result = self.execute(request.command);
+                (
+                    serde_json::to_value(request.command).ok(),
+                    request.id,
+                    result,
+                )
+            }
+            Err(refusal) => {
+                log::warn!("command refused: {:?}: {}", refusal.name, refusal.reason);
+                (
+                    Some(serde_json::Value::String(refusal.name)),
+                    refusal.id,
+                    Err(refusal.reason),
+                )
+            }
+        };
+        let name = command_name
+            .as_ref()
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
+        let answer = Answer {
+            command: name,
+            id: id.as_deref(),
+            ok: result.is_ok(),
+            error: result.as_ref().err().map(String::as_str),
+            result: result.as_ref().ok().cloned(),
+            at: report::rfc3339(SystemTime::now()),
+        };
+        let payload = serde_json::to_vec(&answer).unwrap_or_default();
+        if let Some(session) = &self.session {
+            if session
+                .publish(&self.identity().topic("cmd-result"), payload, false)
+                .is_ok()
+            {
+                self.delivery.awaiting_id.push_back(Tracked::Other);
+            }
+        }
+    }
+
+    fn execute(&mut self, command: Command) -> Result<serde_json::Value, String> {
+        match command {
+            Command::Ping => Ok(serde_json::json!({
+                "agent_version": env!("CARGO_PKG_VERSION"),
+                "spooled": self.spool.stats().records,
+            })),
+            Command::Refresh => {
+                if let Some(last) = self
+                    .last_refresh
+                    .filter(|t| t.elapsed() < REFRESH_MIN_INTERVAL)
+                {
+                    let wait = REFRESH_MIN_INTERVAL - last.elapsed();
+                    return Err(format!(
+                        "refresh ran less than {}s ago; try again in {}s",
+                        REFRESH_MIN_INTERVAL.as_secs(),
+                        wait.as_secs() + 1
+                    ));
+                }
+                self.last_refresh = Some(Instant::now());
+                self.collect_and_spool(&Kind::ALL, true);
+                self.pump();
+                Ok(serde_json::json!({ "refreshed": Kind::ALL.map(Kind::name) }))
+            }
+            Command::UpdateCheck => Err(if self.config.update.enabled {
+                "self-update is not available in this agent version yet".to_string()
+            } else {
+                "updates are disabled on this device ([update] enabled = false)".to_string()
+            }),
+        }
+    }
+
+    fn note_error(&mut self, error: String) {
+        log::error!("{error}");
+        self.last_error = Some(error);
+    }
+}
+
+/// The `heartbeat` payload: small, sent every few minutes.
+#[derive(Serialize)]
+struct Heartbeat<'a> {
+    at: String,
+    seq: u64,
+    spooled: u64,
+    spool_bytes: u64,
+    dropped: u64,
+    corrupt: u64,
+    last_error: Option<&'a str>,
+}
+
+fn status_payload(state: &str, reason: Option<&str>) -> Vec<u8> {
+    let mut status = serde_json::json!({
+        "state": state,
+        "since": report::rfc3339(SystemTime::now()),
+        "agent_version": env!("CARGO_PKG_VERSION"),
+    });
+    if let Some(reason) = reason {
+        status["reason"] = reason.into();
+    }
+    serde_json::to_vec(&status).unwrap_or_default()
+}
+
+fn interval_of(schedule: &crate::config::Schedule, kind: Kind) -> Duration {
+    match kind {
+        Kind::Inventory => schedule.inventory,
+        Kind::Posture => schedule.posture,
+        Kind::Patches => schedule.patches,
+        Kind::Usage => schedule.usage,
+    }
+}
+
+/// systemd's watchdog wants a ping at least every `WATCHDOG_USEC`; ping twice as often.
+fn watchdog_interval() -> Option<Duration> {
+    sd_notify::watchdog_enabled()
+        .filter(|d| !d.is_zero())
+        .map(|d| d / 2)
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}

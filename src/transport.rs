@@ -8,7 +8,10 @@
 //! reconnection the agent republishes from its spool, in order, and nothing else.
 
 use crate::config::Broker;
-use rumqttc::{AsyncClient, ConnectionError, EventLoop, LastWill, MqttOptions, NetworkOptions, Outgoing, Packet, QoS};
+use rumqttc::{
+    AsyncClient, ConnectionError, EventLoop, LastWill, MqttOptions, NetworkOptions, Outgoing,
+    Packet, QoS,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -61,7 +64,9 @@ impl Session {
     }
 
     pub fn subscribe(&self, filter: &str) -> Result<(), NotSent> {
-        self.client.try_subscribe(filter, QoS::AtLeastOnce).map_err(|_| NotSent)
+        self.client
+            .try_subscribe(filter, QoS::AtLeastOnce)
+            .map_err(|_| NotSent)
     }
 
     /// Ends the session cleanly (no Last Will); the transport task then stops.
@@ -135,7 +140,8 @@ pub fn spawn(settings: Settings) -> Result<(mpsc::Receiver<Event>, JoinHandle<()
 
 fn mqtt_options(settings: &Settings) -> Result<MqttOptions, rustls::Error> {
     let broker = &settings.broker;
-    let mut options = MqttOptions::new(settings.client_id.clone(), broker.host.clone(), broker.port);
+    let mut options =
+        MqttOptions::new(settings.client_id.clone(), broker.host.clone(), broker.port);
     options
         .set_keep_alive(broker.keep_alive)
         .set_clean_session(true)
@@ -148,9 +154,9 @@ fn mqtt_options(settings: &Settings) -> Result<MqttOptions, rustls::Error> {
         ));
     if let Some(tls) = &broker.tls {
         let config = tls_config(tls)?;
-        options.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(Arc::new(
-            config,
-        ))));
+        options.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(Arc::new(config)),
+        ));
     }
     Ok(options)
 }
@@ -236,9 +242,15 @@ fn describe(e: &ConnectionError) -> String {
         ConnectionError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             "connection refused: is the broker running and listening on this port?".into()
         }
-        ConnectionError::Tls(tls) => format!("TLS: {tls} (check [broker] ca, cert, key and the broker's certificate)"),
-        ConnectionError::ConnectionRefused(code) => format!("broker refused the connection: {code:?}"),
-        ConnectionError::NetworkTimeout => format!("no answer from the broker within {CONNECT_TIMEOUT_S}s"),
+        ConnectionError::Tls(tls) => {
+            format!("TLS: {tls} (check [broker] ca, cert, key and the broker's certificate)")
+        }
+        ConnectionError::ConnectionRefused(code) => {
+            format!("broker refused the connection: {code:?}")
+        }
+        ConnectionError::NetworkTimeout => {
+            format!("no answer from the broker within {CONNECT_TIMEOUT_S}s")
+        }
         other => other.to_string(),
     }
 }
@@ -252,7 +264,10 @@ mod tests {
         let b = Backoff::default();
         let mut rng = fastrand::Rng::with_seed(7);
         for failures in 1..40 {
-            let ceiling = b.base.saturating_mul(2u32.saturating_pow(failures - 1)).min(b.max);
+            let ceiling = b
+                .base
+                .saturating_mul(2u32.saturating_pow(failures - 1))
+                .min(b.max);
             for _ in 0..200 {
                 let d = b.delay(failures, &mut rng);
                 assert!(d >= b.min && d <= ceiling.max(b.min), "{failures}: {d:?}");

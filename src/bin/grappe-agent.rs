@@ -1,1 +1,216 @@
-fn main() {}
+//! `grappe-agent`: the command line of the device agent (see CONTRACT.md).
+
+use clap::{Parser, Subcommand};
+use grappe_agent::agent::{Agent, Mode, Outcome};
+use grappe_agent::collect::{self, Root};
+use grappe_agent::config::{self, Config};
+use grappe_agent::report::{Envelope, Identity, Kind};
+use grappe_agent::usage::{self, Ledger};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("GRAPPE_TARGET"),
+    ", commit ",
+    env!("GRAPPE_GIT_COMMIT"),
+    ")"
+);
+
+/// Exit status for an invalid configuration: systemd is told not to restart on it.
+const EXIT_CONFIG: u8 = 2;
+/// Exit status of `run --once` when some reports stayed in the spool.
+const EXIT_SPOOLED: u8 = 3;
+
+#[derive(Parser)]
+#[command(name = "grappe-agent", version = VERSION, about = "Reports this device's inventory, security posture, patch status and usage to the grappe's broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Collect now and print JSON on stdout (needs no broker and no config).
+    Collect {
+        /// Only this report.
+        #[arg(long, value_parser = ["inventory", "posture", "patches", "usage"])]
+        only: Option<String>,
+        /// Read on-disk system files (/etc, /var, /usr) under DIR instead of /.
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+        /// Indent the JSON.
+        #[arg(long)]
+        pretty: bool,
+    },
+    /// Run the service: collect on schedule, publish, spool while offline.
+    Run {
+        /// One full cycle, then exit: 0 if all was acknowledged, 3 if some stayed spooled.
+        #[arg(long)]
+        once: bool,
+        /// With --once: how long to wait for the broker's acknowledgements.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// Validate the config and the files it names: exit 0 if valid, 2 if not.
+    CheckConfig {
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,rumqttc=warn"),
+    )
+    .format_timestamp(None)
+    .init();
+    match Cli::parse().command {
+        Cmd::Collect { only, root, pretty } => collect_cmd(only.as_deref(), root, pretty),
+        Cmd::Run {
+            once,
+            timeout,
+            config,
+        } => run_cmd(config.as_deref(), once.then_some(timeout)),
+        Cmd::CheckConfig { config } => check_config_cmd(config.as_deref()),
+    }
+}
+
+fn load_config(flag: Option<&Path>) -> Result<Config, config::ConfigError> {
+    let path = config::resolve_path(flag);
+    Config::load(&path, || collect::inventory::machine_id(&Root::host()))
+}
+
+fn check_config_cmd(flag: Option<&Path>) -> ExitCode {
+    let config = match load_config(flag) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match config.check_certificate(SystemTime::now()) {
+        Ok(warnings) => {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "{}: valid; device {} reports to {}:{} under {}",
+                config.path.display(),
+                config.identity.device,
+                config.broker.host,
+                config.broker.port,
+                config.identity.topic("")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn run_cmd(flag: Option<&Path>, once: Option<Duration>) -> ExitCode {
+    let config = match load_config(flag) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    // An expired certificate does not stop the agent: reports are spooled until it is
+    // replaced, and the reason is logged and sent in the heartbeat once connected.
+    match config.check_certificate(SystemTime::now()) {
+        Ok(warnings) => warnings.iter().for_each(|w| log::warn!("{w}")),
+        Err(e) => log::error!("{e}"),
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            log::error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mode = match once {
+        Some(timeout) => Mode::Once { timeout },
+        None => Mode::Service,
+    };
+    let result = runtime.block_on(async { Agent::open(config)?.run(mode).await });
+    match result {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Spooled(_)) => ExitCode::from(EXIT_SPOOLED),
+        Err(e) => {
+            log::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn collect_cmd(only: Option<&str>, root_dir: Option<PathBuf>, pretty: bool) -> ExitCode {
+    let root = root_dir.map(Root::at).unwrap_or_else(Root::host);
+    // No config is needed; if one is readable it gives the identity and state directory.
+    let config = load_config(None).ok();
+    let identity = match &config {
+        Some(c) => c.identity.clone(),
+        None => Identity {
+            grappe: String::new(),
+            structure: String::new(),
+            device: collect::inventory::machine_id(&root).unwrap_or_default(),
+        },
+    };
+    let state_dir = config
+        .as_ref()
+        .map(|c| root.file(&c.state_dir.to_string_lossy()))
+        .unwrap_or_else(|| root.file("/var/lib/grappe-agent"));
+    // The ledger is read, never written, here; on the running system today's usage so far
+    // is added in memory.
+    let mut ledger = Ledger::load(&state_dir.join("usage.json"));
+    if root.is_host_disk() {
+        if let Ok(probe) = usage::probe(&root) {
+            ledger.record(&probe);
+        }
+    }
+    let now = SystemTime::now();
+    let kinds: Vec<Kind> = match only {
+        Some(name) => Kind::from_name(name).into_iter().collect(),
+        None => Kind::ALL.to_vec(),
+    };
+    let mut reports = serde_json::Map::new();
+    for kind in &kinds {
+        let data = match collect::report(*kind, &root, &ledger, now) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let envelope = Envelope::new(*kind, &identity, now, 0, &data);
+        reports.insert(
+            kind.name().to_string(),
+            serde_json::to_value(envelope).unwrap_or_default(),
+        );
+    }
+    let output = match only {
+        Some(_) => reports
+            .into_iter()
+            .next()
+            .map(|(_, report)| report)
+            .unwrap_or_default(),
+        None => serde_json::Value::Object(reports),
+    };
+    let text = if pretty {
+        serde_json::to_string_pretty(&output)
+    } else {
+        serde_json::to_string(&output)
+    };
+    println!("{}", text.unwrap_or_default());
+    ExitCode::SUCCESS
+}

@@ -8,3 +8,7 @@ pub struct Inventory {}
 pub fn collect(_root: &Root) -> Inventory {
     todo!()
 }
+
+pub fn machine_id(_root: &Root) -> Option<String> {
+    todo!()
+}

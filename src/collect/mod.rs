@@ -7,3 +7,39 @@ pub mod posture;
 mod root;
 
 pub use root::Root;
+
+use crate::report::Kind;
+use crate::usage::Ledger;
+use std::time::SystemTime;
+
+/// Collects one report's `data`, as JSON.
+///
+/// A collector that panics on some unforeseen input costs that one report, not the agent:
+/// the panic is caught and returned as an error naming the report.
+pub fn report(
+    kind: Kind,
+    root: &Root,
+    ledger: &Ledger,
+    now: SystemTime,
+) -> Result<serde_json::Value, String> {
+    let collected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match kind {
+        Kind::Inventory => serde_json::to_value(inventory::collect(root)),
+        Kind::Posture => serde_json::to_value(posture::collect(root)),
+        Kind::Patches => serde_json::to_value(patches::collect(root)),
+        Kind::Usage => {
+            let date = time::OffsetDateTime::from(now).date();
+            serde_json::to_value(ledger.month(date.year(), date.month()))
+        }
+    }));
+    match collected {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(format!(
+            "{} report could not be serialised: {e}",
+            kind.name()
+        )),
+        Err(_) => Err(format!(
+            "{} collector failed (panic); see the log",
+            kind.name()
+        )),
+    }
+}

@@ -23,10 +23,10 @@ impl<'a> Paragraph<'a> {
 /// Iterates over the paragraphs of a deb822 text. Lines that are not `Name: value` nor a
 /// continuation are skipped: a damaged line costs that field, not the whole file.
 pub fn paragraphs(text: &str) -> impl Iterator<Item = Paragraph<'_>> {
-    let mut lines = text.lines().peekable();
+    let mut lines = text.lines();
     std::iter::from_fn(move || {
         let mut para = Paragraph::default();
-        while let Some(line) = lines.next() {
+        for line in lines.by_ref() {
             if line.trim().is_empty() {
                 if para.fields.is_empty() {
                     continue;
