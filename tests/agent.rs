@@ -1,0 +1,385 @@
+//! End to end: the real agent binary against a real Mosquitto (TLS, client certificates,
+//! per-device ACL) that the test starts itself, read back as an operator reads it.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+const REPORTS: [&str; 4] = ["inventory", "posture", "patches", "usage"];
+
+fn current_period() -> String {
+    let today = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}", today.year(), today.month() as u8)
+}
+
+fn report_topic(device: &str, kind: &str) -> String {
+    match kind {
+        "usage" => topic(device, &format!("usage/{}", current_period())),
+        k => topic(device, k),
+    }
+}
+
+/// The reports (topic, seq) an operator received, in arrival order.
+fn received_reports(msgs: &[Msg], device: &str) -> Vec<(String, u64)> {
+    msgs.iter()
+        .filter(|m| {
+            REPORTS
+                .iter()
+                .any(|k| m.topic.starts_with(&topic(device, k)))
+        })
+        .map(|m| (m.topic.clone(), m.json()["seq"].as_u64().unwrap()))
+        .collect()
+}
+
+fn check_envelope(report: &Value, kind: &str, device: &str) {
+    assert_eq!(
+        report["schema"],
+        format!("grappe-agent/{kind}/1"),
+        "{report}"
+    );
+    assert_eq!(report["grappe"], GRAPPE);
+    assert_eq!(report["structure"], STRUCTURE);
+    assert_eq!(report["device"], device);
+    assert_eq!(report["agent_version"], env!("CARGO_PKG_VERSION"));
+    assert!(report["seq"].as_u64().unwrap() > 0);
+    assert!(report["collected_at"].as_str().unwrap().ends_with('Z'));
+    assert!(report["data"].is_object(), "{report}");
+}
+
+#[test]
+fn once_publishes_every_report_retained_and_exits_0() {
+    let world = World::new(&["dev-a"]);
+    let config = world.agent_config("dev-a", "");
+    let (code, log) = run_once(&config, "20s");
+    assert_eq!(code, 0, "{log}");
+
+    // An operator connecting afterwards sees the retained state.
+    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
+    let msgs = op.wait_for("retained reports", SECS(10), |msgs| {
+        REPORTS.iter().all(|k| {
+            msgs.iter()
+                .any(|m| m.topic == report_topic("dev-a", k) && m.retain)
+        }) && msgs.iter().any(|m| m.topic == topic("dev-a", "status"))
+    });
+    for kind in REPORTS {
+        let report = msgs
+            .iter()
+            .find(|m| m.topic == report_topic("dev-a", kind))
+            .unwrap()
+            .json();
+        check_envelope(&report, kind, "dev-a");
+    }
+    let posture = msgs
+        .iter()
+        .find(|m| m.topic == topic("dev-a", "posture"))
+        .unwrap()
+        .json();
+    assert!(posture["data"]["checks"].as_array().unwrap().len() >= 20);
+    let status = msgs
+        .iter()
+        .find(|m| m.topic == topic("dev-a", "status"))
+        .unwrap()
+        .json();
+    assert_eq!(
+        status["state"], "offline",
+        "--once ends with a clean offline status"
+    );
+    assert_eq!(status["reason"], "shutdown");
+    let mut seqs: Vec<u64> = REPORTS
+        .iter()
+        .map(|k| {
+            msgs.iter()
+                .find(|m| m.topic == report_topic("dev-a", k))
+                .unwrap()
+                .json()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    seqs.sort();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 4, "every report has its own seq");
+
+    // A second cycle continues the numbering.
+    let (code, log) = run_once(&config, "20s");
+    assert_eq!(code, 0, "{log}");
+    let first_max = *seqs.last().unwrap();
+    op.wait_json(&topic("dev-a", "posture"), SECS(10), |r| {
+        r["seq"].as_u64().unwrap() > first_max
+    });
+}
+
+#[test]
+fn service_goes_online_answers_commands_and_leaves_its_last_will_when_killed() {
+    let world = World::new(&["dev-b"]);
+    let config = world.agent_config("dev-b", "");
+    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
+    let service = Service::start(&world, &config);
+
+    op.wait_json(&topic("dev-b", "status"), SECS(15), |s| {
+        s["state"] == "online"
+    });
+    let msgs = op.wait_for("the four reports", SECS(20), |msgs| {
+        REPORTS
+            .iter()
+            .all(|k| msgs.iter().any(|m| m.topic == report_topic("dev-b", k)))
+    });
+    let before = received_reports(&msgs, "dev-b")
+        .iter()
+        .map(|(_, s)| *s)
+        .max()
+        .unwrap();
+
+    // ping, with an id to match the answer.
+    op.publish(&topic("dev-b", "cmd/ping"), br#"{"id":"t-1"}"#);
+    let answer = op.wait_json(&topic("dev-b", "cmd-result"), SECS(10), |a| {
+        a["id"] == "t-1"
+    });
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["command"], "ping");
+
+    // Unknown commands and malformed payloads are refused, and the agent carries on.
+    op.publish(&topic("dev-b", "cmd/exec"), br#"{"id":"t-2"}"#);
+    let answer = op.wait_json(&topic("dev-b", "cmd-result"), SECS(10), |a| {
+        a["id"] == "t-2"
+    });
+    assert_eq!(answer["ok"], false);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown command"),
+        "{answer}"
+    );
+    op.publish(&topic("dev-b", "cmd/ping"), b"rm -rf /");
+    op.wait_json(&topic("dev-b", "cmd-result"), SECS(10), |a| {
+        a["ok"] == false && a["error"].as_str().unwrap_or("").contains("JSON object")
+    });
+    op.publish(&topic("dev-b", "cmd/update-check"), b"");
+    op.wait_json(&topic("dev-b", "cmd-result"), SECS(10), |a| {
+        a["command"] == "update-check" && a["ok"] == false
+    });
+
+    // refresh republishes everything now, with new sequence numbers.
+    op.publish(&topic("dev-b", "cmd/refresh"), br#"{"id":"t-3"}"#);
+    op.wait_json(&topic("dev-b", "cmd-result"), SECS(10), |a| {
+        a["id"] == "t-3" && a["ok"] == true
+    });
+    op.wait_for("refreshed reports", SECS(10), |msgs| {
+        REPORTS.iter().all(|k| {
+            received_reports(msgs, "dev-b")
+                .iter()
+                .any(|(t, s)| *t == report_topic("dev-b", k) && *s > before)
+        })
+    });
+    // A second refresh right away is refused (a flood of refreshes must not load the device).
+    op.publish(&topic("dev-b", "cmd/refresh"), br#"{"id":"t-4"}"#);
+    let answer = op.wait_json(&topic("dev-b", "cmd-result"), SECS(10), |a| {
+        a["id"] == "t-4"
+    });
+    assert_eq!(answer["ok"], false, "{answer}");
+
+    // Killed without warning: the broker publishes the Last Will, retained.
+    service.signal(libc::SIGKILL);
+    let will = op.wait_json(&topic("dev-b", "status"), SECS(10), |s| {
+        s["state"] == "offline"
+    });
+    assert_eq!(will["reason"], "connection lost");
+    assert!(
+        service.log().contains("command refused"),
+        "refusals are logged:\n{}",
+        service.log()
+    );
+}
+
+#[test]
+fn sigterm_publishes_offline_and_exits_0() {
+    let world = World::new(&["dev-c"]);
+    let config = world.agent_config("dev-c", "");
+    let op = world.operator(&topic("dev-c", "status"));
+    let mut service = Service::start(&world, &config);
+    op.wait_json(&topic("dev-c", "status"), SECS(15), |s| {
+        s["state"] == "online"
+    });
+    service.signal(libc::SIGTERM);
+    assert_eq!(service.wait(SECS(10)), Some(0), "{}", service.log());
+    let status = op.wait_json(&topic("dev-c", "status"), SECS(5), |s| {
+        s["state"] == "offline"
+    });
+    assert_eq!(status["reason"], "shutdown");
+}
+
+#[test]
+fn broker_down_spools_with_exit_3_then_delivers_everything_in_order() {
+    let mut world = World::new(&["dev-d"]);
+    let config = world.agent_config("dev-d", "");
+    world.broker.stop();
+
+    for _ in 0..2 {
+        let (code, log) = run_once(&config, "2s");
+        assert_eq!(
+            code, 3,
+            "reports must stay spooled while the broker is down:\n{log}"
+        );
+        assert!(log.contains("stay in the spool"), "{log}");
+    }
+
+    world.broker.restart();
+    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
+    let (code, log) = run_once(&config, "20s");
+    assert_eq!(code, 0, "{log}");
+    // 4 reports per cycle, 3 cycles: none lost, in the order they were made.
+    let msgs = op.wait_for("12 reports", SECS(10), |msgs| {
+        received_reports(msgs, "dev-d").len() >= 12
+    });
+    let seqs: Vec<u64> = received_reports(&msgs, "dev-d")
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(seqs.len(), 12, "{seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "delivered out of order: {seqs:?}"
+    );
+    assert_eq!(
+        seqs.last().unwrap() - seqs[0],
+        11,
+        "a report is missing: {seqs:?}"
+    );
+}
+
+#[test]
+fn a_running_agent_reconnects_after_a_broker_restart() {
+    let mut world = World::new(&["dev-e"]);
+    let config = world.agent_config("dev-e", "");
+    let service = Service::start(&world, &config);
+    {
+        let op = world.operator(&topic("dev-e", "status"));
+        op.wait_json(&topic("dev-e", "status"), SECS(15), |s| {
+            s["state"] == "online"
+        });
+    }
+    world.broker.stop();
+    std::thread::sleep(SECS(1));
+    world.broker.restart();
+    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
+    // The agent comes back by itself: it says online again and answers commands.
+    let deadline = std::time::Instant::now() + SECS(30);
+    loop {
+        op.publish(&topic("dev-e", "cmd/ping"), br#"{"id":"back"}"#);
+        if op
+            .messages()
+            .iter()
+            .any(|m| m.topic == topic("dev-e", "cmd-result"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answer after the restart:\n{}",
+            service.log()
+        );
+        std::thread::sleep(SECS(1));
+    }
+    let status = op.wait_json(&topic("dev-e", "status"), SECS(5), |s| {
+        s["state"] == "online"
+    });
+    assert_eq!(status["agent_version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        service.log().contains("reconnecting") || service.log().contains("retrying"),
+        "{}",
+        service.log()
+    );
+}
+
+#[test]
+fn a_wrong_ca_is_refused_and_reports_stay_spooled() {
+    let world = World::new(&["dev-f"]);
+    let rogue = common::pki::Pki::new(&world.path(""), "rogue-ca");
+    let config = world.agent_config_with(
+        "dev-f",
+        &rogue.ca_file("rogue-ca"),
+        &world.pki.client("dev-f"),
+        "",
+    );
+    let (code, log) = run_once(&config, "2s");
+    assert_eq!(code, 3, "{log}");
+    assert!(log.contains("TLS"), "the log says why: {log}");
+}
+
+#[test]
+fn an_expired_client_certificate_is_named_by_check_config_and_refused_by_the_broker() {
+    let world = World::new(&["dev-g"]);
+    let now = time::OffsetDateTime::now_utc();
+    let expired = world.pki.client_valid(
+        "dev-g",
+        now - time::Duration::days(400),
+        now - time::Duration::days(1),
+    );
+    let config = world.agent_config_with("dev-g", &world.pki.ca_file("ca"), &expired, "");
+    let out = agent()
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[broker] cert") && stderr.contains("expired"),
+        "{stderr}"
+    );
+
+    let (code, log) = run_once(&config, "2s");
+    assert_eq!(code, 3, "{log}");
+    assert!(log.contains("expired"), "{log}");
+}
+
+#[test]
+fn check_config_accepts_a_good_config_and_names_what_is_wrong_otherwise() {
+    let world = World::new(&["dev-h"]);
+    let config = world.agent_config("dev-h", "");
+    let out = agent()
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
+
+    let text = std::fs::read_to_string(&config).unwrap();
+    for (broken, expect) in [
+        (text.replace("[spool]", "[spool]\nmax_byte = 1"), "max_byte"),
+        (text.replace("mqtts://", "mqtt://"), "[broker] url"),
+        (
+            text.replace("device = \"dev-h\"", "device = \"Dev H\""),
+            "[identity] device",
+        ),
+        (text.replace(".key\"", ".missing\""), "[broker] key"),
+    ] {
+        std::fs::write(&config, &broken).unwrap();
+        let out = agent()
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{broken}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expect), "expected {expect:?} in {stderr}");
+        // run refuses it the same way, with the exit status systemd will not restart on.
+        let (code, log) = run_once(&config, "1s");
+        assert_eq!(code, 2, "{log}");
+    }
+    let out = agent()
+        .args(["check-config", "--config", "/nonexistent/agent.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

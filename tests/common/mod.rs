@@ -1,0 +1,445 @@
+//! Test fixtures: a throwaway PKI, a real Mosquitto on a free loopback port with TLS,
+//! client certificates and a per-device ACL, an operator client that reads what the IT
+//! staff read, and the real agent binary with its own config and state directories.
+//!
+//! Nothing here talks to a broker it did not start, and nothing leaves loopback.
+#![allow(dead_code)] // each test binary uses a different part of it
+
+pub mod pki;
+
+use pki::{Pair, Pki};
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use serde_json::Value;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub const GRAPPE: &str = "grappe-test";
+pub const STRUCTURE: &str = "ehpad-test";
+pub const OPERATOR: &str = "operator-it";
+
+/// A running Mosquitto that the test owns.
+pub struct Broker {
+    child: Option<Child>,
+    pub port: u16,
+    conf: PathBuf,
+    log: PathBuf,
+}
+
+impl Broker {
+    /// Starts Mosquitto with TLS on a free loopback port; `devices` get their own ACL block.
+    pub fn start(dir: &Path, pki: &Pki, devices: &[&str]) -> Broker {
+        let server = pki.server("broker");
+        let mut acl = format!(
+            "# operators read everything and send commands\nuser {OPERATOR}\ntopic read grappe/#\ntopic write grappe/v1/+/+/+/cmd/#\n\n"
+        );
+        for d in devices {
+            let root = format!("grappe/v1/{GRAPPE}/{STRUCTURE}/{d}");
+            acl.push_str(&format!(
+                "user {d}\ntopic write {root}/#\ntopic read {root}/cmd/#\n\n"
+            ));
+        }
+        std::fs::write(dir.join("acl"), acl).unwrap();
+        let persistence = dir.join("broker-db");
+        std::fs::create_dir_all(&persistence).unwrap();
+        let log = dir.join("mosquitto.log");
+        let mut broker = Broker {
+            child: None,
+            port: 0,
+            conf: dir.join("mosquitto.conf"),
+            log,
+        };
+        // A port found free can be taken before Mosquitto binds it: try a few.
+        for _ in 0..5 {
+            broker.port = free_port();
+            // Started as root, Mosquitto drops to its own user unless told otherwise, and
+            // that user cannot read keys in the test's private directory.
+            let user = if unsafe { libc::geteuid() } == 0 {
+                "user root\n"
+            } else {
+                ""
+            };
+            let conf = format!(
+                "{user}per_listener_settings false\nallow_anonymous false\npersistence true\npersistence_location {}/\n\
+                 log_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
+                 connection_messages true\n\
+                 listener {} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n\
+                 use_identity_as_username true\nacl_file {}\n",
+                persistence.display(),
+                broker.log.display(),
+                broker.port,
+                pki.ca_file("ca").display(),
+                server.cert.display(),
+                server.key.display(),
+                dir.join("acl").display()
+            );
+            std::fs::write(&broker.conf, conf).unwrap();
+            broker.spawn();
+            if broker.wait_listening() {
+                return broker;
+            }
+            broker.stop();
+        }
+        panic!("mosquitto did not start; log:\n{}", broker.log_text());
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto must be installed (apt-get install mosquitto)");
+        self.child = Some(child);
+    }
+
+    fn wait_listening(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return false; // exited: port taken or bad config
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Stops the broker abruptly (as a crash or a network cut would).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, with its persisted retained messages.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+        assert!(
+            self.wait_listening(),
+            "mosquitto did not restart; log:\n{}",
+            self.log_text()
+        );
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One test's world: a temp dir, a PKI, a broker and the agents' configs.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub pki: Pki,
+    pub broker: Broker,
+}
+
+impl World {
+    pub fn new(devices: &[&str]) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::new(dir.path(), "ca");
+        let broker = Broker::start(dir.path(), &pki, devices);
+        World { dir, pki, broker }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes an agent config for `device` with its own spool and state; `extra` is
+    /// appended (more sections or keys). Returns the config path.
+    pub fn agent_config(&self, device: &str, extra: &str) -> PathBuf {
+        let pair = self.pki.client(device);
+        self.agent_config_with(device, &self.pki.ca_file("ca"), &pair, extra)
+    }
+
+    pub fn agent_config_with(&self, device: &str, ca: &Path, pair: &Pair, extra: &str) -> PathBuf {
+        let state = self.path(&format!("state-{device}"));
+        let text = format!(
+            "[identity]\ngrappe = \"{GRAPPE}\"\nstructure = \"{STRUCTURE}\"\ndevice = \"{device}\"\n\n\
+             [broker]\nurl = \"mqtts://127.0.0.1:{}\"\nca = {:?}\ncert = {:?}\nkey = {:?}\n\n\
+             [spool]\ndir = {:?}\n\n[state]\ndir = {:?}\n{extra}",
+            self.broker.port,
+            ca,
+            pair.cert,
+            pair.key,
+            state.join("spool"),
+            state
+        );
+        let path = self.path(&format!("{device}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn spool_dir(&self, device: &str) -> PathBuf {
+        self.path(&format!("state-{device}/spool"))
+    }
+
+    pub fn operator(&self, filter: &str) -> Operator {
+        Operator::connect(self, filter)
+    }
+}
+
+pub fn topic(device: &str, suffix: &str) -> String {
+    format!("grappe/v1/{GRAPPE}/{STRUCTURE}/{device}/{suffix}")
+}
+
+/// The agent binary under test.
+pub fn agent() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_grappe-agent"));
+    cmd.env("RUST_LOG", "info")
+        .env_remove(grappe_agent::config::PATH_ENV);
+    cmd
+}
+
+/// Runs `grappe-agent run --once` and returns (exit code, stderr).
+pub fn run_once(config: &Path, timeout: &str) -> (i32, String) {
+    let out = agent()
+        .args(["run", "--once", "--timeout", timeout, "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A message as an operator sees it.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+}
+
+impl Msg {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.payload).unwrap_or_else(|e| {
+            panic!(
+                "{} is not JSON ({e}): {:?}",
+                self.topic,
+                String::from_utf8_lossy(&self.payload)
+            )
+        })
+    }
+}
+
+/// An operator connected with its own certificate, recording every message it receives.
+pub struct Operator {
+    client: Client,
+    msgs: Arc<(Mutex<Vec<Msg>>, Condvar)>,
+}
+
+impl Operator {
+    fn connect(world: &World, filter: &str) -> Operator {
+        let pair = world.pki.client(OPERATOR);
+        let mut options = MqttOptions::new(
+            format!("{OPERATOR}-{}", fastrand::u32(..)),
+            "127.0.0.1",
+            world.broker.port,
+        );
+        options
+            .set_keep_alive(Duration::from_secs(30))
+            .set_max_packet_size(1 << 20, 1 << 20);
+        let roots = {
+            let mut store = rustls::RootCertStore::empty();
+            for c in rustls_pemfile_certs(&world.pki.ca_file("ca")) {
+                store.add(c).unwrap();
+            }
+            store
+        };
+        let certs = rustls_pemfile_certs(&pair.cert);
+        let key = {
+            use rustls::pki_types::pem::PemObject;
+            rustls::pki_types::PrivateKeyDer::from_pem_file(&pair.key).unwrap()
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .unwrap();
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls),
+        )));
+        let (client, mut connection) = Client::new(options, 64);
+        client.subscribe(filter, QoS::AtLeastOnce).unwrap();
+        let msgs: Arc<(Mutex<Vec<Msg>>, Condvar)> = Arc::default();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let sink = msgs.clone();
+        std::thread::spawn(move || {
+            for event in connection.iter() {
+                match event {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        let _ = ready_tx.send(());
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let (lock, cvar) = &*sink;
+                        lock.lock().unwrap().push(Msg {
+                            topic: p.topic.clone(),
+                            payload: p.payload.to_vec(),
+                            retain: p.retain,
+                        });
+                        cvar.notify_all();
+                    }
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("operator could not subscribe");
+        Operator { client, msgs }
+    }
+
+    pub fn publish(&self, topic: &str, payload: &[u8]) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+            .unwrap();
+    }
+
+    /// Waits until `done` holds for the messages received so far; panics with them if not.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&[Msg]) -> bool,
+    ) -> Vec<Msg> {
+        let (lock, cvar) = &*self.msgs;
+        let deadline = Instant::now() + timeout;
+        let mut msgs = lock.lock().unwrap();
+        while !done(&msgs) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let seen: Vec<_> = msgs
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "{} {}",
+                            m.topic,
+                            String::from_utf8_lossy(&m.payload)
+                                .chars()
+                                .take(160)
+                                .collect::<String>()
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "timed out waiting for {what}; received:\n{}",
+                    seen.join("\n")
+                );
+            }
+            msgs = cvar.wait_timeout(msgs, left).unwrap().0;
+        }
+        msgs.clone()
+    }
+
+    /// Waits for a message on `topic` whose JSON satisfies `pred`, and returns it.
+    pub fn wait_json(
+        &self,
+        topic: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let msgs = self.wait_for(topic, timeout, |msgs| {
+            msgs.iter().any(|m| m.topic == topic && pred(&m.json()))
+        });
+        msgs.iter()
+            .rev()
+            .find(|m| m.topic == topic && pred(&m.json()))
+            .unwrap()
+            .json()
+    }
+
+    pub fn messages(&self) -> Vec<Msg> {
+        self.msgs.0.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.client.disconnect();
+    }
+}
+
+fn rustls_pemfile_certs(path: &Path) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+/// A running agent service, killed when dropped.
+pub struct Service {
+    pub child: Child,
+    pub stderr: PathBuf,
+}
+
+impl Service {
+    pub fn start(world: &World, config: &Path) -> Service {
+        let stderr = world.path(&format!("agent-{}.log", fastrand::u32(..)));
+        let child = agent()
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        Service { child, stderr }
+    }
+
+    pub fn signal(&self, signal: i32) {
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
