@@ -1,1 +1,0 @@
-//! Spool (stub: being written).
