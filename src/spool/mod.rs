@@ -244,6 +244,7 @@ impl Spool {
             spool.persist()?;
         }
         spool.collect_garbage();
+        spool.enforce_bound(); // max_bytes may have been lowered since the last run
         Ok(spool)
     }
 

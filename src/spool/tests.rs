@@ -483,3 +483,35 @@ fn a_write_cut_short_returns_an_error_and_keeps_what_was_stored() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("child ok"), "{text}");
 }
+
+/// Not a check: prints what a push and an ack cost on this machine's disk. Run it on a device
+/// with `cargo test --lib spool::tests::measure -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_push_and_ack_cost() {
+    let dir = tempfile::tempdir_in(std::env::var("SPOOL_BENCH_DIR").unwrap_or(".".into())).unwrap();
+    let mut spool = Spool::open(dir.path(), 16 << 20).unwrap();
+    let report = vec![b'x'; 4096];
+    let n = 500;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        spool.push(TOPIC, &report, true).unwrap();
+    }
+    let push = start.elapsed() / n;
+    let start = std::time::Instant::now();
+    let batch = spool.read_after(None, n as usize).unwrap();
+    let read = start.elapsed() / n;
+    let start = std::time::Instant::now();
+    for rec in batch.iter().rev() {
+        spool.ack(rec.id).unwrap(); // reverse order: the worst case for the ledger
+    }
+    let ack = start.elapsed() / n;
+    let start = std::time::Instant::now();
+    drop(spool);
+    let spool = Spool::open(dir.path(), 16 << 20).unwrap();
+    println!(
+        "4 KiB records: push {push:?}, read {read:?}, ack {ack:?} each; reopen {:?}; {:?}",
+        start.elapsed(),
+        spool.stats()
+    );
+}
