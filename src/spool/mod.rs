@@ -36,7 +36,8 @@
 //! - *SD card wear*: an ack rewrites only the small ledger, and only when it changes
 //!   something; segments are written once and deleted whole.
 //! - *Memory*: only an index (id, offset, length, acked) is kept; payloads are read back from
-//!   disk by [`Spool::read_after`].
+//!   disk by [`Spool::read_after`]. `open` reads one segment at a time to scan it (at most
+//!   1 MiB, or one record if a single record is larger).
 //! - *Bound*: after each push, whole oldest segments are deleted while the segments exceed
 //!   `max_bytes`; their unacknowledged records are counted in `dropped_total`. The bound is
 //!   checked after the write so that a failed write (disk full) never drops anything.
