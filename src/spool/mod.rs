@@ -1,0 +1,626 @@
+//! The spool: reports wait on disk until the broker has acknowledged them (MQTT PUBACK).
+//!
+//! # On-disk format
+//! The spool directory holds:
+//! - **segments** `{first id, 20 digits}.seg`: append-only files of records, named after the
+//!   id of the first record written to them. Only the newest segment is appended to; a new
+//!   one starts when it would grow past `max_bytes / 8` (capped at 1 MiB), so the oldest
+//!   data can be freed by deleting a whole file and nothing is ever rewritten in place.
+//! - **`ledger`**: a few lines of text replaced with [`write_atomic`] when an ack, a drop or a
+//!   newly found corruption changes it: the next id, the lowest id still waiting, the ids
+//!   acknowledged out of order above it, and the `dropped_total` / `corrupt_total` counters.
+//!   A segment is deleted only after the ledger saying all its records are acknowledged
+//!   (or dropped) is on disk.
+//! - **`lock`**: held with `flock` so that two agents never share a spool.
+//!
+//! A record (little-endian integers):
+//! ```text
+//! 0  magic F7 'G' 'S' '1'    (0xF7 never occurs in UTF-8 text)
+//! 4  id                u64
+//! 12 topic length      u16
+//! 14 flags             u8    bit 0: retain
+//! 15 reserved          u8    0
+//! 16 payload length    u32
+//! 20 CRC32(topic ++ payload)
+//! 24 CRC32(bytes 0..24)      the header has its own checksum so lengths are trusted only if intact
+//! 28 topic (UTF-8), then payload
+//! ```
+//!
+//! # Why this way
+//! - *Crash safety*: `push` appends and `fdatasync`s before returning, so a record whose push
+//!   returned `Ok` survives `kill -9` and power loss. A write cut short leaves a torn tail,
+//!   which `open` cuts off (and counts).
+//! - *Damage is local*: a record whose body checksum fails is skipped by its (checksummed)
+//!   length; a damaged header is skipped by scanning for the next magic with a valid header
+//!   checksum. Either way the loss is counted in `corrupt_total`, never fatal.
+//! - *SD card wear*: an ack rewrites only the small ledger, and only when it changes
+//!   something; segments are written once and deleted whole.
+//! - *Memory*: only an index (id, offset, length, acked) is kept; payloads are read back from
+//!   disk by [`Spool::read_after`]. `open` reads one segment at a time to scan it (at most
+//!   1 MiB, or one record if a single record is larger).
+//! - *Bound*: after each push, whole oldest segments are deleted while the segments exceed
+//!   `max_bytes`; their unacknowledged records are counted in `dropped_total`. The bound is
+//!   checked after the write so that a failed write (disk full) never drops anything.
+
+mod ledger;
+mod record;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::fsutil::{sync_dir, write_atomic};
+use ledger::Ledger;
+
+/// Segments above this size are not appended to (with the default segment size).
+const MAX_SEGMENT_BYTES: u64 = 1 << 20;
+const LEDGER: &str = "ledger";
+const LOCK: &str = "lock";
+/// How many times (20 ms apart) `open` tries to take the lock before giving up.
+const LOCK_ATTEMPTS: u32 = 50;
+const SEGMENT_SUFFIX: &str = ".seg";
+
+/// A report waiting for the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub id: u64,
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+}
+
+/// What the heartbeat reports about the spool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SpoolStats {
+    /// Records waiting for an ack.
+    pub records: u64,
+    /// Size of the segment files on disk.
+    pub bytes: u64,
+    /// Records dropped unsent because the spool was over `max_bytes`, since it was created.
+    pub dropped_total: u64,
+    /// Damaged or torn records skipped, since the spool was created.
+    pub corrupt_total: u64,
+}
+
+/// A bounded, crash-safe on-disk queue of reports (see the module doc).
+pub struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    segment_bytes: u64,
+    /// Oldest first; ids increase across and within segments.
+    segments: VecDeque<Segment>,
+    /// Append handle on the newest segment; `None`: the next push starts a new segment.
+    active: Option<File>,
+    next_id: u64,
+    waiting: u64,
+    dropped_total: u64,
+    corrupt_total: u64,
+    /// Held for the spool's lifetime: the flock is released when it is closed.
+    _lock: File,
+}
+
+struct Segment {
+    first_id: u64,
+    path: PathBuf,
+    len: u64,
+    entries: Vec<Entry>,
+    waiting: u64,
+    /// Damaged records in this file already counted in `corrupt_total`.
+    corrupt_seen: u64,
+}
+
+struct Entry {
+    id: u64,
+    offset: u64,
+    len: u64,
+    acked: bool,
+}
+
+impl Spool {
+    /// Opens or creates the spool in `dir` (created if missing). Recovers after a crash: a
+    /// torn tail is cut, corrupt records are skipped and counted.
+    pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Spool> {
+        let segment_bytes = (max_bytes / 8).clamp(1, MAX_SEGMENT_BYTES);
+        Spool::open_with(dir, max_bytes, segment_bytes)
+    }
+
+    /// [`Spool::open`] with a chosen segment size (tests use tiny ones).
+    fn open_with(dir: &Path, max_bytes: u64, segment_bytes: u64) -> io::Result<Spool> {
+        if max_bytes == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "spool {}: max_bytes is 0: set [spool] max_bytes",
+                    dir.display()
+                ),
+            ));
+        }
+        let ctx = |what: &str, path: &Path| {
+            let path = path.to_path_buf();
+            let what = what.to_owned();
+            move |err| context(dir, &what, &path, err)
+        };
+        fs::create_dir_all(dir).map_err(ctx("cannot create directory", dir))?;
+        let lock = lock(dir)?;
+        let ledger_path = dir.join(LEDGER);
+        let ledger = match fs::read_to_string(&ledger_path) {
+            Ok(text) => Ledger::decode(&text).unwrap_or_else(|why| {
+                log::error!(
+                    "spool ledger {} is damaged ({why}): starting from the segments alone; \
+                     acknowledged records may be sent again and counters restart",
+                    ledger_path.display()
+                );
+                Ledger::default()
+            }),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ledger::default(),
+            Err(err) => return Err(context(dir, "cannot read", &ledger_path, err)),
+        };
+
+        let mut spool = Spool {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            segment_bytes: segment_bytes.clamp(1, max_bytes),
+            segments: VecDeque::new(),
+            active: None,
+            next_id: ledger.next_id.max(1),
+            waiting: 0,
+            dropped_total: ledger.dropped_total,
+            corrupt_total: ledger.corrupt_total,
+            _lock: lock,
+        };
+        let names = segment_files(dir)?;
+        let mut last_id = 0;
+        for (i, (first_id, path)) in names.iter().enumerate() {
+            let bytes = fs::read(path).map_err(ctx("cannot read", path))?;
+            let scan = record::scan(&bytes, last_id);
+            let mut corrupt = scan.corrupt;
+            let mut len = bytes.len() as u64;
+            if let Some(tail) = scan.tail {
+                if i + 1 == names.len() {
+                    // The newest segment: a torn write. Cut it so appends follow whole records.
+                    log::warn!(
+                        "spool {}: cutting a torn record at offset {tail}",
+                        path.display()
+                    );
+                    let file = OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(ctx("cannot open", path))?;
+                    file.set_len(tail)
+                        .and_then(|()| file.sync_all())
+                        .map_err(ctx("cannot cut the torn tail of", path))?;
+                    len = tail;
+                    spool.corrupt_total += 1;
+                } else {
+                    corrupt += 1;
+                }
+            }
+            let seen = ledger.corrupt_seen.get(first_id).copied().unwrap_or(0);
+            if corrupt > seen {
+                log::warn!(
+                    "spool {}: {} damaged record(s) skipped",
+                    path.display(),
+                    corrupt - seen
+                );
+                spool.corrupt_total += corrupt - seen;
+            }
+            let entries: Vec<Entry> = scan
+                .records
+                .iter()
+                .map(|r| Entry {
+                    id: r.id,
+                    offset: r.offset,
+                    len: r.len,
+                    acked: ledger.is_acked(r.id),
+                })
+                .collect();
+            let waiting = entries.iter().filter(|e| !e.acked).count() as u64;
+            last_id = entries.last().map_or(last_id, |e| e.id);
+            spool.waiting += waiting;
+            spool.segments.push_back(Segment {
+                first_id: *first_id,
+                path: path.clone(),
+                len,
+                entries,
+                waiting,
+                corrupt_seen: corrupt.max(seen),
+            });
+        }
+        spool.next_id = spool.next_id.max(last_id.saturating_add(1));
+        if let Some(seg) = spool.segments.back() {
+            if seg.len < spool.segment_bytes {
+                let file = OpenOptions::new()
+                    .append(true)
+                    .open(&seg.path)
+                    .map_err(ctx("cannot open for appending", &seg.path))?;
+                spool.active = Some(file);
+            }
+        }
+        if spool.ledger() != ledger {
+            spool.persist()?;
+        }
+        spool.collect_garbage();
+        spool.enforce_bound(); // max_bytes may have been lowered since the last run
+        Ok(spool)
+    }
+
+    /// Appends a record and makes it durable before returning; ids increase strictly, also
+    /// across restarts (even when the spool was emptied). Drops the oldest records when over
+    /// `max_bytes`. Refuses a single record larger than `max_bytes` with a clear error.
+    pub fn push(&mut self, topic: &str, payload: &[u8], retain: bool) -> io::Result<u64> {
+        let len = record::encoded_len(topic, payload);
+        if len > self.max_bytes
+            || topic.len() > usize::from(u16::MAX)
+            || payload.len() as u64 > u64::from(u32::MAX)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "spool {}: a record of {len} bytes for {topic:?} cannot fit \
+                     ([spool] max_bytes = {}, topics up to 65535 bytes, payloads up to 4 GiB): \
+                     raise max_bytes or send smaller reports",
+                    self.dir.display(),
+                    self.max_bytes
+                ),
+            ));
+        }
+        let id = self.next_id;
+        let bytes = record::encode(id, topic, payload, retain);
+        let appendable = self.active.is_some()
+            && self
+                .segments
+                .back()
+                .is_some_and(|seg| seg.len == 0 || seg.len + len <= self.segment_bytes);
+        let offset = match (appendable, &mut self.active, self.segments.back()) {
+            (true, Some(file), Some(seg)) => {
+                if let Err(err) = append(file, &bytes) {
+                    // Undo a partial write so later appends follow a whole record; if even
+                    // that fails, stop appending here: the next open cuts the tail.
+                    if file.set_len(seg.len).is_err() {
+                        self.active = None;
+                    }
+                    return Err(context(&self.dir, "cannot append to", &seg.path, err));
+                }
+                seg.len
+            }
+            _ => {
+                self.start_segment(id, &bytes)?;
+                0
+            }
+        };
+        if let Some(seg) = self.segments.back_mut() {
+            seg.entries.push(Entry {
+                id,
+                offset,
+                len,
+                acked: false,
+            });
+            seg.len += len;
+            seg.waiting += 1;
+        }
+        self.waiting += 1;
+        self.next_id = id + 1;
+        self.enforce_bound();
+        Ok(id)
+    }
+
+    /// Up to `max` waiting (unacknowledged) records with id > `after` (None = from the
+    /// oldest), in order. A record found damaged now is skipped and counted.
+    pub fn read_after(&mut self, after: Option<u64>, max: usize) -> io::Result<Vec<Record>> {
+        let from = match after {
+            None => 0,
+            Some(after) => match after.checked_add(1) {
+                Some(from) => from,
+                None => return Ok(Vec::new()),
+            },
+        };
+        let mut out = Vec::new();
+        let mut found_damage = false;
+        let first = self
+            .segments
+            .partition_point(|s| s.first_id <= from)
+            .saturating_sub(1);
+        for seg in self.segments.iter_mut().skip(first) {
+            if out.len() >= max {
+                break;
+            }
+            if seg.waiting == 0 {
+                continue;
+            }
+            let file = File::open(&seg.path)
+                .map_err(|err| context(&self.dir, "cannot open", &seg.path, err))?;
+            let mut i = seg.entries.partition_point(|e| e.id < from);
+            while i < seg.entries.len() && out.len() < max {
+                let entry = &seg.entries[i];
+                if entry.acked {
+                    i += 1;
+                    continue;
+                }
+                let mut buf = vec![0; usize::try_from(entry.len).unwrap_or(usize::MAX)];
+                file.read_exact_at(&mut buf, entry.offset)
+                    .map_err(|err| context(&self.dir, "cannot read", &seg.path, err))?;
+                match record::decode(&buf, entry.id) {
+                    Some(rec) => {
+                        out.push(rec);
+                        i += 1;
+                    }
+                    None => {
+                        log::warn!(
+                            "spool {}: record {} is damaged on disk, skipped",
+                            seg.path.display(),
+                            entry.id
+                        );
+                        seg.entries.remove(i);
+                        seg.waiting -= 1;
+                        seg.corrupt_seen += 1;
+                        self.waiting -= 1;
+                        self.corrupt_total += 1;
+                        found_damage = true;
+                    }
+                }
+            }
+        }
+        if found_damage {
+            if let Err(err) = self.persist() {
+                log::warn!("{err}");
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks a record as delivered. Acks may come out of order; a segment is deleted once all
+    /// its records are acked. Acking an unknown/dropped id is harmless.
+    pub fn ack(&mut self, id: u64) -> io::Result<()> {
+        let Some((s, e)) = self.find(id) else {
+            return Ok(());
+        };
+        if self.segments[s].entries[e].acked {
+            return Ok(());
+        }
+        self.set_acked(s, e, true);
+        if let Err(err) = self.persist() {
+            self.set_acked(s, e, false);
+            return Err(err);
+        }
+        self.collect_garbage();
+        Ok(())
+    }
+
+    pub fn stats(&self) -> SpoolStats {
+        SpoolStats {
+            records: self.waiting,
+            bytes: self.segments.iter().map(|s| s.len).sum(),
+            dropped_total: self.dropped_total,
+            corrupt_total: self.corrupt_total,
+        }
+    }
+
+    fn find(&self, id: u64) -> Option<(usize, usize)> {
+        let s = self
+            .segments
+            .partition_point(|s| s.first_id <= id)
+            .checked_sub(1)?;
+        let e = self.segments[s]
+            .entries
+            .binary_search_by_key(&id, |e| e.id)
+            .ok()?;
+        Some((s, e))
+    }
+
+    fn set_acked(&mut self, s: usize, e: usize, acked: bool) {
+        let seg = &mut self.segments[s];
+        seg.entries[e].acked = acked;
+        if acked {
+            seg.waiting -= 1;
+            self.waiting -= 1;
+        } else {
+            seg.waiting += 1;
+            self.waiting += 1;
+        }
+    }
+
+    /// Creates the segment that starts with record `id`, holding `bytes`.
+    fn start_segment(&mut self, id: u64, bytes: &[u8]) -> io::Result<()> {
+        let path = self.dir.join(format!("{id:020}{SEGMENT_SUFFIX}"));
+        let result = (|| {
+            let mut file = OpenOptions::new()
+                .append(true)
+                .create_new(true)
+                .open(&path)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            sync_dir(&self.dir)?;
+            Ok(file)
+        })();
+        let file = result.map_err(|err| {
+            let _ = fs::remove_file(&path);
+            context(&self.dir, "cannot write new segment", &path, err)
+        })?;
+        self.active = Some(file);
+        self.segments.push_back(Segment {
+            first_id: id,
+            path,
+            len: 0,
+            entries: Vec::new(),
+            waiting: 0,
+            corrupt_seen: 0,
+        });
+        self.collect_garbage();
+        Ok(())
+    }
+
+    /// Deletes whole oldest segments while over `max_bytes` (never the newest one, which
+    /// holds the record just pushed), counting their waiting records as dropped. A failure
+    /// here is logged, not returned: the record was stored, and the next push tries again.
+    fn enforce_bound(&mut self) {
+        while self.stats().bytes > self.max_bytes && self.segments.len() > 1 {
+            let Some(seg) = self.segments.pop_front() else {
+                break;
+            };
+            self.dropped_total += seg.waiting;
+            self.waiting -= seg.waiting;
+            if let Err(err) = self.persist() {
+                log::warn!("{err}");
+                self.dropped_total -= seg.waiting;
+                self.waiting += seg.waiting;
+                self.segments.push_front(seg);
+                break;
+            }
+            log::warn!(
+                "spool {} is over max_bytes ({}): dropped {} unsent record(s) with {}",
+                self.dir.display(),
+                self.max_bytes,
+                seg.waiting,
+                seg.path.display()
+            );
+            self.remove_segment(&seg);
+        }
+    }
+
+    /// Deletes the segments, other than the one being appended to, whose records are all
+    /// acknowledged. The ledger saying so is already on disk; a failure is only logged since
+    /// the next open deletes the file anyway.
+    fn collect_garbage(&mut self) {
+        let appending = usize::from(self.active.is_some());
+        let mut i = 0;
+        while i + appending < self.segments.len() {
+            if self.segments[i].waiting == 0 {
+                if let Some(seg) = self.segments.remove(i) {
+                    self.remove_segment(&seg);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn remove_segment(&self, seg: &Segment) {
+        if let Err(err) = fs::remove_file(&seg.path).and_then(|()| sync_dir(&self.dir)) {
+            log::warn!("{}", context(&self.dir, "cannot delete", &seg.path, err));
+        }
+    }
+
+    /// The ledger for the current state.
+    fn ledger(&self) -> Ledger {
+        let entries = || self.segments.iter().flat_map(|s| &s.entries);
+        let waiting_from = entries().find(|e| !e.acked).map_or(self.next_id, |e| e.id);
+        Ledger {
+            next_id: self.next_id,
+            waiting_from,
+            acked: entries()
+                .filter(|e| e.acked && e.id > waiting_from)
+                .map(|e| e.id)
+                .collect(),
+            dropped_total: self.dropped_total,
+            corrupt_total: self.corrupt_total,
+            corrupt_seen: self
+                .segments
+                .iter()
+                .filter(|s| s.corrupt_seen > 0)
+                .map(|s| (s.first_id, s.corrupt_seen))
+                .collect(),
+        }
+    }
+
+    fn persist(&self) -> io::Result<()> {
+        let path = self.dir.join(LEDGER);
+        write_atomic(&path, self.ledger().encode().as_bytes())
+            .map_err(|err| context(&self.dir, "cannot write", &path, err))
+    }
+}
+
+/// Appends a whole record and flushes it to disk.
+fn append(file: &mut File, bytes: &[u8]) -> io::Result<()> {
+    file.write_all(bytes)?;
+    file.sync_data()
+}
+
+/// Takes the spool's lock, so that a second agent (or a second `Spool`) fails clearly
+/// instead of interleaving writes.
+fn lock(dir: &Path) -> io::Result<File> {
+    let path = dir.join(LOCK);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|err| context(dir, "cannot create", &path, err))?;
+    // A process forked by a previous holder keeps the lock until it calls exec: give it a
+    // moment rather than failing at once.
+    for attempt in 0.. {
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::WouldBlock && attempt < LOCK_ATTEMPTS {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
+        }
+        return Err(io::Error::new(
+            err.kind(),
+            format!(
+                "spool {} is in use by another process (lock {}: {err}): \
+                 stop the other grappe-agent or give each its own [spool] dir",
+                dir.display(),
+                path.display()
+            ),
+        ));
+    }
+    Ok(file)
+}
+
+/// The segment files of `dir`, oldest first. Other files are left alone.
+fn segment_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|err| context(dir, "cannot list", dir, err))? {
+        let entry = entry.map_err(|err| context(dir, "cannot list", dir, err))?;
+        let name = entry.file_name();
+        let first_id = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(SEGMENT_SUFFIX))
+            .filter(|n| n.len() == 20)
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(first_id) = first_id {
+            found.push((first_id, entry.path()));
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+/// Wraps an I/O error with the spool, the file, and what to do about it.
+fn context(dir: &Path, what: &str, path: &Path, err: io::Error) -> io::Error {
+    let hint = match err.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+            "the disk is full (ENOSPC): free space on it or lower [spool] max_bytes"
+        }
+        Some(libc::EROFS) => {
+            "the file system is read-only: remount it read-write or point [spool] dir elsewhere"
+        }
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            "the agent may not write there: fix the owner and permissions, or point [spool] dir elsewhere"
+        }
+        Some(libc::ENOTDIR) | Some(libc::ENOENT) => {
+            "a parent of the path is missing or not a directory: fix [spool] dir in the config"
+        }
+        Some(libc::EFBIG) => "a file size limit was hit: check the service's LimitFSIZE",
+        Some(libc::EIO) => {
+            "the storage reported an I/O error: check it (dmesg) and consider replacing the card"
+        }
+        _ => "check the disk and the permissions of the spool directory",
+    };
+    io::Error::new(
+        err.kind(),
+        format!(
+            "spool {}: {what} {}: {err}; {hint}",
+            dir.display(),
+            path.display()
+        ),
+    )
+}
