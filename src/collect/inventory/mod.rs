@@ -398,11 +398,12 @@ fn disks(r: &mut Reader) -> Vec<Disk> {
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| {
-            !["loop", "ram", "zram", "dm-", "md", "nbd"]
+            let virtual_dev = ["loop", "ram", "zram", "dm-", "md", "nbd"]
                 .iter()
-                .any(|p| n.starts_with(p))
-                // eMMC boot partitions are part of the same chip as mmcblkN.
-                && !(n.starts_with("mmcblk") && n.contains("boot"))
+                .any(|p| n.starts_with(p));
+            // eMMC boot partitions are part of the same chip as mmcblkN.
+            let emmc_boot = n.starts_with("mmcblk") && n.contains("boot");
+            !virtual_dev && !emmc_boot
         })
         .filter(|n| dir.join(n).join("device").exists())
         .collect();
@@ -575,3 +576,6 @@ fn network() -> Option<Vec<Interface>> {
     list.sort_by(|a, b| a.name.cmp(&b.name));
     Some(list)
 }
+
+#[cfg(test)]
+mod tests;
