@@ -428,3 +428,16 @@ fn this_machine_gives_plausible_values() {
         "no home directories in the inventory"
     );
 }
+
+#[test]
+#[ignore = "prints this machine's reports"]
+fn show() {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&collect(&Root::host())).unwrap()
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::collect::patches::collect(&Root::host())).unwrap()
+    );
+}
