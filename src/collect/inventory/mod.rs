@@ -15,7 +15,7 @@ use super::Root;
 use crate::parse::{device_tree, dmi, dpkg, os_release, power_supply, procfs};
 use serde::Serialize;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Serialize)]
@@ -439,7 +439,7 @@ fn disks(r: &mut Reader) -> Vec<Disk> {
 
 /// How a disk is attached, from its name or, for SCSI-style `sd*` disks, from where its
 /// sysfs node sits (under a USB or an ATA controller).
-fn transport(name: &str, mmc_type: Option<&str>, sys: &PathBuf) -> Option<&'static str> {
+fn transport(name: &str, mmc_type: Option<&str>, sys: &Path) -> Option<&'static str> {
     if name.starts_with("nvme") {
         return Some("nvme");
     }
