@@ -2,6 +2,10 @@
 //! so each one is unit-tested on real-world samples.
 
 pub mod aptconf;
+pub mod device_tree;
+pub mod dmi;
 pub mod dpkg;
 pub mod os_release;
+pub mod power_supply;
+pub mod procfs;
 pub mod sshd;

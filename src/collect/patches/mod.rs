@@ -1,0 +1,219 @@
+//! Patch status: is the OS still supported, are apt's lists fresh, is a reboot pending.
+//!
+//! The upgradable-package engine comes later: until then `upgradable`, `upgradable_count`
+//! and `security_count` are `null` (not computed), never an invented zero.
+
+use super::inventory::{Problem, Reader};
+use super::Root;
+use crate::parse::os_release::OsRelease;
+use serde::Serialize;
+use std::io;
+use std::time::SystemTime;
+
+/// End-of-support dates per OS release; see the file's header for sources and choices.
+const OS_EOL: &str = include_str!("os_eol.csv");
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Patches {
+    /// `YYYY-MM-DD`: end of public security support (Debian LTS, Ubuntu standard support);
+    /// `null` when the release is not in the table (or is testing/unstable).
+    pub os_end_of_life: Option<String>,
+    pub end_of_life_reached: Option<bool>,
+    /// `YYYY-MM-DD`: end of regular security support (Debian Security Team; for Ubuntu the
+    /// same as `os_end_of_life`), for planning upgrades before LTS ends.
+    pub os_regular_support_end: Option<String>,
+    /// Seconds since apt last refreshed its package lists; `null` when there are none.
+    pub package_lists_age_s: Option<u64>,
+    pub upgradable: Option<Vec<Upgradable>>,
+    pub upgradable_count: Option<usize>,
+    pub security_count: Option<usize>,
+    pub reboot_required: Option<bool>,
+    /// Packages that asked for the reboot, sorted, each once.
+    pub reboot_required_packages: Option<Vec<String>>,
+    pub auto_updates_enabled: Option<bool>,
+    /// Files that could not be read, and why.
+    pub problems: Vec<Problem>,
+}
+
+/// A package with a newer candidate version (filled by the upgradable engine, later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Upgradable {
+    pub name: String,
+    pub installed: String,
+    pub candidate: String,
+    pub security: bool,
+}
+
+pub fn collect(root: &Root) -> Patches {
+    collect_at(root, SystemTime::now())
+}
+
+/// [`collect`] as if the clock said `now` (tests).
+fn collect_at(root: &Root, now: SystemTime) -> Patches {
+    let mut r = Reader::new(root);
+    let eol = r.os_release().and_then(|os| end_of_life(&mut r, &os));
+    let today = crate::report::rfc3339(now);
+    let reboot_required = exists(&mut r, "/var/run/reboot-required");
+    let reboot_required_packages = reboot_packages(&mut r);
+    Patches {
+        end_of_life_reached: eol.map(|e| today.get(..10).is_some_and(|t| t > e.end_of_life)),
+        os_end_of_life: eol.map(|e| e.end_of_life.to_owned()),
+        os_regular_support_end: eol.map(|e| e.regular_end.to_owned()),
+        package_lists_age_s: package_lists_age(&mut r, now),
+        upgradable: None,
+        upgradable_count: None,
+        security_count: None,
+        reboot_required,
+        reboot_required_packages,
+        auto_updates_enabled: auto_updates_enabled(root),
+        problems: r.problems,
+    }
+}
+
+// wired to collect::apt_periodic when both branches merge
+fn auto_updates_enabled(_root: &Root) -> Option<bool> {
+    None
+}
+
+/// Whether an on-disk file exists; `None` (with a note) when that cannot be told.
+fn exists(r: &mut Reader, abs: &str) -> Option<bool> {
+    match std::fs::metadata(r.root.file(abs)) {
+        Ok(_) => Some(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(false),
+        Err(e) => {
+            r.note(abs, e);
+            None
+        }
+    }
+}
+
+/// `/var/run/reboot-required.pkgs` (one package per line, repeated when several
+/// upgrades asked); empty when absent, as no package asked.
+fn reboot_packages(r: &mut Reader) -> Option<Vec<String>> {
+    const PKGS: &str = "/var/run/reboot-required.pkgs";
+    let text = match r.root.read(PKGS) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(Vec::new()),
+        Err(e) => {
+            r.note(PKGS, e);
+            return None;
+        }
+    };
+    let mut list: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    list.sort();
+    list.dedup();
+    Some(list)
+}
+
+/// One row of `os_eol.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct EolRow<'a> {
+    id: &'a str,
+    version_id: &'a str,
+    codename: &'a str,
+    regular_end: &'a str,
+    end_of_life: &'a str,
+}
+
+fn eol_rows(csv: &str) -> impl Iterator<Item = EolRow<'_>> {
+    csv.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("id,"))
+        .filter_map(|l| {
+            let mut f = l.split(',').map(str::trim);
+            Some(EolRow {
+                id: f.next()?,
+                version_id: f.next()?,
+                codename: f.next()?,
+                regular_end: f.next()?,
+                end_of_life: f.next()?,
+            })
+        })
+}
+
+/// The end-of-life date of this OS release, if the table knows it. Raspberry Pi OS
+/// (`raspbian` on armhf, `debian` on arm64) is Debian; Debian matches on the major
+/// version (`VERSION_ID` is `12`, older point releases wrote `10.13`).
+fn end_of_life(r: &mut Reader, os: &OsRelease) -> Option<EolRow<'static>> {
+    let id = match os.id.as_deref()? {
+        "debian" | "raspbian" => "debian",
+        other => other,
+    };
+    let Some(version) = os.version_id.as_deref() else {
+        if id == "debian" {
+            r.note(
+                "/etc/os-release",
+                "no VERSION_ID: Debian testing/unstable has no end-of-life date",
+            );
+        }
+        return None;
+    };
+    let version = if id == "debian" {
+        version.split('.').next().unwrap_or(version)
+    } else {
+        version
+    };
+    let Some(row) = eol_rows(OS_EOL).find(|row| row.id == id && row.version_id == version) else {
+        r.note(
+            "os_eol.csv",
+            format!("no end-of-life entry for ID={id} VERSION_ID={version}"),
+        );
+        return None;
+    };
+    if let Some(codename) = os.version_codename.as_deref() {
+        if codename != row.codename {
+            r.note(
+                "/etc/os-release",
+                format!(
+                    "VERSION_ID={version} but VERSION_CODENAME={codename}, expected {}",
+                    row.codename
+                ),
+            );
+            return None;
+        }
+    }
+    Some(row)
+}
+
+/// Seconds since apt last refreshed its lists: the newest `*Release`/`*InRelease` file
+/// under `/var/lib/apt/lists`, or apt's periodic success stamp when that is newer (an
+/// update that fetched nothing new does not touch the lists).
+fn package_lists_age(r: &mut Reader, now: SystemTime) -> Option<u64> {
+    const LISTS: &str = "/var/lib/apt/lists";
+    const STAMP: &str = "/var/lib/apt/periodic/update-success-stamp";
+    let entries = match std::fs::read_dir(r.root.file(LISTS)) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            r.note(LISTS, e);
+            return None;
+        }
+    };
+    let newest_list = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with("Release"))
+        })
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max()?;
+    let stamp = match std::fs::metadata(r.root.file(STAMP)).and_then(|m| m.modified()) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => {
+            r.note(STAMP, e);
+            None
+        }
+    };
+    let newest = stamp.map_or(newest_list, |s| s.max(newest_list));
+    Some(now.duration_since(newest).map_or(0, |d| d.as_secs()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,276 @@
+use super::*;
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// 2026-11-23T10:00:00Z.
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_795_428_000)
+}
+
+fn put(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+fn set_mtime(path: &Path, t: SystemTime) {
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+fn os(id: &str, version_id: &str, codename: &str) -> String {
+    format!("ID={id}\nVERSION_ID=\"{version_id}\"\nVERSION_CODENAME={codename}\n")
+}
+
+#[test]
+fn eol_table_is_well_formed() {
+    let rows: Vec<_> = eol_rows(OS_EOL).collect();
+    let data_lines = OS_EOL
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#') && !l.starts_with("id,"))
+        .count();
+    assert_eq!(rows.len(), data_lines, "every data line parses");
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    for row in &rows {
+        let regular = time::Date::parse(row.regular_end, format).unwrap();
+        let eol = time::Date::parse(row.end_of_life, format).unwrap();
+        assert!(regular <= eol, "{row:?}");
+    }
+    for v in ["10", "11", "12", "13"] {
+        let row = rows.iter().find(|r| r.id == "debian" && r.version_id == v);
+        let row = row.unwrap_or_else(|| panic!("Debian {v} listed"));
+        assert!(
+            row.regular_end < row.end_of_life,
+            "Debian LTS runs past regular support"
+        );
+    }
+    for v in ["20.04", "22.04", "24.04"] {
+        assert!(rows.iter().any(|r| r.id == "ubuntu" && r.version_id == v));
+    }
+}
+
+#[test]
+fn eol_reached_and_not_reached() {
+    let cases = [
+        (
+            os("debian", "12", "bookworm"),
+            Some("2028-06-30"),
+            Some(false),
+        ),
+        (
+            os("debian", "11", "bullseye"),
+            Some("2026-08-31"),
+            Some(true),
+        ),
+        (os("debian", "10", "buster"), Some("2024-06-30"), Some(true)),
+        (
+            os("raspbian", "12", "bookworm"),
+            Some("2028-06-30"),
+            Some(false),
+        ),
+        (
+            os("ubuntu", "24.04", "noble"),
+            Some("2029-04-30"),
+            Some(false),
+        ),
+        (
+            os("ubuntu", "20.04", "focal"),
+            Some("2025-05-31"),
+            Some(true),
+        ),
+        // Debian testing: no VERSION_ID, no date.
+        ("ID=debian\nVERSION_CODENAME=trixie\n".into(), None, None),
+        // Unknown distribution and mismatching codename: no date, with a note.
+        (os("fedora", "41", ""), None, None),
+        (os("debian", "12", "trixie"), None, None),
+    ];
+    for (text, date, reached) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        put(dir.path(), "usr/lib/os-release", &text);
+        let p = collect_at(&Root::at(dir.path()), now());
+        assert_eq!(p.os_end_of_life.as_deref(), date, "{text}");
+        assert_eq!(p.end_of_life_reached, reached, "{text}");
+        assert_eq!(
+            date.is_none(),
+            !p.problems.is_empty(),
+            "{text}: {:?}",
+            p.problems
+        );
+    }
+}
+
+#[test]
+fn eol_day_itself_is_still_supported() {
+    let dir = tempfile::tempdir().unwrap();
+    put(
+        dir.path(),
+        "etc/os-release",
+        &os("debian", "11", "bullseye"),
+    );
+    let day = UNIX_EPOCH + Duration::from_secs(1_788_220_799); // 2026-08-31T23:59:59Z
+    assert_eq!(
+        collect_at(&Root::at(dir.path()), day).end_of_life_reached,
+        Some(false)
+    );
+    let next = day + Duration::from_secs(1);
+    assert_eq!(
+        collect_at(&Root::at(dir.path()), next).end_of_life_reached,
+        Some(true)
+    );
+}
+
+#[test]
+fn reboot_required_absent_then_present() {
+    let dir = tempfile::tempdir().unwrap();
+    put(
+        dir.path(),
+        "etc/os-release",
+        &os("debian", "12", "bookworm"),
+    );
+    let root = Root::at(dir.path());
+    let p = collect_at(&root, now());
+    assert_eq!(p.reboot_required, Some(false));
+    assert_eq!(p.reboot_required_packages, Some(vec![]));
+
+    put(
+        dir.path(),
+        "var/run/reboot-required",
+        "*** System restart required ***\n",
+    );
+    put(
+        dir.path(),
+        "var/run/reboot-required.pkgs",
+        "linux-image-6.1.0-27-arm64\nlibc6\nlinux-image-6.1.0-27-arm64\n\n",
+    );
+    let p = collect_at(&root, now());
+    assert_eq!(p.reboot_required, Some(true));
+    assert_eq!(
+        p.reboot_required_packages.unwrap(),
+        ["libc6", "linux-image-6.1.0-27-arm64"]
+    );
+    assert!(p.problems.is_empty(), "{:?}", p.problems);
+}
+
+#[test]
+fn unreadable_file_gives_null_and_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    put(
+        dir.path(),
+        "etc/os-release",
+        &os("debian", "12", "bookworm"),
+    );
+    // A directory where a file is expected: reading it fails even as root.
+    fs::create_dir_all(dir.path().join("var/run/reboot-required.pkgs")).unwrap();
+    let p = collect_at(&Root::at(dir.path()), now());
+    assert_eq!(p.reboot_required_packages, None);
+    assert_eq!(p.problems.len(), 1);
+    assert_eq!(p.problems[0].file, "/var/run/reboot-required.pkgs");
+}
+
+#[test]
+fn lists_age_from_newest_release_file_or_stamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::at(dir.path());
+    assert_eq!(
+        collect_at(&root, now()).package_lists_age_s,
+        None,
+        "no lists dir"
+    );
+
+    let lists = dir.path().join("var/lib/apt/lists");
+    fs::create_dir_all(lists.join("partial")).unwrap();
+    assert_eq!(
+        collect_at(&root, now()).package_lists_age_s,
+        None,
+        "no lists"
+    );
+
+    let hour = Duration::from_secs(3600);
+    let files = [
+        ("deb.debian.org_debian_dists_bookworm_InRelease", 50 * hour),
+        (
+            "security.debian.org_debian-security_dists_bookworm-security_InRelease",
+            26 * hour,
+        ),
+        (
+            "archive.raspberrypi.com_debian_dists_bookworm_Release",
+            30 * hour,
+        ),
+        (
+            "archive.raspberrypi.com_debian_dists_bookworm_Release.gpg",
+            hour,
+        ),
+        (
+            "deb.debian.org_debian_dists_bookworm_main_binary-arm64_Packages",
+            2 * hour,
+        ),
+    ];
+    for (name, age) in files {
+        put(&lists, name, "x");
+        set_mtime(&lists.join(name), now() - age);
+    }
+    assert_eq!(
+        collect_at(&root, now()).package_lists_age_s,
+        Some(26 * 3600),
+        "newest *Release, not Release.gpg nor Packages"
+    );
+
+    let stamp = dir.path().join("var/lib/apt/periodic/update-success-stamp");
+    put(dir.path(), "var/lib/apt/periodic/update-success-stamp", "");
+    set_mtime(&stamp, now() - 3 * hour);
+    assert_eq!(collect_at(&root, now()).package_lists_age_s, Some(3 * 3600));
+    set_mtime(&stamp, now() - 90 * hour);
+    assert_eq!(
+        collect_at(&root, now()).package_lists_age_s,
+        Some(26 * 3600),
+        "an older stamp does not hide fresher lists"
+    );
+}
+
+#[test]
+fn engine_fields_are_null_not_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = serde_json::to_value(collect_at(&Root::at(dir.path()), now())).unwrap();
+    for key in [
+        "upgradable",
+        "upgradable_count",
+        "security_count",
+        "auto_updates_enabled",
+        "os_end_of_life",
+        "end_of_life_reached",
+        "package_lists_age_s",
+    ] {
+        assert!(v[key].is_null(), "{key}: {}", v[key]);
+    }
+    assert_eq!(v["reboot_required"], false);
+    // No os-release at all is a problem worth telling.
+    assert!(v["problems"][0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("os-release"));
+}
+
+#[test]
+fn this_machine() {
+    let p = collect(&Root::host());
+    let lists_exist = fs::read_dir("/var/lib/apt/lists").is_ok_and(|d| {
+        d.filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().ends_with("Release"))
+    });
+    assert_eq!(p.package_lists_age_s.is_some(), lists_exist);
+    assert_eq!(
+        p.reboot_required,
+        Some(Path::new("/var/run/reboot-required").exists())
+    );
+    if let Ok(text) = fs::read_to_string("/etc/os-release") {
+        let os = crate::parse::os_release::parse(&text);
+        if os.id.as_deref() == Some("debian") && os.version_id.is_some() {
+            assert!(p.os_end_of_life.is_some(), "{:?}", p.problems);
+        }
+    }
+}
