@@ -167,7 +167,8 @@ fn counts_as_use(session: &str) -> bool {
             .unwrap_or("")
     };
     let local = get("REMOTE") != "1" && get("REMOTE_HOST").is_empty();
-    let on_device = !get("SEAT").is_empty() || (!get("TTY").is_empty() && !get("TTY").starts_with("pts/"));
+    let on_device =
+        !get("SEAT").is_empty() || (!get("TTY").is_empty() && !get("TTY").starts_with("pts/"));
     get("CLASS") == "user"
         && matches!(get("STATE"), "active" | "online")
         && matches!(get("TYPE"), "x11" | "wayland" | "mir" | "tty")
@@ -378,9 +379,8 @@ impl Ledger {
                     log::warn!("uptime went backwards within a boot; usage sample skipped");
                 } else {
                     let span = uptime - last.uptime_s;
-                    let active = last.session_active
-                        && probe.session_active
-                        && span <= MAX_ACTIVE_SPAN_S;
+                    let active =
+                        last.session_active && probe.session_active && span <= MAX_ACTIVE_SPAN_S;
                     let wall_span = wall.saturating_sub(last.wall);
                     let clock_agrees =
                         wall_span.saturating_sub(secs_i64(span)).abs() <= WALL_TOLERANCE_S;
@@ -551,5 +551,452 @@ mod ymd {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
         let text = String::deserialize(d)?;
         Date::parse(&text, FORMAT).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+    use time::PrimitiveDateTime;
+
+    const BOOT_A: &str = "4457777e-8a15-47a6-bb4f-4a40519b8b28";
+    const BOOT_B: &str = "0b1d2c3e-0000-4000-8000-000000000002";
+
+    fn sample(boot: &str, uptime_s: u64, wall: PrimitiveDateTime, active: bool) -> Probe {
+        Probe {
+            boot_id: boot.to_string(),
+            uptime: Duration::from_millis(uptime_s * 1000 + 370),
+            now: SystemTime::from(wall.assume_utc()),
+            session_active: active,
+        }
+    }
+
+    fn day(ledger: &Ledger, date: Date) -> DayUsage {
+        ledger
+            .days
+            .iter()
+            .find(|d| d.date == date)
+            .copied()
+            .unwrap_or(DayUsage::empty(date))
+    }
+
+    /// Booted at 08:00, sampled every minute until 18:00, someone logged in 09:00-12:00.
+    #[test]
+    fn a_day_of_samples() {
+        let mut ledger = Ledger::new();
+        let boot = datetime!(2026-11-23 08:00);
+        for minute in 1..=600u64 {
+            let wall = boot + time::Duration::minutes(minute as i64);
+            let active = (60..=180).contains(&minute);
+            ledger.record(&sample(BOOT_A, minute * 60, wall, active));
+        }
+        let d = day(&ledger, date!(2026 - 11 - 23));
+        assert_eq!(d.uptime_s, 600 * 60);
+        // Active spans: both ends inside 09:00..=12:00, i.e. 120 one-minute spans.
+        assert_eq!(d.active_s, 120 * 60);
+        assert_eq!(d.boots, 1);
+        assert_eq!(ledger.days.len(), 1);
+    }
+
+    /// The agent restarted within the same boot an hour later: the hour was up, but nobody
+    /// watched whether it was used.
+    #[test]
+    fn restart_with_the_same_boot_counts_the_gap_as_uptime_not_active() {
+        let mut ledger = Ledger::new();
+        let t = datetime!(2026-11-23 10:00);
+        ledger.record(&sample(BOOT_A, 7200, t, true));
+        let before = day(&ledger, date!(2026 - 11 - 23));
+        // Saved and reloaded, as across a restart.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.json");
+        ledger.save(&path).unwrap();
+        let mut ledger = Ledger::load(&path);
+        ledger.record(&sample(
+            BOOT_A,
+            7200 + 3600,
+            t + time::Duration::hours(1),
+            true,
+        ));
+        ledger.record(&sample(
+            BOOT_A,
+            7200 + 3660,
+            t + time::Duration::minutes(61),
+            true,
+        ));
+        let after = day(&ledger, date!(2026 - 11 - 23));
+        assert_eq!(after.uptime_s - before.uptime_s, 3660);
+        assert_eq!(after.active_s - before.active_s, 60); // only the watched minute
+        assert_eq!(after.boots, before.boots);
+    }
+
+    /// A reboot counts one boot on the day it started and the uptime since; the end of the
+    /// previous boot after its last sample is lost.
+    #[test]
+    fn reboot_counts_a_boot_and_the_uptime_since_boot() {
+        let mut ledger = Ledger::new();
+        ledger.record(&sample(BOOT_A, 3600, datetime!(2026-11-23 09:00), false));
+        ledger.record(&sample(BOOT_A, 3660, datetime!(2026-11-23 09:01), false));
+        // Shut down around 09:01:30, booted again at 10:00, first sample at 10:05.
+        ledger.record(&sample(BOOT_B, 300, datetime!(2026-11-23 10:05), true));
+        let d = day(&ledger, date!(2026 - 11 - 23));
+        assert_eq!(d.boots, 2);
+        assert_eq!(d.uptime_s, 3660 + 300);
+        assert_eq!(
+            d.active_s, 0,
+            "nothing is known to be active before the first sample"
+        );
+    }
+
+    #[test]
+    fn a_span_across_midnight_is_split_when_the_clock_agrees() {
+        let mut ledger = Ledger::new();
+        ledger.record(&sample(BOOT_A, 36_000, datetime!(2026-11-23 23:58), true));
+        let before = day(&ledger, date!(2026 - 11 - 23));
+        ledger.record(&sample(BOOT_A, 36_300, datetime!(2026-11-24 00:03), true));
+        let d23 = day(&ledger, date!(2026 - 11 - 23));
+        let d24 = day(&ledger, date!(2026 - 11 - 24));
+        assert_eq!((d23.uptime_s - before.uptime_s, d24.uptime_s), (120, 180));
+        assert_eq!((d23.active_s - before.active_s, d24.active_s), (120, 180));
+        assert_eq!(d24.boots, 0);
+    }
+
+    /// A boot at 23:50 first sampled at 00:10: the boot belongs to the first day, its uptime
+    /// to both.
+    #[test]
+    fn a_boot_before_midnight_is_counted_on_its_day() {
+        let mut ledger = Ledger::new();
+        ledger.record(&sample(BOOT_A, 1200, datetime!(2026-11-24 00:10), false));
+        let d23 = day(&ledger, date!(2026 - 11 - 23));
+        let d24 = day(&ledger, date!(2026 - 11 - 24));
+        assert_eq!((d23.boots, d23.uptime_s), (1, 600));
+        assert_eq!((d24.boots, d24.uptime_s), (0, 600));
+    }
+
+    /// An RTC-less board boots with a stale clock: its time goes to the newest day already
+    /// recorded, never to an older one; when NTP then steps the clock forward, the span goes
+    /// to the (now right) current day instead of being split over the skipped days.
+    #[test]
+    fn clock_going_back_is_attributed_to_the_newest_day() {
+        let mut ledger = Ledger::new();
+        ledger.record(&sample(BOOT_A, 600, datetime!(2026-11-23 18:00), false));
+        let history = ledger.days.clone();
+
+        // Next morning, booted with the clock at the epoch (before the floor)...
+        ledger.record(&sample(BOOT_B, 40, datetime!(1970-01-01 00:00:40), false));
+        // ...then with a stale but plausible clock from months before.
+        ledger.record(&sample(BOOT_B, 100, datetime!(2026-03-01 12:00), false));
+        assert_eq!(ledger.days.len(), 1, "no day before the newest is created");
+        let d = day(&ledger, date!(2026 - 11 - 23));
+        assert_eq!((d.boots, d.uptime_s), (2, 600 + 100));
+        assert_eq!(ledger.days[0].date, history[0].date);
+
+        // NTP: clock steps to the real time, 60 s of uptime later.
+        ledger.record(&sample(BOOT_B, 160, datetime!(2026-11-24 08:03), false));
+        assert_eq!(day(&ledger, date!(2026 - 11 - 24)).uptime_s, 60);
+        assert_eq!(day(&ledger, date!(2026 - 11 - 23)).uptime_s, 700);
+
+        // The clock is set back a day by hand: still the newest day.
+        ledger.record(&sample(BOOT_B, 220, datetime!(2026-11-23 08:04), false));
+        assert_eq!(day(&ledger, date!(2026 - 11 - 24)).uptime_s, 120);
+        assert_eq!(day(&ledger, date!(2026 - 11 - 23)).uptime_s, 700);
+    }
+
+    /// A clock jumping three days ahead within one boot creates no time: the minute goes to
+    /// the new current day, the skipped days stay empty.
+    #[test]
+    fn clock_jumping_forward_creates_no_time() {
+        let mut ledger = Ledger::new();
+        ledger.record(&sample(BOOT_A, 600, datetime!(2026-11-23 10:00), true));
+        ledger.record(&sample(BOOT_A, 660, datetime!(2026-11-26 10:01), true));
+        assert_eq!(day(&ledger, date!(2026 - 11 - 23)).uptime_s, 600);
+        assert_eq!(day(&ledger, date!(2026 - 11 - 26)).uptime_s, 60);
+        assert_eq!(day(&ledger, date!(2026 - 11 - 26)).active_s, 60);
+        assert_eq!(ledger.days.len(), 2);
+        let total: u64 = ledger.days.iter().map(|d| d.uptime_s).sum();
+        assert_eq!(
+            total, 660,
+            "total time is the uptime, whatever the clock did"
+        );
+    }
+
+    /// Before any day exists a pre-2025 clock cannot be placed: the sample waits, and the
+    /// next one with a sane clock accounts for the whole boot.
+    #[test]
+    fn an_implausible_clock_on_an_empty_ledger_defers_the_sample() {
+        let mut ledger = Ledger::new();
+        ledger.record(&sample(BOOT_A, 30, datetime!(1970-01-01 00:00:30), false));
+        assert_eq!(ledger, Ledger::new());
+        ledger.record(&sample(BOOT_A, 90, datetime!(2026-11-23 10:00), false));
+        let d = day(&ledger, date!(2026 - 11 - 23));
+        assert_eq!((d.boots, d.uptime_s), (1, 90));
+    }
+
+    #[test]
+    fn month_report_and_day_counts() {
+        let mut ledger = Ledger::new();
+        // 30 Nov: on and used; 1 Dec: on only; 2 Dec: on and used.
+        ledger.record(&sample(BOOT_A, 3600, datetime!(2026-11-30 09:00), true));
+        ledger.record(&sample(BOOT_A, 3660, datetime!(2026-11-30 09:01), true));
+        ledger.record(&sample(BOOT_B, 60, datetime!(2026-12-01 09:00), false));
+        ledger.record(&sample(BOOT_A, 60, datetime!(2026-12-02 09:00), true));
+        ledger.record(&sample(BOOT_A, 120, datetime!(2026-12-02 09:01), true));
+
+        let dec = ledger.month(2026, Month::December);
+        assert_eq!(dec.period, "2026-12");
+        assert_eq!(
+            dec.days.iter().map(|d| d.date).collect::<Vec<_>>(),
+            [date!(2026 - 12 - 01), date!(2026 - 12 - 02)]
+        );
+        assert_eq!((dec.days_on, dec.days_active), (2, 1));
+        let nov = ledger.month(2026, Month::November);
+        assert_eq!((nov.days_on, nov.days_active, nov.days.len()), (1, 1, 1));
+        assert_eq!(ledger.month(2026, Month::October).days, []);
+        assert_eq!(
+            ledger.months(),
+            [(2026, Month::November), (2026, Month::December)]
+        );
+
+        let json = serde_json::to_value(&nov).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"period": "2026-11", "days_on": 1, "days_active": 1,
+                "days": [{"date": "2026-11-30", "uptime_s": 3660, "active_s": 60, "boots": 1}]})
+        );
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_days() {
+        let mut ledger = Ledger::new();
+        let start = datetime!(2025-01-01 12:00);
+        for n in 0..500u64 {
+            let wall = start + time::Duration::days(n as i64);
+            ledger.record(&sample(&format!("boot-{n}"), 60, wall, false));
+        }
+        assert_eq!(ledger.days.len(), RETENTION_DAYS);
+        assert_eq!(
+            ledger.days[0].date,
+            date!(2025 - 01 - 01) + time::Duration::days(100)
+        );
+        assert_eq!(
+            ledger.days.last().unwrap().date,
+            date!(2025 - 01 - 01) + time::Duration::days(499)
+        );
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.json");
+        assert_eq!(
+            Ledger::load(&path),
+            Ledger::new(),
+            "missing file: empty ledger"
+        );
+        let mut ledger = Ledger::new();
+        ledger.record(&sample(BOOT_A, 600, datetime!(2026-11-23 10:00), true));
+        ledger.save(&path).unwrap();
+        assert_eq!(Ledger::load(&path), ledger);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(r#""date":"2026-11-23""#), "{text}");
+    }
+
+    #[test]
+    fn a_corrupt_ledger_is_set_aside_and_a_new_one_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.json");
+        for bad in [
+            &b"{\"version\":1,\"days\":[{\"date\":\"2026-13-45\""[..],
+            b"\x00\xff",
+            br#"{"version":99,"last":null,"days":[]}"#,
+        ] {
+            fs::write(&path, bad).unwrap();
+            assert_eq!(Ledger::load(&path), Ledger::new());
+            assert!(!path.exists());
+            let aside: Vec<_> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            assert_eq!(aside.len(), 1, "{aside:?}");
+            let name = aside[0].file_name().unwrap().to_string_lossy().into_owned();
+            assert!(name.starts_with("usage.json.corrupt-"), "{name}");
+            assert_eq!(fs::read(&aside[0]).unwrap(), bad);
+            fs::remove_file(&aside[0]).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_hand_edited_ledger_is_sorted_and_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.json");
+        let row = |date: &str, up: u64| serde_json::json!({"date": date, "uptime_s": up, "active_s": 0, "boots": 1});
+        let text = serde_json::json!({"version": 1, "days": [
+            row("2026-11-24", 10), row("2026-11-23", 5), row("2026-11-24", 1)]});
+        fs::write(&path, text.to_string()).unwrap();
+        let ledger = Ledger::load(&path);
+        assert_eq!(ledger.days.len(), 2);
+        assert_eq!(ledger.days[1].uptime_s, 11);
+        assert_eq!(ledger.days[1].boots, 2);
+        assert_eq!(ledger.last, None);
+    }
+
+    #[test]
+    fn uptime_is_parsed_exactly() {
+        assert_eq!(
+            parse_uptime("4499.84 8737.85\n"),
+            Some(Duration::from_millis(4_499_840))
+        );
+        assert_eq!(
+            parse_uptime("12.5 1.0"),
+            Some(Duration::from_millis(12_500))
+        );
+        assert_eq!(parse_uptime("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_uptime(""), None);
+        assert_eq!(parse_uptime("-1.00 2"), None);
+        assert_eq!(parse_uptime("1.x0 2"), None);
+    }
+
+    /// A fake live tree: boot id, uptime, and the given logind session files.
+    fn fake_live(sessions: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        fs::create_dir_all(p.join("proc/sys/kernel/random")).unwrap();
+        fs::write(
+            p.join("proc/sys/kernel/random/boot_id"),
+            format!("{BOOT_A}\n"),
+        )
+        .unwrap();
+        fs::write(p.join("proc/uptime"), "350735.47 1234.00\n").unwrap();
+        fs::create_dir_all(p.join("run/systemd/sessions")).unwrap();
+        for (name, text) in sessions {
+            fs::write(p.join("run/systemd/sessions").join(name), text).unwrap();
+        }
+        dir
+    }
+
+    const X11_LOCAL: &str = "# This is private data. Do not parse.\nUID=1000\nUSER=soignant\n\
+        ACTIVE=1\nIS_DISPLAY=1\nSTATE=active\nREMOTE=0\nTYPE=x11\nORIGINAL_TYPE=x11\n\
+        CLASS=user\nSCOPE=session-2.scope\nFIFO=/run/systemd/sessions/2.ref\nSEAT=seat0\n\
+        DISPLAY=:0\nSERVICE=lightdm\nVTNR=7\nLEADER=1234\n";
+    const SSH_REMOTE: &str = "UID=0\nUSER=root\nACTIVE=1\nSTATE=active\nREMOTE=1\nTYPE=tty\n\
+        CLASS=user\nTTY=pts/0\nREMOTE_HOST=192.0.2.10\nSERVICE=sshd\nLEADER=999\n";
+    const GREETER: &str = "UID=110\nUSER=lightdm\nACTIVE=1\nSTATE=active\nREMOTE=0\n\
+        TYPE=x11\nCLASS=greeter\nSEAT=seat0\nSERVICE=lightdm-greeter\n";
+    const LOCAL_TTY_CLOSING: &str = "UID=1000\nSTATE=closing\nREMOTE=0\nTYPE=tty\n\
+        CLASS=user\nSEAT=seat0\nTTY=tty1\n";
+
+    #[test]
+    fn probe_reads_a_fake_live_tree_and_counts_a_local_x11_session() {
+        let live = fake_live(&[("2", X11_LOCAL), ("5", SSH_REMOTE)]);
+        // The FIFO logind keeps beside each session must be skipped, not opened (it blocks).
+        let fifo = live.path().join("run/systemd/sessions/2.ref");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+
+        let p = probe(&Root::host().with_live(live.path())).unwrap();
+        assert_eq!(p.boot_id, BOOT_A);
+        assert_eq!(p.uptime, Duration::from_millis(350_735_470));
+        assert!(p.session_active);
+    }
+
+    #[test]
+    fn remote_greeter_and_closing_sessions_are_not_use() {
+        for sessions in [
+            &[("5", SSH_REMOTE)][..],
+            &[("c1", GREETER)],
+            &[("3", LOCAL_TTY_CLOSING), ("5", SSH_REMOTE), ("c1", GREETER)],
+            &[],
+        ] {
+            let live = fake_live(sessions);
+            let p = probe(&Root::host().with_live(live.path())).unwrap();
+            assert!(!p.session_active, "{sessions:?}");
+        }
+        assert!(counts_as_use(
+            "CLASS=user\nSTATE=online\nREMOTE=0\nTYPE=tty\nTTY=tty2\n"
+        ));
+        assert!(!counts_as_use(
+            "CLASS=user\nSTATE=active\nTYPE=unspecified\n"
+        ));
+        assert!(!counts_as_use(
+            "CLASS=user\nSTATE=active\nREMOTE=0\nTYPE=tty\nTTY=pts/3\n"
+        ));
+    }
+
+    #[test]
+    fn probe_fails_without_boot_id_or_uptime() {
+        let live = fake_live(&[]);
+        fs::write(live.path().join("proc/uptime"), "garbage").unwrap();
+        assert!(probe(&Root::host().with_live(live.path())).is_err());
+        let live = fake_live(&[]);
+        fs::remove_file(live.path().join("proc/sys/kernel/random/boot_id")).unwrap();
+        assert!(probe(&Root::host().with_live(live.path())).is_err());
+    }
+
+    /// One utmp record in this machine's glibc layout.
+    fn utmp_record(kind: i16, pid: i32, line: &str, host: &str) -> Vec<u8> {
+        let mut rec = vec![0u8; UTMP_RECORD];
+        rec[UT_TYPE..UT_TYPE + 2].copy_from_slice(&kind.to_ne_bytes());
+        rec[UT_PID..UT_PID + 4].copy_from_slice(&pid.to_ne_bytes());
+        rec[UT_LINE.start..UT_LINE.start + line.len()].copy_from_slice(line.as_bytes());
+        rec[UT_HOST.start..UT_HOST.start + host.len()].copy_from_slice(host.as_bytes());
+        rec
+    }
+
+    /// Without logind sessions, utmp decides: a live local login counts; an ssh login, a
+    /// dead process's leftover entry and a file in another layout do not.
+    #[test]
+    fn utmp_fallback_when_logind_lists_no_session() {
+        let live = fake_live(&[]);
+        let root = Root::host().with_live(live.path());
+        fs::create_dir_all(live.path().join("proc/4242")).unwrap();
+        let boot = utmp_record(2, 0, "~", "6.1.0");
+        let ssh = utmp_record(USER_PROCESS, 4242, "pts/0", "192.0.2.10");
+        let dead = utmp_record(USER_PROCESS, 4343, "tty1", "");
+        let local = utmp_record(USER_PROCESS, 4242, "tty1", "");
+        let write = |recs: &[&[u8]]| {
+            fs::write(live.path().join("run/utmp"), recs.concat()).unwrap();
+        };
+        write(&[&boot, &ssh, &dead]);
+        assert!(!session_active(&root));
+        write(&[&boot, &ssh, &dead, &local]);
+        assert!(session_active(&root));
+        // Not a whole number of records, or an unknown record type: layout not trusted.
+        let mut truncated = [boot.clone(), local.clone()].concat();
+        truncated.pop();
+        fs::write(live.path().join("run/utmp"), truncated).unwrap();
+        assert!(!session_active(&root));
+        write(&[&utmp_record(77, 1, "x", ""), &local]);
+        assert!(!session_active(&root));
+        // Once logind lists sessions it is the authority, utmp is not read.
+        write(&[&local]);
+        let live_ssh = fake_live(&[("5", SSH_REMOTE)]);
+        fs::create_dir_all(live_ssh.path().join("proc/4242")).unwrap();
+        fs::write(live_ssh.path().join("run/utmp"), &local).unwrap();
+        assert!(!session_active(&Root::host().with_live(live_ssh.path())));
+    }
+
+    /// The record size and offsets assumed for `/run/utmp` are glibc's on the build target.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn utmp_layout_matches_glibc() {
+        use std::mem::{offset_of, size_of};
+        assert_eq!(size_of::<libc::utmpx>(), UTMP_RECORD);
+        assert_eq!(offset_of!(libc::utmpx, ut_type), UT_TYPE);
+        assert_eq!(offset_of!(libc::utmpx, ut_pid), UT_PID);
+        assert_eq!(offset_of!(libc::utmpx, ut_line), UT_LINE.start);
+        assert_eq!(offset_of!(libc::utmpx, ut_id), UT_LINE.end);
+        assert_eq!(offset_of!(libc::utmpx, ut_host), UT_HOST.start);
+        assert_eq!(offset_of!(libc::utmpx, ut_exit), UT_HOST.end);
+    }
+
+    /// On this machine, probe() returns the kernel's boot id and uptime.
+    #[test]
+    fn probe_on_this_machine_matches_proc() {
+        let p = probe(&Root::host()).unwrap();
+        let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        assert_eq!(p.boot_id, boot_id.trim());
+        let uptime = parse_uptime(&fs::read_to_string("/proc/uptime").unwrap()).unwrap();
+        assert!(uptime >= p.uptime && uptime - p.uptime < Duration::from_secs(5));
+        assert!(p.uptime > Duration::ZERO);
     }
 }
