@@ -718,6 +718,12 @@ mod tests {
             total, 660,
             "total time is the uptime, whatever the clock did"
         );
+
+        // A step across midnight: the wall clock is not trusted to split the minute.
+        ledger.record(&sample(BOOT_A, 720, datetime!(2026-11-26 23:30), true));
+        ledger.record(&sample(BOOT_A, 780, datetime!(2026-11-27 00:00:30), true));
+        assert_eq!(day(&ledger, date!(2026 - 11 - 27)).uptime_s, 60);
+        assert_eq!(day(&ledger, date!(2026 - 11 - 26)).uptime_s, 120);
     }
 
     /// Before any day exists a pre-2025 clock cannot be placed: the sample waits, and the
@@ -919,6 +925,10 @@ mod tests {
         ));
         assert!(!counts_as_use(
             "CLASS=user\nSTATE=active\nREMOTE=0\nTYPE=tty\nTTY=pts/3\n"
+        ));
+        // REMOTE=1 alone is enough to exclude a session, whatever its terminal.
+        assert!(!counts_as_use(
+            "CLASS=user\nSTATE=active\nREMOTE=1\nTYPE=tty\nTTY=tty1\n"
         ));
     }
 
