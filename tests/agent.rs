@@ -383,3 +383,185 @@ fn check_config_accepts_a_good_config_and_names_what_is_wrong_otherwise() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The seqs the agent logged as safely spooled ("... report #N spooled").
+fn logged_spooled_seqs(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|l| l.contains(" spooled ("))
+        .filter_map(|l| l.split('#').nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+fn heartbeat_after_connect(op: &Operator, device: &str) -> Value {
+    op.wait_json(&topic(device, "heartbeat"), SECS(10), |_| true)
+}
+
+#[test]
+fn sigkill_while_spooling_loses_nothing_that_was_spooled() {
+    let mut world = World::new(&["dev-k"]);
+    let config = world.agent_config("dev-k", "");
+    world.broker.stop();
+    let mut spooled = Vec::new();
+    for round in 0..8u64 {
+        let log_path = world.path(&format!("killed-{round}.log"));
+        let mut child = agent()
+            .args(["run", "--once", "--timeout", "30s", "--config"])
+            .arg(&config)
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap();
+        // Kill at a different moment each round: before, during and after the writes.
+        std::thread::sleep(Duration::from_millis(5 + round * 25 + fastrand::u64(0..20)));
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        child.wait().unwrap();
+        spooled.extend(logged_spooled_seqs(
+            &std::fs::read_to_string(&log_path).unwrap(),
+        ));
+    }
+    assert!(
+        !spooled.is_empty(),
+        "no round got as far as spooling a report; kill later"
+    );
+
+    world.broker.restart();
+    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
+    let (code, log) = run_once(&config, "20s");
+    assert_eq!(code, 0, "{log}");
+    let last = *logged_spooled_seqs(&log).last().unwrap();
+    let msgs = op.wait_for("the last report", SECS(10), |msgs| {
+        received_reports(msgs, "dev-k")
+            .iter()
+            .any(|(_, s)| *s == last)
+    });
+    let delivered: Vec<u64> = received_reports(&msgs, "dev-k")
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    for seq in &spooled {
+        assert!(
+            delivered.contains(seq),
+            "report #{seq} was spooled before the kill but never delivered: {delivered:?}"
+        );
+    }
+    assert!(
+        delivered.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {delivered:?}"
+    );
+}
+
+#[test]
+fn a_corrupt_spool_record_is_skipped_counted_and_the_rest_delivered() {
+    let mut world = World::new(&["dev-l"]);
+    let config = world.agent_config("dev-l", "");
+    world.broker.stop();
+    let (code, first_log) = run_once(&config, "1s");
+    assert_eq!(code, 3, "{first_log}");
+    let first = logged_spooled_seqs(&first_log);
+    assert_eq!(first.len(), 4, "{first_log}");
+
+    // Flip a byte inside the posture report on disk.
+    let segment = std::fs::read_dir(world.spool_dir("dev-l"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .expect("a spool segment");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let needle = b"grappe-agent/posture/1";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the posture report in the segment");
+    bytes[at + 5] ^= 0x20;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    world.broker.restart();
+    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
+    let (code, log) = run_once(&config, "20s");
+    assert_eq!(code, 0, "a corrupt record must not stop delivery:\n{log}");
+    let second = logged_spooled_seqs(&log);
+    let msgs = op.wait_for("the second cycle's reports", SECS(10), |msgs| {
+        second
+            .iter()
+            .all(|s| received_reports(msgs, "dev-l").iter().any(|(_, r)| r == s))
+    });
+    let delivered: Vec<u64> = received_reports(&msgs, "dev-l")
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    let posture_seq = first[1]; // inventory, posture, patches, usage: spooled in that order
+    assert!(
+        !delivered.contains(&posture_seq),
+        "the corrupt record was delivered: {delivered:?}"
+    );
+    for seq in first.iter().filter(|s| **s != posture_seq) {
+        assert!(
+            delivered.contains(seq),
+            "#{seq} lost with its corrupt neighbour: {delivered:?}"
+        );
+    }
+    let heartbeat = heartbeat_after_connect(&op, "dev-l");
+    assert_eq!(heartbeat["corrupt"], 1, "{heartbeat}");
+}
+
+#[test]
+fn a_spool_over_its_limit_drops_the_oldest_and_counts_them() {
+    let mut world = World::new(&["dev-m"]);
+    let config = world.agent_config("dev-m", "");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("[spool]\n", "[spool]\nmax_bytes = 65536\n"),
+    )
+    .unwrap();
+    world.broker.stop();
+    let mut spooled = Vec::new();
+    for _ in 0..12 {
+        let (code, log) = run_once(&config, "1s");
+        assert_eq!(code, 3, "{log}");
+        spooled.extend(logged_spooled_seqs(&log));
+    }
+    let on_disk: u64 = std::fs::read_dir(world.spool_dir("dev-m"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(
+        on_disk <= 65536,
+        "the spool holds {on_disk} bytes, over its 65536-byte limit"
+    );
+
+    world.broker.restart();
+    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
+    let (code, log) = run_once(&config, "20s");
+    assert_eq!(code, 0, "{log}");
+    let last = *logged_spooled_seqs(&log).last().unwrap();
+    let msgs = op.wait_for("the newest report", SECS(10), |msgs| {
+        received_reports(msgs, "dev-m")
+            .iter()
+            .any(|(_, s)| *s == last)
+    });
+    let delivered: Vec<u64> = received_reports(&msgs, "dev-m")
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert!(
+        !delivered.contains(&spooled[0]),
+        "the oldest report should have been dropped"
+    );
+    assert!(
+        delivered.contains(spooled.last().unwrap()),
+        "the newest spooled report must survive"
+    );
+    assert!(delivered.windows(2).all(|w| w[0] < w[1]), "{delivered:?}");
+    let heartbeat = heartbeat_after_connect(&op, "dev-m");
+    let dropped = heartbeat["dropped"].as_u64().unwrap();
+    assert!(dropped > 0, "{heartbeat}");
+    let delivered_old = delivered.iter().filter(|s| spooled.contains(s)).count() as u64;
+    assert_eq!(
+        delivered_old + dropped,
+        spooled.len() as u64,
+        "every spooled report is delivered or counted as dropped"
+    );
+}

@@ -166,23 +166,26 @@ fn collect_cmd(only: Option<&str>, root_dir: Option<PathBuf>, pretty: bool) -> E
             device: collect::inventory::machine_id(&root).unwrap_or_default(),
         },
     };
-    let state_dir = config
-        .as_ref()
-        .map(|c| root.file(&c.state_dir.to_string_lossy()))
-        .unwrap_or_else(|| root.file("/var/lib/grappe-agent"));
-    // The ledger is read, never written, here; on the running system today's usage so far
-    // is added in memory.
-    let mut ledger = Ledger::load(&state_dir.join("usage.json"));
-    if root.is_host_disk() {
-        if let Ok(probe) = usage::probe(&root) {
-            ledger.record(&probe);
-        }
-    }
     let now = SystemTime::now();
     let kinds: Vec<Kind> = match only {
         Some(name) => Kind::from_name(name).into_iter().collect(),
         None => Kind::ALL.to_vec(),
     };
+    // The ledger is read, never written, here; on the running system today's usage so far
+    // is added in memory.
+    let mut ledger = Ledger::default();
+    if kinds.contains(&Kind::Usage) {
+        let state_dir = config
+            .as_ref()
+            .map(|c| root.file(&c.state_dir.to_string_lossy()))
+            .unwrap_or_else(|| root.file("/var/lib/grappe-agent"));
+        ledger = Ledger::load(&state_dir.join("usage.json"));
+        if root.is_host_disk() {
+            if let Ok(probe) = usage::probe(&root) {
+                ledger.record(&probe);
+            }
+        }
+    }
     let mut reports = serde_json::Map::new();
     for kind in &kinds {
         let data = match collect::report(*kind, &root, &ledger, now) {
