@@ -3,5 +3,10 @@
 
 pub mod aptconf;
 pub mod dpkg;
+pub mod keyfile;
+pub mod mountinfo;
+pub mod netfilter;
 pub mod os_release;
+pub mod passwd;
+pub mod sockets;
 pub mod sshd;
