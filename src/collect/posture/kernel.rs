@@ -210,7 +210,7 @@ fn run(ctx: &Ctx, s: &Sysctl) -> Check {
     let evidence = shown.join(", ");
     if present == 0 && !unreadable {
         let (status, why) = s.absent;
-        return s.rule.check(status, format!("{evidence}: {why}"));
+        return s.rule.check(status, format!("{evidence} ({why})"));
     }
     let status = if bad {
         Status::Fail
