@@ -79,7 +79,7 @@ require_certificate true
 use_identity_as_username true
 acl_file $work/acl
 EOF
-mosquitto -c mosquitto.conf &
+mosquitto -c mosquitto.conf 2>>mosquitto.log &
 broker_pid=$!
 for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 
@@ -132,7 +132,7 @@ for (structure, device), t in sorted(devices.items()):
     print(f"  status      {status.get('state')} since {status.get('since')} (agent {status.get('agent_version')})")
     print(f"  system      {os_.get('pretty_name')}, kernel {inv.get('kernel')}, {inv.get('arch')}, "
           f"{(inv.get('memory_bytes') or 0) // 2**20} MiB RAM, {(inv.get('packages') or {}).get('count')} packages")
-    print(f"  board       {board.get('vendor')} {board.get('model')} serial {board.get('serial')}")
+    print(f"  board       {board.get('vendor') or '-'} {board.get('model') or '-'}, serial {board.get('serial') or '-'}")
     checks = pos.get("checks", [])
     failing = [c for c in checks if c["status"] == "fail"]
     print(f"  posture     score {pos.get('score')}/100, {len(checks)} checks, {len(failing)} failing:")
