@@ -283,6 +283,17 @@ pub(crate) mod testutil {
             .collect()
     }
 
+    /// Runs one check on a fake system made of `files` (on-disk and live files in one tree).
+    pub fn run_check(
+        files: &[(&str, &str)],
+        check: fn(&super::Ctx) -> super::Check,
+    ) -> super::Check {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), files);
+        let root = crate::collect::Root::at(dir.path()).with_live(dir.path());
+        check(&super::Ctx::load(&root))
+    }
+
     /// Enables a unit the way `systemctl enable` does (a link in a .wants directory).
     pub fn enable(dir: &Path, unit: &str) {
         let wants = dir.join("etc/systemd/system/multi-user.target.wants");

@@ -267,16 +267,11 @@ pub(super) fn screen_lock(ctx: &Ctx) -> Check {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{dpkg, write};
-    use super::super::{Ctx, Status};
+    use super::super::testutil::dpkg;
+    use super::super::Status;
     use super::*;
-    use crate::collect::Root;
 
-    fn run(files: &[(&str, &str)], f: fn(&Ctx) -> Check) -> Check {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), files);
-        f(&Ctx::load(&Root::at(dir.path()).with_live(dir.path())))
-    }
+    use super::super::testutil::run_check as run;
 
     /// Raspberry Pi OS desktop with autologin, as raspi-config leaves it.
     const RPI_LIGHTDM: &str = "[LightDM]\n[Seat:*]\ngreeter-session=pi-greeter-labwc\nautologin-user=soignant\nautologin-session=LXDE-pi-labwc\n";

@@ -143,11 +143,7 @@ mod tests {
     use crate::collect::Root;
     use std::fs;
 
-    fn run(files: &[(&str, &str)], f: fn(&Ctx) -> Check) -> Check {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), files);
-        f(&Ctx::load(&Root::at(dir.path()).with_live(dir.path())))
-    }
+    use super::super::testutil::run_check as run;
 
     const ROOT_ON_DM1: &str = "22 1 254:1 / / rw,relatime - ext4 /dev/mapper/vg-root rw\n";
 
