@@ -31,9 +31,13 @@ use tokio::time::{Instant, MissedTickBehavior};
 const WINDOW: usize = 8;
 /// How often the usage ledger is sampled, and how often it is written to disk.
 const USAGE_SAMPLE: Duration = Duration::from_secs(60);
-const USAGE_SAVE_EVERY: u32 = 5;
-/// `refresh` runs a full collection; more often than this is refused.
-const REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(10);
+const USAGE_SAVE_EVERY: u32 = 15;
+/// `refresh` runs a full collection and republishes everything; more often than this is
+/// refused, so that a flood of commands cannot wear the flash or the 4G budget.
+const REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// A publish not acknowledged within this means the link is dead even if TCP has not
+/// noticed (4G, NAT): the connection is dropped and made again.
+const ACK_DEADLINE: Duration = Duration::from_secs(60);
 /// At shutdown, how long to wait for the broker to acknowledge the `offline` status.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -53,6 +57,8 @@ pub enum Outcome {
     Done,
     /// `--once`: some reports stayed in the spool.
     Spooled(u64),
+    /// `--once`: some reports could be neither stored nor sent (see the log).
+    NotStored(u64),
 }
 
 /// What a publish in flight is, so that its PUBACK can be acted on.
@@ -71,12 +77,25 @@ enum Tracked {
 struct Delivery {
     /// Publishes queued on the session whose packet id is not known yet, in order.
     awaiting_id: VecDeque<Tracked>,
-    /// Packet id -> what it carries, until its PUBACK.
-    in_flight: HashMap<u16, Tracked>,
+    /// Packet id -> what it carries and when it was sent, until its PUBACK.
+    in_flight: HashMap<u16, (Tracked, Instant)>,
     /// The newest spool record handed to this session.
     handed: Option<u64>,
     records_in_flight: usize,
     offline_status_acked: bool,
+    /// The spool could not record an acknowledgement: hand it nothing more in this session,
+    /// so that what follows is not delivered before what the spool still holds.
+    stalled: bool,
+}
+
+impl Delivery {
+    /// When the oldest unacknowledged publish must have been acknowledged.
+    fn ack_deadline(&self) -> Option<Instant> {
+        self.in_flight
+            .values()
+            .map(|(_, sent)| *sent + ACK_DEADLINE)
+            .min()
+    }
 }
 
 pub struct Agent {
@@ -92,6 +111,8 @@ pub struct Agent {
     last_error: Option<String>,
     last_refresh: Option<Instant>,
     usage_samples: u32,
+    /// Reports that could be neither stored nor sent in this run.
+    unstored: u64,
 }
 
 impl Agent {
@@ -120,6 +141,7 @@ impl Agent {
             last_error: None,
             last_refresh: None,
             usage_samples: 0,
+            unstored: 0,
         })
     }
 
@@ -141,13 +163,14 @@ impl Agent {
 
         self.sample_usage(true);
         let outcome = match mode {
-            Mode::Service => self.serve(&mut events).await?,
-            Mode::Once { timeout } => self.once(&mut events, timeout).await,
+            Mode::Service => self.serve(&mut events).await,
+            Mode::Once { timeout } => Ok(self.once(&mut events, timeout).await),
         };
+        // Also after an error: the ledger is saved and the broker told, when possible.
         self.shut_down(&mut events).await;
         drop(events);
         let _ = tokio::time::timeout(Duration::from_secs(3), transport_task).await;
-        Ok(outcome)
+        outcome
     }
 
     async fn serve(
@@ -186,6 +209,7 @@ impl Agent {
                 .map(|(_, at)| *at)
                 .min()
                 .unwrap_or_else(Instant::now);
+            let ack_deadline = self.delivery.ack_deadline();
             tokio::select! {
                 event = events.recv() => match event {
                     Some(event) => self.on_event(event),
@@ -202,7 +226,13 @@ impl Agent {
                     self.collect_and_spool(&kinds, false);
                     self.pump();
                 }
-                _ = heartbeat.tick() => self.publish_heartbeat(),
+                _ = heartbeat.tick() => {
+                    self.publish_heartbeat();
+                    self.pump();
+                }
+                _ = tokio::time::sleep_until(ack_deadline.unwrap_or(next_due)), if ack_deadline.is_some() => {
+                    self.on_ack_timeout();
+                }
                 _ = usage_tick.tick() => self.sample_usage(false),
                 _ = watchdog_tick.tick(), if watchdog.is_some() => {
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
@@ -228,8 +258,16 @@ impl Agent {
                 && self.spool.stats().records == 0
                 && self.delivery.in_flight.is_empty()
             {
+                if self.unstored > 0 {
+                    log::error!(
+                        "{} report(s) could be neither stored nor sent (see above)",
+                        self.unstored
+                    );
+                    return Outcome::NotStored(self.unstored);
+                }
                 return Outcome::Done;
             }
+            let ack_deadline = self.delivery.ack_deadline();
             tokio::select! {
                 event = events.recv() => match event {
                     Some(Event::Connected(session)) => {
@@ -239,6 +277,9 @@ impl Agent {
                     Some(event) => self.on_event(event),
                     None => break,
                 },
+                _ = tokio::time::sleep_until(ack_deadline.unwrap_or(deadline)), if ack_deadline.is_some() => {
+                    self.on_ack_timeout();
+                }
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
@@ -273,10 +314,38 @@ impl Agent {
                 }
             }
             session.disconnect();
+            // Keep reading until the connection task ends: it may have events to hand over
+            // before it gets to write the DISCONNECT.
+            let deadline = Instant::now() + Duration::from_secs(3);
+            loop {
+                tokio::select! {
+                    event = events.recv() => if event.is_none() { break },
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
+            }
         }
+        self.save_state();
+    }
+
+    fn save_state(&mut self) {
         if let Err(e) = self.state.save(&self.state_path) {
-            log::warn!("cannot save {}: {e}", self.state_path.display());
+            self.note_error(format!(
+                "state: cannot save {}: {e}",
+                self.state_path.display()
+            ));
         }
+    }
+
+    /// No PUBACK within [`ACK_DEADLINE`]: the link is dead even if TCP has not noticed.
+    fn on_ack_timeout(&mut self) {
+        if let Some(session) = self.session.take() {
+            log::warn!(
+                "no acknowledgement from the broker within {}s; reconnecting",
+                ACK_DEADLINE.as_secs()
+            );
+            session.reset();
+        }
+        self.delivery = Delivery::default();
     }
 
     fn on_event(&mut self, event: Event) {
@@ -301,25 +370,48 @@ impl Agent {
             }
             Event::Sent(pkid) => match self.delivery.awaiting_id.pop_front() {
                 Some(tracked) => {
-                    self.delivery.in_flight.insert(pkid, tracked);
+                    self.delivery
+                        .in_flight
+                        .insert(pkid, (tracked, Instant::now()));
                 }
                 None => log::debug!("packet {pkid} sent with nothing awaiting an id"),
             },
-            Event::Acked(pkid) => match self.delivery.in_flight.remove(&pkid) {
-                Some(Tracked::Record(id)) => {
-                    self.delivery.records_in_flight =
-                        self.delivery.records_in_flight.saturating_sub(1);
-                    if let Err(e) = self.spool.ack(id) {
-                        self.note_error(format!(
-                            "spool: cannot record the acknowledgement of report {id}: {e}"
-                        ));
+            Event::Acked(pkid) => {
+                match self
+                    .delivery
+                    .in_flight
+                    .remove(&pkid)
+                    .map(|(tracked, _)| tracked)
+                {
+                    Some(Tracked::Record(id)) => {
+                        self.delivery.records_in_flight =
+                            self.delivery.records_in_flight.saturating_sub(1);
+                        if let Err(e) = self.spool.ack(id) {
+                            self.delivery.stalled = true;
+                            self.note_error(format!(
+                                "spool: cannot record the acknowledgement of report {id}: {e}"
+                            ));
+                        }
                     }
-                    self.pump();
+                    Some(Tracked::OfflineStatus) => self.delivery.offline_status_acked = true,
+                    Some(Tracked::Other) | None => {}
                 }
-                Some(Tracked::OfflineStatus) => self.delivery.offline_status_acked = true,
-                Some(Tracked::Other) | None => {}
-            },
-            Event::Message { topic, payload } => self.on_message(&topic, &payload),
+                // Any acknowledgement frees room in the session's queue.
+                self.pump();
+            }
+            Event::Message {
+                topic,
+                retained: true,
+                ..
+            } => {
+                // A retained command would run again at every reconnection: commands are
+                // meant for now, so retained ones are ignored.
+                log::warn!(
+                    "ignoring a retained message on {:?}",
+                    topic.escape_debug().to_string()
+                );
+            }
+            Event::Message { topic, payload, .. } => self.on_message(&topic, &payload),
             Event::Disconnected { error, retry_in } => {
                 if self.session.is_some() {
                     log::warn!(
@@ -344,6 +436,9 @@ impl Agent {
         let Some(session) = self.session.clone() else {
             return;
         };
+        if self.delivery.stalled {
+            return;
+        }
         while self.delivery.records_in_flight < WINDOW {
             let room = WINDOW - self.delivery.records_in_flight;
             let records = match self.spool.read_after(self.delivery.handed, room) {
@@ -373,6 +468,12 @@ impl Agent {
         for &kind in kinds {
             if kind == Kind::Usage {
                 self.sample_usage(false);
+                // Before NTP, an RTC-less board may think it is 1970: which month (and
+                // topic) the figures belong to cannot be told yet.
+                if !usage::clock_is_plausible(now) {
+                    log::warn!("the clock is not set yet; usage is published once it is");
+                    continue;
+                }
                 self.close_previous_usage_month(now);
             }
             match collect::report(kind, &self.root, &self.ledger, now) {
@@ -383,6 +484,8 @@ impl Agent {
                 Err(e) => self.note_error(e),
             }
         }
+        // Change detection survives a restart; losing it would only republish once.
+        self.save_state();
     }
 
     fn topic_of(&self, kind: Kind, data: &serde_json::Value) -> String {
@@ -392,25 +495,34 @@ impl Agent {
         }
     }
 
-    /// When a month has ended, publishes its final figures once.
+    /// When a month has ended, publishes its final figures once (retried until stored).
     fn close_previous_usage_month(&mut self, now: SystemTime) {
-        let current = time::OffsetDateTime::from(now).date();
-        let period = format!("{:04}-{:02}", current.year(), current.month() as u8);
-        if let Some(previous) = self.state.usage_period.clone().filter(|p| *p != period) {
-            if let Some((year, month)) = self
-                .ledger
-                .months()
-                .into_iter()
-                .find(|(y, m)| format!("{y:04}-{:02}", *m as u8) == previous)
-            {
+        let today = time::OffsetDateTime::from(now).date();
+        let period = format!("{:04}-{:02}", today.year(), today.month() as u8);
+        let Some(previous) = self.state.usage_period.clone().filter(|p| *p != period) else {
+            self.state.usage_period = Some(period);
+            return;
+        };
+        let month = self
+            .ledger
+            .months()
+            .into_iter()
+            .find(|(y, m)| format!("{y:04}-{:02}", *m as u8) == previous);
+        let closed = match month {
+            Some((year, month)) => {
                 let data = serde_json::to_value(self.ledger.month(year, month)).unwrap_or_default();
                 let topic = self.identity().topic(&format!("usage/{previous}"));
-                self.spool_report(Kind::Usage, &topic, &data, now, true);
+                self.spool_report(Kind::Usage, &topic, &data, now, true)
             }
+            None => true, // nothing recorded for that month
+        };
+        if closed {
+            self.state.usage_period = Some(period);
         }
-        self.state.usage_period = Some(period);
     }
 
+    /// Gives a report its sequence number and stores it in the spool, if it changed (or
+    /// `force`). Returns whether it is on its way (stored, or sent directly).
     fn spool_report(
         &mut self,
         kind: Kind,
@@ -418,52 +530,75 @@ impl Agent {
         data: &serde_json::Value,
         now: SystemTime,
         force: bool,
-    ) {
+    ) -> bool {
         let fingerprint = state::fingerprint(data);
         if !force && !self.state.is_due(kind, &fingerprint, now) {
             log::debug!("{} unchanged, not published", kind.name());
-            return;
+            return true;
         }
-        // The sequence number is saved before the report is spooled, so that a crash in
-        // between leaves a gap, never a number used twice.
-        let seq = self.state.next_seq();
-        let previous = self.state.published.get(kind.name()).cloned();
-        self.state.mark_published(kind, fingerprint, now);
-        if let Err(e) = self.state.save(&self.state_path) {
-            self.note_error(format!(
-                "state: cannot save {}: {e}",
-                self.state_path.display()
-            ));
-        }
+        let seq = match self.state.next_seq(&self.state_path) {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.unstored += 1;
+                self.note_error(format!(
+                    "state: cannot reserve report numbers in {}: {e}; the {} report waits for the next collection",
+                    self.state_path.display(),
+                    kind.name()
+                ));
+                return false;
+            }
+        };
         let payload =
             match serde_json::to_vec(&Envelope::new(kind, self.identity(), now, seq, data)) {
-                Ok(p) => p,
+                Ok(p) if p.len() + topic.len() <= transport::MAX_MESSAGE => p,
+                Ok(p) => {
+                    self.unstored += 1;
+                    self.note_error(format!(
+                        "{} report of {} bytes is too large to publish",
+                        kind.name(),
+                        p.len()
+                    ));
+                    return false;
+                }
                 Err(e) => {
-                    return self.note_error(format!(
+                    self.unstored += 1;
+                    self.note_error(format!(
                         "{} report could not be serialised: {e}",
                         kind.name()
-                    ))
+                    ));
+                    return false;
                 }
             };
         match self.spool.push(topic, &payload, true) {
-            Ok(id) => log::info!(
-                "{} report #{seq} spooled ({} bytes, record {id})",
-                kind.name(),
-                payload.len()
-            ),
+            Ok(id) => {
+                log::info!(
+                    "{} report #{seq} spooled ({} bytes, record {id})",
+                    kind.name(),
+                    payload.len()
+                );
+                self.state.mark_published(kind, fingerprint, now);
+                true
+            }
             Err(e) => {
-                // Not stored: try it directly if online, and collect it again next time.
                 self.note_error(format!(
                     "spool: cannot store the {} report: {e}",
                     kind.name()
                 ));
-                match previous {
-                    Some(p) => self.state.published.insert(kind.name().to_string(), p),
-                    None => self.state.published.remove(kind.name()),
-                };
-                if let Some(session) = &self.session {
-                    if session.publish(topic, payload, true).is_ok() {
+                // Sent directly only when nothing older waits, so that it cannot overtake
+                // (and be overwritten on the retained topic by) an older report. Not marked
+                // as published either way: the next collection tries again.
+                let nothing_older =
+                    self.spool.stats().records == 0 && self.delivery.records_in_flight == 0;
+                match &self.session {
+                    Some(session)
+                        if nothing_older && session.publish(topic, payload, true).is_ok() =>
+                    {
                         self.delivery.awaiting_id.push_back(Tracked::Other);
+                        true
+                    }
+                    _ => {
+                        self.unstored += 1;
+                        false
                     }
                 }
             }
@@ -518,7 +653,10 @@ impl Agent {
     fn on_message(&mut self, topic: &str, payload: &[u8]) {
         let prefix = self.identity().topic("cmd/");
         let Some(name) = topic.strip_prefix(&prefix) else {
-            log::warn!("ignoring a message on unexpected topic {topic}");
+            log::warn!(
+                "ignoring a message on unexpected topic {:?}",
+                topic.escape_debug().to_string()
+            );
             return;
         };
         let (command_name, id, result) = match command::parse(name, payload) {

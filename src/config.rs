@@ -364,6 +364,8 @@ impl Config {
 }
 
 const MIN_INTERVAL: Duration = Duration::from_secs(10);
+/// Longer intervals are surely a typo (and would overflow timers).
+const MAX_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
 const MIN_SPOOL_BYTES: u64 = 64 * 1024;
 /// MQTT carries the keepalive in a 16-bit number of seconds.
 const MAX_KEEP_ALIVE: Duration = Duration::from_secs(u16::MAX as u64);
@@ -397,6 +399,15 @@ fn duration(key: &str, value: &str, min: Duration) -> Result<Duration, (String, 
             format!(
                 "{value:?} is too short: at least {}",
                 humantime::format_duration(min)
+            ),
+        ));
+    }
+    if d > MAX_INTERVAL {
+        return Err((
+            key.to_string(),
+            format!(
+                "{value:?} is too long: at most {}",
+                humantime::format_duration(MAX_INTERVAL)
             ),
         ));
     }
@@ -683,6 +694,11 @@ allow_insecure = true
         }
         let e = load_str(&format!("{INSECURE}\n[schedule]\nheartbeat = \"1s\"\n")).unwrap_err();
         assert_eq!(e.key, "[schedule] heartbeat");
+        let e = load_str(&format!(
+            "{INSECURE}\n[schedule]\ninventory = \"100000years\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "[schedule] inventory");
         let e = load_str(&format!("{INSECURE}\n[spool]\nmax_bytes = 10\n")).unwrap_err();
         assert_eq!(e.key, "[spool] max_bytes");
         let e = load_str(&format!("{INSECURE}\n[spool]\ndir = \"spool\"\n")).unwrap_err();

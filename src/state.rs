@@ -16,10 +16,19 @@ pub const REPUBLISH_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// they are left out of the fingerprint so that they alone do not trigger a publication.
 const VOLATILE_KEYS: &[&str] = &["uptime_s", "package_lists_age_s"];
 
+/// Sequence numbers are reserved on disk this many at a time, so that a number is never
+/// given twice (a crash loses the rest of a block: a gap, never a repeat) and the state file
+/// is not rewritten for every report.
+const SEQ_BLOCK: u64 = 64;
+
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     /// The last `seq` given to a report. Never goes backwards for a device.
     pub seq: u64,
+    /// Numbers up to this one may have been given out by a previous run: the next run
+    /// starts above it.
+    #[serde(default)]
+    pub seq_reserved: u64,
     /// Per report kind (by name): what was last handed to the spool, and when.
     #[serde(default)]
     pub published: BTreeMap<String, Published>,
@@ -39,40 +48,46 @@ impl State {
         state_dir.join("state.json")
     }
 
-    /// Loads the state. A missing file is a fresh start. A corrupt one is set aside and,
-    /// so that `seq` still never goes backwards, numbering resumes from the current time
-    /// in milliseconds (larger than any count a device reaches by publishing).
+    /// Loads the state. Numbering resumes above everything a previous run may have given
+    /// out. A missing file (first start) or a corrupt one (set aside) starts numbering at the
+    /// current time in milliseconds, never earlier than 2025: above any number the device
+    /// used before, since a device publishes far fewer reports than a millisecond clock
+    /// counts, and stable whatever an RTC-less board's clock says before NTP.
     pub fn load(path: &Path) -> State {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return State::default(),
+        let mut state = match std::fs::read(path) {
+            Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
+                Ok(state) => state,
+                Err(e) => {
+                    let aside = path.with_extension(format!("json.corrupt-{}", unix_now()));
+                    let _ = std::fs::rename(path, &aside);
+                    log::warn!(
+                        "{} is corrupt ({e}); kept as {} and starting a new state",
+                        path.display(),
+                        aside.display()
+                    );
+                    State::fresh()
+                }
+            },
             Err(e) => {
-                log::warn!("cannot read {}: {e}; starting a new state", path.display());
-                return State::resumed();
+                if e.kind() != io::ErrorKind::NotFound {
+                    log::warn!("cannot read {}: {e}; starting a new state", path.display());
+                }
+                State::fresh()
             }
         };
-        match serde_json::from_slice(&bytes) {
-            Ok(state) => state,
-            Err(e) => {
-                let aside = path.with_extension(format!("json.corrupt-{}", unix_now()));
-                let _ = std::fs::rename(path, &aside);
-                log::warn!(
-                    "{} is corrupt ({e}); kept as {} and starting a new state",
-                    path.display(),
-                    aside.display()
-                );
-                State::resumed()
-            }
-        }
+        state.seq = state.seq.max(state.seq_reserved);
+        state.seq_reserved = state.seq;
+        state
     }
 
-    fn resumed() -> State {
+    fn fresh() -> State {
+        let floor_ms = crate::usage::WALL_FLOOR as u128 * 1000;
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis();
         State {
-            seq: u64::try_from(millis).unwrap_or(u64::MAX / 2),
+            seq: u64::try_from(millis.max(floor_ms)).unwrap_or(u64::MAX / 2),
             ..State::default()
         }
     }
@@ -82,10 +97,19 @@ impl State {
         fsutil::write_atomic(path, &bytes)
     }
 
-    /// The next sequence number.
-    pub fn next_seq(&mut self) -> u64 {
+    /// The next sequence number. When the reserved block is used up, a new one is written
+    /// to `path` first; if that fails, no number is given (the caller retries later).
+    pub fn next_seq(&mut self, path: &Path) -> io::Result<u64> {
+        if self.seq >= self.seq_reserved {
+            let previous = self.seq_reserved;
+            self.seq_reserved = self.seq + SEQ_BLOCK;
+            if let Err(e) = self.save(path) {
+                self.seq_reserved = previous;
+                return Err(e);
+            }
+        }
         self.seq += 1;
-        self.seq
+        Ok(self.seq)
     }
 
     /// Whether a report with this fingerprint is worth publishing: it changed, or the last
@@ -143,29 +167,47 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn seq_survives_a_restart() {
+    fn seq_never_repeats_across_restarts_even_unsaved() {
         let dir = tempfile::tempdir().unwrap();
         let path = State::path(dir.path());
         let mut s = State::load(&path);
-        assert_eq!(s.next_seq(), 1);
-        assert_eq!(s.next_seq(), 2);
-        s.save(&path).unwrap();
+        let first = s.next_seq(&path).unwrap();
+        assert!(
+            first > crate::usage::WALL_FLOOR as u64 * 1000,
+            "starts at the millisecond clock"
+        );
+        let second = s.next_seq(&path).unwrap();
+        assert_eq!(second, first + 1);
+        // Killed without saving: the next run starts above the reserved block.
         let mut again = State::load(&path);
-        assert_eq!(again.next_seq(), 3);
+        let third = again.next_seq(&path).unwrap();
+        assert!(third > second, "{third} <= {second}");
+        // Saved at shutdown: numbering continues above what was given.
+        again.save(&path).unwrap();
+        assert!(State::load(&path).next_seq(&path).unwrap() > third);
+    }
+
+    #[test]
+    fn no_number_is_given_when_the_reservation_cannot_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing-dir/state.json");
+        let mut s = State::default();
+        assert!(s.next_seq(&path).is_err());
+        assert!(s.next_seq(&path).is_err());
+        assert_eq!(s.seq, 0);
     }
 
     #[test]
     fn a_corrupt_state_is_set_aside_and_seq_still_moves_forward() {
         let dir = tempfile::tempdir().unwrap();
         let path = State::path(dir.path());
-        let mut s = State::default();
-        for _ in 0..1000 {
-            s.next_seq();
-        }
-        s.save(&path).unwrap();
+        let mut s = State::load(&path);
+        let before = (0..3).map(|_| s.next_seq(&path).unwrap()).last().unwrap();
+        // The guarantee holds while a device publishes fewer reports than milliseconds pass.
+        std::thread::sleep(Duration::from_millis(10));
         std::fs::write(&path, b"{\"seq\": 12").unwrap();
         let mut resumed = State::load(&path);
-        assert!(resumed.next_seq() > 1000);
+        assert!(resumed.next_seq(&path).unwrap() > before);
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -14,16 +14,21 @@ use rumqttc::{
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// Requests that may wait in a client's queue; the agent never has more in flight.
+/// Requests that may wait in a client's queue. The agent keeps at most a window of spooled
+/// reports in flight, plus a few status, heartbeat and command answers; a full queue makes
+/// a publish fail (the message is kept or dropped by the agent), it never blocks.
 const REQUEST_QUEUE: usize = 64;
-/// Largest packet accepted from the broker: commands are tiny.
-const MAX_INCOMING: usize = 16 * 1024;
-/// Largest packet sent: a report (posture, inventory) is a few tens of KiB at most.
+/// Largest packet accepted from the broker: commands are tiny, but a larger retained
+/// message on a subscribed topic must not make every connection fail to decode.
+const MAX_INCOMING: usize = 64 * 1024;
+/// Largest packet sent (rumqttc refuses larger ones, and so does Mosquitto by default).
 const MAX_OUTGOING: usize = 1024 * 1024;
+/// Largest topic + payload the agent may publish: [`MAX_OUTGOING`] less the MQTT header.
+pub const MAX_MESSAGE: usize = MAX_OUTGOING - 16;
 /// TCP + TLS + CONNACK must complete within this on a slow 4G link.
 const CONNECT_TIMEOUT_S: u64 = 20;
 
@@ -38,8 +43,13 @@ pub enum Event {
     Sent(u16),
     /// The broker acknowledged the publish with this packet id (PUBACK).
     Acked(u16),
-    /// A message on a subscribed topic.
-    Message { topic: String, payload: Vec<u8> },
+    /// A message on a subscribed topic. `retained` is set for a message the broker kept
+    /// from before this connection, not one sent now.
+    Message {
+        topic: String,
+        payload: Vec<u8>,
+        retained: bool,
+    },
     /// The connection failed or dropped; the next attempt is in `retry_in`.
     Disconnected { error: String, retry_in: Duration },
 }
@@ -48,6 +58,8 @@ pub enum Event {
 #[derive(Debug, Clone)]
 pub struct Session {
     client: AsyncClient,
+    /// Wakes the connection task to drop this connection and reconnect.
+    reset: Arc<Notify>,
 }
 
 /// Why a publish did not go out: the session is gone or its queue is full. Either way the
@@ -69,9 +81,17 @@ impl Session {
             .map_err(|_| NotSent)
     }
 
-    /// Ends the session cleanly (no Last Will); the transport task then stops.
+    /// Ends the session with an MQTT DISCONNECT, so that the broker does not publish the
+    /// Last Will; the transport task then stops. The caller keeps reading events until the
+    /// task has ended, so that the DISCONNECT is written.
     pub fn disconnect(&self) {
         let _ = self.client.try_disconnect();
+    }
+
+    /// Drops this connection and reconnects (with backoff): for a link that looks alive
+    /// but no longer delivers (no PUBACK in time).
+    pub fn reset(&self) {
+        self.reset.notify_one();
     }
 }
 
@@ -173,17 +193,15 @@ async fn run(options: MqttOptions, backoff: Backoff, tx: mpsc::Sender<Event>) {
         let mut connected_at = None;
         let error = match drive(&mut eventloop, client, &tx, &mut connected_at).await {
             Ended::ByAgent => return,
-            Ended::Error(e) => e,
+            Ended::Error(e) => describe(&e),
+            Ended::Reset => "no acknowledgement from the broker in time; reconnecting".to_string(),
         };
         if connected_at.is_some_and(|t: Instant| t.elapsed() >= backoff.stable_after) {
             failures = 0;
         }
         failures = failures.saturating_add(1);
         let retry_in = backoff.delay(failures, &mut rng);
-        let event = Event::Disconnected {
-            error: describe(&error),
-            retry_in,
-        };
+        let event = Event::Disconnected { error, retry_in };
         if tx.send(event).await.is_err() {
             return;
         }
@@ -197,6 +215,7 @@ async fn run(options: MqttOptions, backoff: Backoff, tx: mpsc::Sender<Event>) {
 enum Ended {
     ByAgent,
     Error(ConnectionError),
+    Reset,
 }
 
 /// Polls one connection until it ends, forwarding what the agent needs to know.
@@ -206,9 +225,19 @@ async fn drive(
     tx: &mpsc::Sender<Event>,
     connected_at: &mut Option<Instant>,
 ) -> Ended {
-    let mut session = Some(Session { client });
+    let reset = Arc::new(Notify::new());
+    let mut session = Some(Session {
+        client,
+        reset: reset.clone(),
+    });
     loop {
-        let event = match eventloop.poll().await {
+        // Dropping a pending poll loses nothing that matters here: on reset the whole
+        // connection, with its buffers, is thrown away.
+        let polled = tokio::select! {
+            polled = eventloop.poll() => polled,
+            _ = reset.notified() => return Ended::Reset,
+        };
+        let event = match polled {
             Ok(rumqttc::Event::Incoming(Packet::ConnAck(_))) => {
                 *connected_at = Some(Instant::now());
                 match session.take() {
@@ -220,6 +249,7 @@ async fn drive(
             Ok(rumqttc::Event::Incoming(Packet::Publish(p))) => Event::Message {
                 topic: p.topic,
                 payload: p.payload.to_vec(),
+                retained: p.retain,
             },
             Ok(rumqttc::Event::Outgoing(Outgoing::Publish(pkid))) => Event::Sent(pkid),
             Ok(rumqttc::Event::Outgoing(Outgoing::Disconnect)) => {

@@ -54,7 +54,13 @@ pub const WALL_TOLERANCE_S: i64 = 120;
 
 /// 2025-01-01T00:00:00Z. A wall clock before this is certainly wrong (it predates the agent):
 /// typically an RTC-less board that booted at the epoch and has not reached NTP yet.
-const WALL_FLOOR: i64 = 1_735_689_600;
+pub const WALL_FLOOR: i64 = 1_735_689_600;
+
+/// Whether the wall clock can be believed at all (see [`WALL_FLOOR`]).
+pub fn clock_is_plausible(now: SystemTime) -> bool {
+    now.duration_since(UNIX_EPOCH)
+        .is_ok_and(|d| d.as_secs() >= WALL_FLOOR as u64)
+}
 
 const DAY_S: i64 = 86_400;
 

@@ -147,6 +147,7 @@ fn run_cmd(flag: Option<&Path>, once: Option<Duration>) -> ExitCode {
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Spooled(_)) => ExitCode::from(EXIT_SPOOLED),
+        Ok(Outcome::NotStored(_)) => ExitCode::FAILURE,
         Err(e) => {
             log::error!("{e:#}");
             ExitCode::FAILURE

@@ -325,6 +325,12 @@ impl Operator {
             .unwrap();
     }
 
+    pub fn publish_retained(&self, topic: &str, payload: &[u8]) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, true, payload.to_vec())
+            .unwrap();
+    }
+
     /// Waits until `done` holds for the messages received so far; panics with them if not.
     pub fn wait_for(
         &self,
