@@ -392,6 +392,36 @@ fn logged_spooled_seqs(log: &str) -> Vec<u64> {
         .collect()
 }
 
+/// Brings the broker back and runs one cycle. Returns the operator (subscribed before the
+/// cycle), the seqs of the reports it received in arrival order once the cycle's newest
+/// report arrived, and the seqs this cycle spooled.
+fn restart_broker_and_deliver(
+    world: &mut World,
+    config: &std::path::Path,
+    device: &str,
+) -> (Operator, Vec<u64>, Vec<u64>) {
+    world.broker.restart();
+    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
+    let (code, log) = run_once(config, "20s");
+    assert_eq!(code, 0, "{log}");
+    let cycle = logged_spooled_seqs(&log);
+    let last = *cycle.last().expect("the cycle spooled its reports");
+    let msgs = op.wait_for("the cycle's newest report", SECS(10), |msgs| {
+        received_reports(msgs, device)
+            .iter()
+            .any(|(_, s)| *s == last)
+    });
+    let delivered: Vec<u64> = received_reports(&msgs, device)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert!(
+        delivered.windows(2).all(|w| w[0] < w[1]),
+        "delivered out of order: {delivered:?}"
+    );
+    (op, delivered, cycle)
+}
+
 fn heartbeat_after_connect(op: &Operator, device: &str) -> Value {
     op.wait_json(&topic(device, "heartbeat"), SECS(10), |_| true)
 }
@@ -423,30 +453,13 @@ fn sigkill_while_spooling_loses_nothing_that_was_spooled() {
         "no round got as far as spooling a report; kill later"
     );
 
-    world.broker.restart();
-    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
-    let (code, log) = run_once(&config, "20s");
-    assert_eq!(code, 0, "{log}");
-    let last = *logged_spooled_seqs(&log).last().unwrap();
-    let msgs = op.wait_for("the last report", SECS(10), |msgs| {
-        received_reports(msgs, "dev-k")
-            .iter()
-            .any(|(_, s)| *s == last)
-    });
-    let delivered: Vec<u64> = received_reports(&msgs, "dev-k")
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let (_op, delivered, _) = restart_broker_and_deliver(&mut world, &config, "dev-k");
     for seq in &spooled {
         assert!(
             delivered.contains(seq),
             "report #{seq} was spooled before the kill but never delivered: {delivered:?}"
         );
     }
-    assert!(
-        delivered.windows(2).all(|w| w[0] < w[1]),
-        "out of order: {delivered:?}"
-    );
 }
 
 #[test]
@@ -474,20 +487,8 @@ fn a_corrupt_spool_record_is_skipped_counted_and_the_rest_delivered() {
     bytes[at + 5] ^= 0x20;
     std::fs::write(&segment, &bytes).unwrap();
 
-    world.broker.restart();
-    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
-    let (code, log) = run_once(&config, "20s");
-    assert_eq!(code, 0, "a corrupt record must not stop delivery:\n{log}");
-    let second = logged_spooled_seqs(&log);
-    let msgs = op.wait_for("the second cycle's reports", SECS(10), |msgs| {
-        second
-            .iter()
-            .all(|s| received_reports(msgs, "dev-l").iter().any(|(_, r)| r == s))
-    });
-    let delivered: Vec<u64> = received_reports(&msgs, "dev-l")
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let (op, delivered, second) = restart_broker_and_deliver(&mut world, &config, "dev-l");
+    assert_eq!(second.len(), 4);
     let posture_seq = first[1]; // inventory, posture, patches, usage: spooled in that order
     assert!(
         !delivered.contains(&posture_seq),
@@ -532,20 +533,7 @@ fn a_spool_over_its_limit_drops_the_oldest_and_counts_them() {
         "the spool holds {on_disk} bytes, over its 65536-byte limit"
     );
 
-    world.broker.restart();
-    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
-    let (code, log) = run_once(&config, "20s");
-    assert_eq!(code, 0, "{log}");
-    let last = *logged_spooled_seqs(&log).last().unwrap();
-    let msgs = op.wait_for("the newest report", SECS(10), |msgs| {
-        received_reports(msgs, "dev-m")
-            .iter()
-            .any(|(_, s)| *s == last)
-    });
-    let delivered: Vec<u64> = received_reports(&msgs, "dev-m")
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let (op, delivered, _) = restart_broker_and_deliver(&mut world, &config, "dev-m");
     assert!(
         !delivered.contains(&spooled[0]),
         "the oldest report should have been dropped"
@@ -554,7 +542,6 @@ fn a_spool_over_its_limit_drops_the_oldest_and_counts_them() {
         delivered.contains(spooled.last().unwrap()),
         "the newest spooled report must survive"
     );
-    assert!(delivered.windows(2).all(|w| w[0] < w[1]), "{delivered:?}");
     let heartbeat = heartbeat_after_connect(&op, "dev-m");
     let dropped = heartbeat["dropped"].as_u64().unwrap();
     assert!(dropped > 0, "{heartbeat}");

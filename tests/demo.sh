@@ -69,7 +69,7 @@ for (structure, device), t in sorted(devices.items()):
     print(f"  status      {status.get('state')} since {status.get('since')} (agent {status.get('agent_version')})")
     print(f"  system      {os_.get('pretty_name')}, kernel {inv.get('kernel')}, {inv.get('arch')}, "
           f"{(inv.get('memory_bytes') or 0) // 2**20} MiB RAM, {(inv.get('packages') or {}).get('count')} packages")
-    print(f"  board       {board.get('vendor')} {board.get('model')} serial {board.get('serial')}")
+    print(f"  board       {board.get('vendor') or '-'} {board.get('model') or '-'}, serial {board.get('serial') or '-'}")
     checks = pos.get("checks", [])
     failing = [c for c in checks if c["status"] == "fail"]
     print(f"  posture     score {pos.get('score')}/100, {len(checks)} checks, {len(failing)} failing:")

@@ -121,7 +121,7 @@ acl_file $LB_DIR/acl
 EOF
   local mosquitto=mosquitto
   command -v mosquitto >/dev/null || mosquitto=/usr/sbin/mosquitto
-  "$mosquitto" -c "$LB_DIR/mosquitto.conf" &
+  "$mosquitto" -c "$LB_DIR/mosquitto.conf" 2>>"$LB_DIR/mosquitto.log" &
   LB_BROKER_PID=$!
   lb_wait_port "$LB_PORT"
 }

@@ -65,14 +65,9 @@ fn collect_at(root: &Root, now: SystemTime) -> Patches {
         security_count: None,
         reboot_required,
         reboot_required_packages,
-        auto_updates_enabled: auto_updates_enabled(root),
+        auto_updates_enabled: super::apt_periodic::auto_updates(root).enabled,
         problems: r.problems,
     }
-}
-
-// wired to collect::apt_periodic when both branches merge
-fn auto_updates_enabled(_root: &Root) -> Option<bool> {
-    None
 }
 
 /// Whether an on-disk file exists; `None` (with a note) when that cannot be told.

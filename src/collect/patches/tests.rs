@@ -274,3 +274,30 @@ fn this_machine() {
         }
     }
 }
+
+#[test]
+fn auto_updates_follow_unattended_upgrades_and_apt_periodic() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::at(dir.path());
+    fs::create_dir_all(dir.path().join("var/lib/dpkg")).unwrap();
+    fs::create_dir_all(dir.path().join("etc/apt/apt.conf.d")).unwrap();
+    fs::write(
+        dir.path().join("var/lib/dpkg/status"),
+        "Package: unattended-upgrades\nStatus: install ok installed\nArchitecture: all\nVersion: 2.9.1+nmu3\n\n",
+    )
+    .unwrap();
+    // Debian's 20auto-upgrades as `dpkg-reconfigure unattended-upgrades` writes it.
+    let periodic = dir.path().join("etc/apt/apt.conf.d/20auto-upgrades");
+    fs::write(
+        &periodic,
+        "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n",
+    )
+    .unwrap();
+    assert_eq!(collect_at(&root, now()).auto_updates_enabled, Some(true));
+    fs::write(
+        &periodic,
+        "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"0\";\n",
+    )
+    .unwrap();
+    assert_eq!(collect_at(&root, now()).auto_updates_enabled, Some(false));
+}

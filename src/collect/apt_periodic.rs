@@ -1,0 +1,199 @@
+//! Whether apt installs security updates on its own (unattended-upgrades), shared by the
+//! posture and patches reports.
+//!
+//! apt reads `/etc/apt/apt.conf.d/*` (sorted, names of `[A-Za-z0-9_.-]` with no extension
+//! or `.conf`) and then `/etc/apt/apt.conf`; a later value overrides an earlier one.
+//! `apt.systemd.daily` then runs the update and the upgrade only when
+//! `APT::Periodic::Enable` is not `0` and both `Update-Package-Lists` and
+//! `Unattended-Upgrade` are set to a non-zero interval, from `apt-daily*.timer`.
+
+use super::posture::sys::{self, Units};
+use super::Root;
+use crate::parse::{aptconf, dpkg};
+
+/// The answer, with what it was decided from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoUpdates {
+    /// `None` when it cannot be told (dpkg database unreadable).
+    pub enabled: Option<bool>,
+    pub evidence: String,
+}
+
+/// Reads the dpkg database and apt configuration of `root`.
+pub fn auto_updates(root: &Root) -> AutoUpdates {
+    let status = root.read("/var/lib/dpkg/status");
+    auto_updates_with(root, status.as_deref().ok(), &Units::load(root))
+}
+
+/// Like [`auto_updates`], with the dpkg status text and units already read by the caller.
+pub(crate) fn auto_updates_with(
+    root: &Root,
+    dpkg_status: Option<&str>,
+    units: &Units,
+) -> AutoUpdates {
+    let Some(status) = dpkg_status else {
+        return AutoUpdates {
+            enabled: None,
+            evidence: "/var/lib/dpkg/status not readable: cannot tell whether unattended-upgrades is installed".into(),
+        };
+    };
+    if !dpkg::is_installed(status, "unattended-upgrades") {
+        return AutoUpdates {
+            enabled: Some(false),
+            evidence: "unattended-upgrades is not installed".into(),
+        };
+    }
+    let (config, notes) = read_config(root);
+    let show = |key: &str| match config.get(key) {
+        Some((v, src)) => format!("{key} \"{v}\" ({src})"),
+        None => format!("{key} unset"),
+    };
+    let on = |key: &str| config.get(key).is_some_and(|(v, _)| interval_on(v));
+    let master_off = config
+        .get("APT::Periodic::Enable")
+        .is_some_and(|(v, _)| v.trim() == "0");
+    let timer = units.state("apt-daily-upgrade.timer");
+    let enabled = !master_off
+        && on("APT::Periodic::Update-Package-Lists")
+        && on("APT::Periodic::Unattended-Upgrade")
+        && timer != sys::UnitState::Masked;
+    let mut evidence = format!(
+        "unattended-upgrades installed; {}; {}",
+        show("APT::Periodic::Update-Package-Lists"),
+        show("APT::Periodic::Unattended-Upgrade")
+    );
+    if master_off {
+        evidence.push_str("; APT::Periodic::Enable \"0\"");
+    }
+    if timer == sys::UnitState::Masked {
+        evidence.push_str("; apt-daily-upgrade.timer masked");
+    }
+    if !notes.is_empty() {
+        evidence.push_str(&format!("; note: {}", notes.join(", ")));
+    }
+    AutoUpdates {
+        enabled: Some(enabled),
+        evidence,
+    }
+}
+
+/// A periodic interval that runs: `"1"`, `"7"`, `"always"`, `"1d"`...; `"0"`/empty do not.
+fn interval_on(v: &str) -> bool {
+    let digits = v.trim().trim_start_matches('0');
+    !(digits.is_empty() || digits.starts_with(['d', 'h', 'm', 's']))
+}
+
+/// Whether apt reads a file of the parts directory (apt's `GetListOfFilesInDir` with
+/// extension `conf` and files without extension allowed).
+fn apt_reads(name: &str) -> bool {
+    !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        && (!name.contains('.') || name.rsplit_once('.').is_some_and(|(_, ext)| ext == "conf"))
+}
+
+/// The apt configuration in apt's order, and notes on what was skipped.
+fn read_config(root: &Root) -> (aptconf::Config, Vec<String>) {
+    let mut config = aptconf::Config::default();
+    let mut notes = Vec::new();
+    let mut files: Vec<String> = sys::dir_names(&root.file("/etc/apt/apt.conf.d"))
+        .into_iter()
+        .filter(|n| apt_reads(n))
+        .map(|n| format!("/etc/apt/apt.conf.d/{n}"))
+        .collect();
+    files.push("/etc/apt/apt.conf".into());
+    for path in files {
+        match root.read(&path) {
+            Ok(text) => {
+                let parsed = aptconf::parse(&text);
+                notes.extend(parsed.notes.iter().map(|n| format!("{path}: {n}")));
+                let short = path.strip_prefix("/etc/apt/apt.conf.d/").unwrap_or(&path);
+                config.apply(&parsed, short);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => notes.push(format!("{path} {}", sys::why(&e))),
+        }
+    }
+    (config, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    const STATUS_UU: &str = "Package: unattended-upgrades\nStatus: install ok installed\nArchitecture: all\nVersion: 2.9.1+nmu3\n\n";
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (p, t) in files {
+            let path = dir.path().join(p.trim_start_matches('/'));
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, t).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn enabled_by_20auto_upgrades() {
+        let d = tree(&[
+            ("/var/lib/dpkg/status", STATUS_UU),
+            (
+                "/etc/apt/apt.conf.d/20auto-upgrades",
+                "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n",
+            ),
+        ]);
+        let a = auto_updates(&Root::at(d.path()));
+        assert_eq!(a.enabled, Some(true), "{}", a.evidence);
+        assert!(a.evidence.contains("(20auto-upgrades)"));
+    }
+
+    #[test]
+    fn later_file_and_apt_conf_override_in_apt_order() {
+        let d = tree(&[
+            ("/var/lib/dpkg/status", STATUS_UU),
+            (
+                "/etc/apt/apt.conf.d/20auto-upgrades",
+                "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n",
+            ),
+            // Ignored by apt (extension), so it must not switch updates off.
+            ("/etc/apt/apt.conf.d/99off.disabled", "APT::Periodic::Unattended-Upgrade \"0\";"),
+        ]);
+        assert_eq!(auto_updates(&Root::at(d.path())).enabled, Some(true));
+        fs::write(
+            d.path().join("etc/apt/apt.conf"),
+            "APT { Periodic { Unattended-Upgrade \"0\"; }; };",
+        )
+        .unwrap();
+        let a = auto_updates(&Root::at(d.path()));
+        assert_eq!(a.enabled, Some(false));
+        assert!(
+            a.evidence
+                .contains("Unattended-Upgrade \"0\" (/etc/apt/apt.conf)"),
+            "{}",
+            a.evidence
+        );
+    }
+
+    #[test]
+    fn not_installed_unset_or_unreadable() {
+        let d = tree(&[("/var/lib/dpkg/status", "")]);
+        assert_eq!(auto_updates(&Root::at(d.path())).enabled, Some(false));
+        let d = tree(&[("/var/lib/dpkg/status", STATUS_UU)]);
+        let a = auto_updates(&Root::at(d.path()));
+        assert_eq!(a.enabled, Some(false));
+        assert!(a.evidence.contains("Update-Package-Lists unset"));
+        let d = tree(&[]);
+        assert_eq!(auto_updates(&Root::at(d.path())).enabled, None);
+    }
+
+    #[test]
+    fn interval_values_and_file_names() {
+        assert!(interval_on("1") && interval_on("always") && interval_on("7"));
+        assert!(!interval_on("0") && !interval_on("") && !interval_on("00"));
+        assert!(apt_reads("20auto-upgrades") && apt_reads("local.conf"));
+        assert!(!apt_reads("50unattended-upgrades.dpkg-old") && !apt_reads(".hidden"));
+        assert!(!apt_reads("a b"));
+    }
+}

@@ -1,0 +1,200 @@
+//! Firewall rule files read at boot: `/etc/nftables.conf` (nft syntax) and iptables-save
+//! files (`/etc/iptables/rules.v4`, `rules.v6`, loaded by netfilter-persistent).
+//!
+//! The agent cannot list the kernel's live ruleset (that needs CAP_NET_ADMIN), so it reads
+//! what will be loaded and looks for input filtering: a base chain on the `input` hook with
+//! a `drop` policy, or rules in it that drop, reject or jump elsewhere.
+
+/// What a rule file does to incoming traffic.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InputFilter {
+    /// Input chains found (nft base chains on `hook input`, or iptables `INPUT`).
+    pub chains: usize,
+    /// At least one input chain drops by default.
+    pub drop_policy: bool,
+    /// Rules in input chains that drop, reject or hand over to another chain.
+    pub filtering_rules: usize,
+    /// `include` patterns (nft) the caller may want to read too.
+    pub includes: Vec<String>,
+}
+
+impl InputFilter {
+    /// Whether anything incoming is filtered at all.
+    pub fn filters(&self) -> bool {
+        self.drop_policy || self.filtering_rules > 0
+    }
+
+    /// Adds what another file of the same ruleset says.
+    pub fn merge(&mut self, other: InputFilter) {
+        self.chains += other.chains;
+        self.drop_policy |= other.drop_policy;
+        self.filtering_rules += other.filtering_rules;
+        self.includes.extend(other.includes);
+    }
+}
+
+fn strip_comment(line: &str) -> &str {
+    // '#' starts a comment outside quotes; rules rarely quote '#', comments do not.
+    let mut in_quote = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => in_quote = !in_quote,
+            '#' if !in_quote => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+/// Reads an nft ruleset file.
+pub fn nft(text: &str) -> InputFilter {
+    let mut out = InputFilter::default();
+    // Statements: split lines on ';' as nft does, tracking brace depth per chain.
+    let mut chain_depth: Option<usize> = None; // depth at which the current chain opened
+    let mut chain_is_input = false;
+    let mut depth = 0usize;
+    for raw in text.lines() {
+        let line = strip_comment(raw);
+        for stmt in line.split(';') {
+            let words: Vec<&str> = stmt.split_whitespace().collect();
+            if words.first() == Some(&"include") {
+                if let Some(p) = words.get(1) {
+                    out.includes.push(p.trim_matches('"').to_string());
+                }
+            }
+            if words.first() == Some(&"chain") && stmt.contains('{') {
+                chain_depth = Some(depth);
+                chain_is_input = false;
+            }
+            if chain_depth.is_some() {
+                let has = |w: &str| words.contains(&w);
+                if has("hook") && words.windows(2).any(|p| p == ["hook", "input"]) {
+                    chain_is_input = true;
+                    out.chains += 1;
+                }
+                if chain_is_input {
+                    if words.windows(2).any(|p| p == ["policy", "drop"]) {
+                        out.drop_policy = true;
+                    } else if !has("policy")
+                        && !has("hook")
+                        && ["drop", "reject", "jump", "goto"].iter().any(|v| has(v))
+                    {
+                        out.filtering_rules += 1;
+                    }
+                }
+            }
+            for c in stmt.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth = depth.saturating_sub(1);
+                        if chain_depth == Some(depth) {
+                            chain_depth = None;
+                            chain_is_input = false;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Reads an iptables-save file (only the `filter` table's INPUT chain matters).
+pub fn iptables_save(text: &str) -> InputFilter {
+    let mut out = InputFilter::default();
+    let mut table = "";
+    for line in text.lines() {
+        let line = strip_comment(line).trim();
+        if let Some(t) = line.strip_prefix('*') {
+            table = t.trim();
+        } else if table != "filter" {
+            continue;
+        } else if let Some(rest) = line.strip_prefix(":INPUT") {
+            out.chains += 1;
+            let policy = rest.split_whitespace().next().unwrap_or("");
+            out.drop_policy |= policy == "DROP";
+        } else if let Some(rule) = line.strip_prefix("-A INPUT ") {
+            let target = rule
+                .split_whitespace()
+                .skip_while(|w| *w != "-j" && *w != "-g")
+                .nth(1)
+                .unwrap_or("");
+            if !target.is_empty() && !["ACCEPT", "RETURN", "LOG"].contains(&target) {
+                out.filtering_rules += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Debian 12's stock /etc/nftables.conf: an input chain that accepts everything.
+    const DEBIAN_DEFAULT: &str = "#!/usr/sbin/nft -f
+
+flush ruleset
+
+table inet filter {
+	chain input {
+		type filter hook input priority filter;
+	}
+	chain forward {
+		type filter hook forward priority filter;
+	}
+	chain output {
+		type filter hook output priority filter;
+	}
+}
+";
+
+    const HARDENED: &str = "flush ruleset
+include \"/etc/nftables.d/*.nft\"
+table inet filter {
+  chain input {
+    type filter hook input priority 0; policy drop;
+    ct state established,related accept # keep sessions
+    iif lo accept
+    tcp dport 22 accept
+  }
+  chain output { type filter hook output priority 0; policy accept; }
+}
+";
+
+    #[test]
+    fn debian_default_ruleset_filters_nothing() {
+        let f = nft(DEBIAN_DEFAULT);
+        assert_eq!(f.chains, 1);
+        assert!(!f.filters());
+    }
+
+    #[test]
+    fn drop_policy_and_includes() {
+        let f = nft(HARDENED);
+        assert_eq!(f.chains, 1);
+        assert!(f.drop_policy && f.filters());
+        assert_eq!(f.includes, ["/etc/nftables.d/*.nft"]);
+    }
+
+    #[test]
+    fn reject_rules_with_accept_policy_count_and_other_chains_do_not() {
+        let text = "table ip t {\n chain out { type filter hook output priority 0; policy drop; }\n chain in {\n  type filter hook input priority 0;\n  tcp dport 23 reject\n }\n}\n";
+        let f = nft(text);
+        assert!(!f.drop_policy);
+        assert_eq!(f.filtering_rules, 1);
+    }
+
+    #[test]
+    fn iptables_save_input_chain() {
+        let open = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n";
+        assert!(!iptables_save(open).filters());
+        let closed = "*nat\n:INPUT DROP [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 23 -j REJECT --reject-with tcp-reset\nCOMMIT\n";
+        let f = iptables_save(closed);
+        assert!(!f.drop_policy);
+        assert_eq!(f.filtering_rules, 1);
+        assert!(iptables_save("*filter\n:INPUT DROP [12:345]\nCOMMIT\n").drop_policy);
+    }
+}
