@@ -2,7 +2,7 @@
 # Footprint benchmark: prints figures, asserts nothing. Run from anywhere, as root (or with
 # sudo for missing packages), on an otherwise quiet machine:
 #
-#   benches/footprint.sh                      # ~3 minutes
+#   benches/footprint.sh                      # ~1.5 minutes after the release build
 #   FOOTPRINT_RUNS=50 benches/footprint.sh    # more runs of each collect (default 20)
 #   FOOTPRINT_KEEP=1 benches/footprint.sh     # keep the temporary directory (logs, proxy logs)
 #
