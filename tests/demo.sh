@@ -9,16 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
 
-need=()
-[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || need+=(mosquitto)
-command -v mosquitto_sub >/dev/null || need+=(mosquitto-clients)
-command -v openssl >/dev/null || need+=(openssl)
-command -v python3 >/dev/null || need+=(python3)
-if [ ${#need[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update || true
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${need[@]}"
-fi
+# shellcheck source=tests/local-broker.sh
+source tests/local-broker.sh
+lb_install_missing
 
 echo "== building grappe-agent (release)"
 cargo build --release --locked --quiet
@@ -26,9 +19,8 @@ agent="$PWD/target/release/grappe-agent"
 "$agent" --version
 
 work=$(mktemp -d)
-broker_pid=""
 cleanup() {
-  [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null || true
+  lb_stop_broker
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -36,71 +28,17 @@ trap cleanup EXIT
 grappe="grappe-demo"
 structure="ehpad-les-tilleuls"
 device=$(cat /etc/machine-id 2>/dev/null || echo demo-device)
+lb_init "$work" "$grappe" "$structure"
 
 echo "== a throwaway PKI in $work (CA, broker, device $device, operator)"
-cd "$work"
-ossl() { openssl "$@" 2>/dev/null; }
-ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj "/CN=$grappe CA" -keyout ca.key -out ca.pem \
-  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
-issue() { # name cn extensions
-  ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" -keyout "$1.key" -out "$1.csr"
-  printf '%s\n' "$3" >"$1.ext"
-  ossl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile "$1.ext" -out "$1.pem"
-}
-issue broker localhost "subjectAltName=DNS:localhost,IP:127.0.0.1
-extendedKeyUsage=serverAuth"
-issue device "$device" "extendedKeyUsage=clientAuth"
-issue operator operator-it "extendedKeyUsage=clientAuth"
+lb_pki "$device"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(lb_free_port)
 echo "== Mosquitto on 127.0.0.1:$port (TLS only, client certificates, per-device ACL)"
-cat >acl <<EOF
-user operator-it
-topic read grappe/#
-topic write grappe/v1/+/+/+/cmd/#
+lb_start_broker "$port" "$device"
 
-user $device
-topic write grappe/v1/$grappe/$structure/$device/#
-topic read grappe/v1/$grappe/$structure/$device/cmd/#
-EOF
-user_line=""; [ "$(id -u)" -eq 0 ] && user_line="user root"
-cat >mosquitto.conf <<EOF
-$user_line
-per_listener_settings false
-allow_anonymous false
-persistence false
-log_dest file $work/mosquitto.log
-listener $port 127.0.0.1
-cafile $work/ca.pem
-certfile $work/broker.pem
-keyfile $work/broker.key
-require_certificate true
-use_identity_as_username true
-acl_file $work/acl
-EOF
-mosquitto -c mosquitto.conf 2>>mosquitto.log &
-broker_pid=$!
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-
-cat >agent.toml <<EOF
-[identity]
-grappe = "$grappe"
-structure = "$structure"
-device = "$device"
-
-[broker]
-url = "mqtts://127.0.0.1:$port"
-ca = "$work/ca.pem"
-cert = "$work/device.pem"
-key = "$work/device.key"
-
-[spool]
-dir = "$work/state/spool"
-
-[state]
-dir = "$work/state"
-EOF
+cd "$work"
+lb_agent_config agent.toml "$port" "$device" "$work/state"
 echo "== grappe-agent check-config"
 "$agent" check-config --config agent.toml
 echo "== grappe-agent run --once"
@@ -108,8 +46,7 @@ echo "== grappe-agent run --once"
 
 echo
 echo "== what the IT staff see: the retained state under grappe/v1/$grappe/"
-mosquitto_sub -h 127.0.0.1 -p "$port" --cafile ca.pem --cert operator.pem --key operator.key \
-  -t "grappe/v1/$grappe/#" -v --retained-only -W 3 >retained.txt 2>/dev/null || true
+lb_operator_sub -t "grappe/v1/$grappe/#" -v --retained-only -W 3 >retained.txt 2>/dev/null || true
 python3 - retained.txt <<'EOF'
 import json, sys
 devices = {}
