@@ -18,9 +18,20 @@ fn main() {
         commit.unwrap_or_else(|| "unknown".into())
     );
     println!("cargo:rerun-if-env-changed=GRAPPE_GIT_COMMIT");
-    for path in [".git/HEAD", ".git/refs/heads"] {
-        if std::path::Path::new(path).exists() {
-            println!("cargo:rerun-if-changed={path}");
+    // Rebuild when HEAD moves: HEAD itself and the branch it points to, wherever git keeps
+    // them (in a worktree `.git` is a file pointing elsewhere).
+    for name in ["HEAD", "refs/heads"] {
+        if let Some(path) = git(&["rev-parse", "--git-path", name]) {
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
         }
     }
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

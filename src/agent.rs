@@ -612,9 +612,8 @@ impl Agent {
         let stats = self.spool.stats();
         let heartbeat = Heartbeat {
             at: report::rfc3339(SystemTime::now()),
-            seq: self.state.seq,
             spooled: stats.records,
-            spool_bytes: stats.bytes,
+            spool_bytes: if stats.records > 0 { stats.bytes } else { 0 },
             dropped: stats.dropped_total,
             corrupt: stats.corrupt_total,
             last_error: self.last_error.as_deref(),
@@ -625,6 +624,7 @@ impl Agent {
             .is_ok()
         {
             self.delivery.awaiting_id.push_back(Tracked::Other);
+            self.last_error = None;
         }
     }
 
@@ -742,16 +742,26 @@ impl Agent {
     }
 }
 
-/// The `heartbeat` payload: small, sent every few minutes.
+/// The `heartbeat` payload, sent every few minutes over 4G: it is most of the agent's
+/// traffic, so it says only what is not nothing. An absent counter is zero; `last_error`
+/// is the last error since the previous heartbeat, if any.
 #[derive(Serialize)]
 struct Heartbeat<'a> {
     at: String,
-    seq: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     spooled: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     spool_bytes: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     dropped: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     corrupt: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<&'a str>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn status_payload(state: &str, reason: Option<&str>) -> Vec<u8> {

@@ -158,7 +158,7 @@ impl Default for RawSchedule {
             posture: "1h".into(),
             patches: "6h".into(),
             inventory: "24h".into(),
-            usage: "1h".into(),
+            usage: "6h".into(),
         }
     }
 }
@@ -367,6 +367,10 @@ const MIN_INTERVAL: Duration = Duration::from_secs(10);
 /// Longer intervals are surely a typo (and would overflow timers).
 const MAX_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
 const MIN_SPOOL_BYTES: u64 = 64 * 1024;
+/// rumqttc pings every keep_alive whatever else was sent, so on 4G a long one saves data; a
+/// dead link is caught sooner by the agent's PUBACK deadline on its heartbeats. The cost:
+/// the broker notices a device that vanished (power cut) after 1.5 times this.
+const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15 * 60);
 /// MQTT carries the keepalive in a 16-bit number of seconds.
 const MAX_KEEP_ALIVE: Duration = Duration::from_secs(u16::MAX as u64);
 
@@ -483,7 +487,7 @@ fn validate_broker(raw: RawBroker) -> Result<Broker, (String, String)> {
     }
     let keep_alive = match raw.keep_alive {
         Some(v) => duration(&key("keep_alive"), &v, Duration::from_secs(5))?,
-        None => Duration::from_secs(600),
+        None => DEFAULT_KEEP_ALIVE,
     };
     if keep_alive > MAX_KEEP_ALIVE {
         return Err((

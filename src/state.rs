@@ -12,9 +12,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// A report is published again, even unchanged, once this old.
 pub const REPUBLISH_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-/// Top-level `data` keys that change on every collection without saying anything new;
-/// they are left out of the fingerprint so that they alone do not trigger a publication.
-const VOLATILE_KEYS: &[&str] = &["uptime_s", "package_lists_age_s"];
+/// `data` keys (at any depth) whose values drift on every collection without saying
+/// anything new: uptime, list age, free disk space, battery charge. They are left out of the
+/// fingerprint so that they alone do not trigger a publication (or one at every restart).
+const VOLATILE_KEYS: &[&str] = &[
+    "uptime_s",
+    "package_lists_age_s",
+    "available_bytes",
+    "capacity_percent",
+];
 
 /// Sequence numbers are reserved on disk this many at a time, so that a number is never
 /// given twice (a crash loses the rest of a block: a gap, never a repeat) and the state file
@@ -140,17 +146,24 @@ impl State {
 /// A short digest of a report's content, without its [`VOLATILE_KEYS`].
 pub fn fingerprint(data: &serde_json::Value) -> String {
     let mut stable = data.clone();
-    if let Some(map) = stable.as_object_mut() {
-        for key in VOLATILE_KEYS {
-            map.remove(*key);
-        }
-    }
+    strip_volatile(&mut stable);
     let bytes = serde_json::to_vec(&stable).unwrap_or_default();
     let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
     digest.as_ref()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+fn strip_volatile(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|k, _| !VOLATILE_KEYS.contains(&k.as_str()));
+            map.values_mut().for_each(strip_volatile);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_volatile),
+        _ => {}
+    }
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -236,6 +249,9 @@ mod tests {
         let a = fingerprint(&json!({"uptime_s": 1, "kernel": "6.1"}));
         assert_eq!(a, fingerprint(&json!({"uptime_s": 999, "kernel": "6.1"})));
         assert_ne!(a, fingerprint(&json!({"uptime_s": 1, "kernel": "6.2"})));
+        let disk = |free: u64, total: u64| json!({"filesystems": [{"mount": "/", "available_bytes": free, "total_bytes": total}]});
+        assert_eq!(fingerprint(&disk(1, 10)), fingerprint(&disk(2, 10)));
+        assert_ne!(fingerprint(&disk(1, 10)), fingerprint(&disk(1, 20)));
         assert_eq!(a.len(), 32);
     }
 }
