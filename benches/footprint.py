@@ -548,7 +548,7 @@ def main():
     s = sub.add_parser("wire")
     for name in ("events", "log-service", "log-heartbeat", "log-keepalive", "agent-log", "grappe", "structure", "device"):
         s.add_argument(f"--{name}", required=True)
-    for name, default in (("heartbeat-s", 300), ("keep-alive-s", 600), ("usage-s", 3600),
+    for name, default in (("heartbeat-s", 300), ("keep-alive-s", 900), ("usage-s", 21600),
                           ("cmd-payload", 0), ("cmd-result-payload", 0), ("usage-row-bytes", 0), ("usage-days", 1)):
         s.add_argument(f"--{name}", type=int, default=default)
     s.set_defaults(func=cmd_wire)

@@ -2,7 +2,7 @@
 # Footprint benchmark: prints figures, asserts nothing. Run from anywhere, as root (or with
 # sudo for missing packages), on an otherwise quiet machine:
 #
-#   benches/footprint.sh                      # ~1.5 minutes after the release build
+#   benches/footprint.sh                      # ~4 minutes after the release build
 #   FOOTPRINT_RUNS=50 benches/footprint.sh    # more runs of each collect (default 20)
 #   FOOTPRINT_KEEP=1 benches/footprint.sh     # keep the temporary directory (logs, proxy logs)
 #
@@ -18,11 +18,11 @@
 #     its CPU time covers that whole tree; its peak RSS is the largest single process.
 #  4. The service at the default schedule, against a local Mosquitto (TLS, client
 #     certificates, ACL): RSS between cycles (VmRSS every second), VmHWM, threads, and the
-#     CPU time of a full cycle (5 `cmd/refresh`, 11 s apart; /proc/PID/stat deltas).
+#     CPU time of a full cycle (3 `cmd/refresh`, 61 s apart; /proc/PID/stat deltas).
 #     Target: < 8 MiB RSS between cycles.
 #  5. Bytes on the wire per day at the default schedule, through a byte-counting proxy
 #     (benches/footprint.py proxy): connection setup, heartbeat, keepalive ping and each
-#     report, then a day: 1 connection, 288 heartbeats, 144 pings, 24 usage reports and
+#     report, then a day: 1 connection, 288 heartbeats, 96 pings, 4 usage reports and
 #     inventory/posture/patches once each (unchanged reports are republished daily), with an
 #     estimate of TCP/IP headers. Target: < 100 KiB/day.
 #
@@ -40,7 +40,7 @@ unset RUST_BACKTRACE RUST_LIB_BACKTRACE RUST_LOG
 runs=${FOOTPRINT_RUNS:-20}
 peer_runs=${FOOTPRINT_PEER_RUNS:-5}
 rss_seconds=${FOOTPRINT_RSS_SECONDS:-30}
-refreshes=${FOOTPRINT_REFRESHES:-5}
+refreshes=${FOOTPRINT_REFRESHES:-3}
 
 # shellcheck source=tests/local-broker.sh
 source tests/local-broker.sh
@@ -211,7 +211,7 @@ fi
 measure_py rss "$service_pid" "$rss_seconds"
 
 # CPU of a full cycle: `cmd/refresh` collects and publishes everything; the agent refuses
-# refreshes less than 10 s apart, so they are 11 s apart.
+# refreshes less than 60 s apart, so they are 61 s apart.
 prefix="grappe/v1/$grappe/$structure/$dev_service"
 cmd_payload='{"id":"bench-1"}'
 for i in $(seq "$refreshes"); do
@@ -230,7 +230,7 @@ for i in $(seq "$refreshes"); do
   ok=$(python3 -c 'import json,sys; print(str(json.load(open(sys.argv[1])).get("ok")).lower())' "$work/cmd-result-$i" 2>/dev/null || echo false)
   echo "refresh $t0 $t1 $ticks0 $ticks1 $ns0 $ns1 $ok" >>"$events"
   if [ "$i" -lt "$refreshes" ]; then
-    sleep "$(awk -v s="$started" -v n="$(now)" 'BEGIN { d = s + 11 - n; print (d > 0 ? d : 0) }')"
+    sleep "$(awk -v s="$started" -v n="$(now)" 'BEGIN { d = s + 61 - n; print (d > 0 ? d : 0) }')"
   fi
 done
 echo "windows_end $(now)" >>"$events"
