@@ -458,7 +458,7 @@ fn sigkill_while_spooling_loses_nothing_that_was_spooled() {
             .spawn()
             .unwrap();
         // Kill at a different moment each round: before, during and after the writes.
-        std::thread::sleep(Duration::from_millis(5 + round * 25 + fastrand::u64(0..20)));
+        std::thread::sleep(Duration::from_millis(5 + round * 50 + fastrand::u64(0..30)));
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
         child.wait().unwrap();
         spooled.extend(logged_spooled_seqs(
