@@ -288,8 +288,20 @@ pub(crate) mod testutil {
         files: &[(&str, &str)],
         check: fn(&super::Ctx) -> super::Check,
     ) -> super::Check {
+        run_check_with_units(files, &[], check)
+    }
+
+    /// Like [`run_check`], with these systemd units enabled.
+    pub fn run_check_with_units(
+        files: &[(&str, &str)],
+        units: &[&str],
+        check: fn(&super::Ctx) -> super::Check,
+    ) -> super::Check {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), files);
+        for unit in units {
+            enable(dir.path(), unit);
+        }
         let root = crate::collect::Root::at(dir.path()).with_live(dir.path());
         check(&super::Ctx::load(&root))
     }

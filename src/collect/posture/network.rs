@@ -318,20 +318,11 @@ pub(super) fn legacy_services(ctx: &Ctx) -> Check {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{dpkg, enable, write};
-    use super::super::{Ctx, Status};
+    use super::super::testutil::dpkg;
+    use super::super::Status;
     use super::*;
-    use crate::collect::Root;
 
-    fn ctx_run(files: &[(&str, &str)], units: &[&str], f: fn(&Ctx) -> Check) -> Check {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), files);
-        for u in units {
-            enable(dir.path(), u);
-        }
-        let root = Root::at(dir.path()).with_live(dir.path());
-        f(&Ctx::load(&root))
-    }
+    use super::super::testutil::run_check_with_units as ctx_run;
 
     const NFT_DROP: &str = "table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n  iif lo accept\n }\n}\n";
     const NFT_DEBIAN: &str = "flush ruleset\ntable inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter;\n\t}\n}\n";

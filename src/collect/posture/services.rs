@@ -168,19 +168,12 @@ pub(super) fn secure_boot(ctx: &Ctx) -> Check {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{dpkg, enable, write};
+    use super::super::testutil::dpkg;
     use super::super::{Ctx, Status};
     use super::*;
     use crate::collect::Root;
 
-    fn run(files: &[(&str, &str)], units: &[&str], f: fn(&Ctx) -> Check) -> Check {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), files);
-        for u in units {
-            enable(dir.path(), u);
-        }
-        f(&Ctx::load(&Root::at(dir.path()).with_live(dir.path())))
-    }
+    use super::super::testutil::run_check_with_units as run;
 
     #[test]
     fn auto_updates_pass_and_fail() {
