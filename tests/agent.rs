@@ -457,8 +457,10 @@ fn sigkill_while_spooling_loses_nothing_that_was_spooled() {
             .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
             .unwrap();
-        // Kill at a different moment each round: before, during and after the writes.
-        std::thread::sleep(Duration::from_millis(5 + round * 50 + fastrand::u64(0..30)));
+        // Kill at a different moment each round: before, during and after the writes
+        // (spread wider under emulation, where the agent takes that much longer to get there).
+        let ms = 5 + round * 50 + fastrand::u64(0..30);
+        std::thread::sleep(Duration::from_millis(ms * slowdown()));
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
         child.wait().unwrap();
         spooled.extend(logged_spooled_seqs(

@@ -207,9 +207,40 @@ pub fn topic(device: &str, suffix: &str) -> String {
     format!("grappe/v1/{GRAPPE}/{STRUCTURE}/{device}/{suffix}")
 }
 
-/// The agent binary under test.
+/// Environment variable naming an emulator to start the agent binary with, words separated
+/// by spaces, e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`. Unset or empty: the binary is
+/// run directly. `cross/test.sh` sets it when the tests themselves run under qemu-user:
+/// without binfmt_misc the kernel cannot exec a foreign binary, not even from an emulated
+/// test, while the host tools the tests start (mosquitto, dpkg-query) run natively.
+pub const RUNNER_ENV: &str = "GRAPPE_TEST_RUNNER";
+
+/// A command for `program`, prefixed with the emulator from [`RUNNER_ENV`] if there is one.
+pub fn emulated(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let runner = std::env::var(RUNNER_ENV).unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(emulator) => {
+            let mut cmd = Command::new(emulator);
+            cmd.args(words).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+/// How many times slower the agent runs than natively: 1, or 10 under the emulator of
+/// [`RUNNER_ENV`] (a debug agent collects in about 1.8 s under qemu-aarch64 on x86_64).
+/// For tests that aim at a moment of the agent's run, not for deadlines, which have slack.
+pub fn slowdown() -> u64 {
+    match std::env::var(RUNNER_ENV) {
+        Ok(runner) if !runner.trim().is_empty() => 10,
+        _ => 1,
+    }
+}
+
+/// The agent binary under test (through the emulator of [`RUNNER_ENV`], if set).
 pub fn agent() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_grappe-agent"));
+    let mut cmd = emulated(env!("CARGO_BIN_EXE_grappe-agent"));
     cmd.env("RUST_LOG", "info")
         .env_remove(grappe_agent::config::PATH_ENV);
     cmd
