@@ -228,9 +228,10 @@ pub fn emulated(program: impl AsRef<std::ffi::OsStr>) -> Command {
     }
 }
 
-/// How many times slower the agent runs than natively: 1, or 10 under the emulator of
-/// [`RUNNER_ENV`] (a debug agent collects in about 1.8 s under qemu-aarch64 on x86_64).
-/// For tests that aim at a moment of the agent's run, not for deadlines, which have slack.
+/// A factor for tests that aim at a moment of the agent's run (not for deadlines, which
+/// have slack): 1 natively, 10 under the emulator of [`RUNNER_ENV`]. A debug agent
+/// collects in about 50 ms natively and 1.8 s under qemu-aarch64 on x86_64; 10 spreads
+/// moments meant for the first few hundred milliseconds over the first few seconds.
 pub fn slowdown() -> u64 {
     match std::env::var(RUNNER_ENV) {
         Ok(runner) if !runner.trim().is_empty() => 10,
