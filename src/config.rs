@@ -520,6 +520,15 @@ fn validate_broker(raw: RawBroker) -> Result<Broker, (String, String)> {
     })
 }
 
+impl Tls {
+    /// Reads the CA, certificate and key, and checks that the key belongs to the
+    /// certificate. The error names the `[broker]` key at fault and says why.
+    pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Tls, String> {
+        load_tls(ca.to_path_buf(), cert.to_path_buf(), key.to_path_buf())
+            .map_err(|(key, message)| format!("{key}: {message}"))
+    }
+}
+
 /// Reads the CA, certificate and key, and checks that the key belongs to the certificate.
 fn load_tls(ca: PathBuf, cert: PathBuf, key: PathBuf) -> Result<Tls, (String, String)> {
     let pem_err = |k: &str, path: &Path, e: rustls::pki_types::pem::Error| {

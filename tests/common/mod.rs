@@ -297,26 +297,10 @@ impl Operator {
         options
             .set_keep_alive(Duration::from_secs(30))
             .set_max_packet_size(1 << 20, 1 << 20);
-        let roots = {
-            let mut store = rustls::RootCertStore::empty();
-            for c in rustls_pemfile_certs(&world.pki.ca_file("ca")) {
-                store.add(c).unwrap();
-            }
-            store
-        };
-        let certs = rustls_pemfile_certs(&pair.cert);
-        let key = {
-            use rustls::pki_types::pem::PemObject;
-            rustls::pki_types::PrivateKeyDer::from_pem_file(&pair.key).unwrap()
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(certs, key)
-        .unwrap();
+        // The same loading and rustls setup as the agent's.
+        let tls = grappe_agent::config::Tls::load(&world.pki.ca_file("ca"), &pair.cert, &pair.key)
+            .unwrap();
+        let tls = grappe_agent::transport::tls_config(&tls).unwrap();
         options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
             Arc::new(tls),
         )));
@@ -425,14 +409,6 @@ impl Drop for Operator {
     fn drop(&mut self) {
         let _ = self.client.disconnect();
     }
-}
-
-fn rustls_pemfile_certs(path: &Path) -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::pem_file_iter(path)
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap()
 }
 
 /// A running agent service, killed when dropped.
