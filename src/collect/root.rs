@@ -39,6 +39,12 @@ impl Root {
         self.disk == Path::new("/")
     }
 
+    /// Whether the live state describes the system on disk: false when looking at a
+    /// mounted image from the running system, whose /proc, /sys and /run are the host's.
+    pub fn live_matches_disk(&self) -> bool {
+        self.is_host_disk() || self.live != Path::new("/")
+    }
+
     /// Path of an on-disk file given by its absolute path on the target system.
     pub fn file(&self, abs: &str) -> PathBuf {
         self.disk.join(abs.trim_start_matches('/'))
@@ -73,7 +79,12 @@ mod tests {
         );
         assert_eq!(root.live("/proc/uptime"), Path::new("/proc/uptime"));
         assert!(!root.is_host_disk());
+        assert!(!root.live_matches_disk());
         assert!(Root::host().is_host_disk());
+        assert!(Root::host().live_matches_disk());
+        assert!(Root::at("/tmp/fake")
+            .with_live("/tmp/fake")
+            .live_matches_disk());
         let fake = Root::host().with_live("/tmp/fake");
         assert_eq!(
             fake.live("/sys/class/power_supply"),

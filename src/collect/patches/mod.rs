@@ -53,8 +53,21 @@ fn collect_at(root: &Root, now: SystemTime) -> Patches {
     let mut r = Reader::new(root);
     let eol = r.os_release().and_then(|os| end_of_life(&mut r, &os));
     let today = crate::report::rfc3339(now);
-    let reboot_required = exists(&mut r, "/var/run/reboot-required");
-    let reboot_required_packages = reboot_packages(&mut r);
+    let auto_updates = super::apt_periodic::auto_updates(root);
+    if auto_updates.enabled.is_none() {
+        r.note("/var/lib/dpkg/status", &auto_updates.evidence);
+    }
+    let (reboot_required, reboot_required_packages) = if root.live_matches_disk() {
+        (exists(&mut r, REBOOT_REQUIRED), reboot_packages(&mut r))
+    } else {
+        // An image's /run is empty at rest (tmpfs), and /var/run links to it: what could be
+        // read is the running host's flag, not the image's.
+        r.note(
+            REBOOT_REQUIRED,
+            "runtime state in /run: not known for an image (--root)",
+        );
+        (None, None)
+    };
     Patches {
         end_of_life_reached: eol.map(|e| today.get(..10).is_some_and(|t| t > e.end_of_life)),
         os_end_of_life: eol.map(|e| e.end_of_life.to_owned()),
@@ -65,14 +78,18 @@ fn collect_at(root: &Root, now: SystemTime) -> Patches {
         security_count: None,
         reboot_required,
         reboot_required_packages,
-        auto_updates_enabled: super::apt_periodic::auto_updates(root).enabled,
+        auto_updates_enabled: auto_updates.enabled,
         problems: r.problems,
     }
 }
 
-/// Whether an on-disk file exists; `None` (with a note) when that cannot be told.
+/// Written by packages that need a reboot (update-notifier-common / unattended-upgrades).
+/// It lives in /run (tmpfs, `/var/run` is a link to it): live state, read as such.
+const REBOOT_REQUIRED: &str = "/run/reboot-required";
+
+/// Whether a live file exists; `None` (with a note) when that cannot be told.
 fn exists(r: &mut Reader, abs: &str) -> Option<bool> {
-    match std::fs::metadata(r.root.file(abs)) {
+    match std::fs::metadata(r.root.live(abs)) {
         Ok(_) => Some(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Some(false),
         Err(e) => {
@@ -82,11 +99,11 @@ fn exists(r: &mut Reader, abs: &str) -> Option<bool> {
     }
 }
 
-/// `/var/run/reboot-required.pkgs` (one package per line, repeated when several
-/// upgrades asked); empty when absent, as no package asked.
+/// `/run/reboot-required.pkgs` (one package per line, repeated when several upgrades
+/// asked); empty when absent, as no package asked.
 fn reboot_packages(r: &mut Reader) -> Option<Vec<String>> {
-    const PKGS: &str = "/var/run/reboot-required.pkgs";
-    let text = match r.root.read(PKGS) {
+    const PKGS: &str = "/run/reboot-required.pkgs";
+    let text = match r.root.read_live(PKGS) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(Vec::new()),
         Err(e) => {

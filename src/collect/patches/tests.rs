@@ -23,6 +23,16 @@ fn set_mtime(path: &Path, t: SystemTime) {
         .unwrap();
 }
 
+/// A fake device in `dir`: on-disk and live files in one tree, with a dpkg database (an
+/// installed system always has one; without it auto-updates cannot be told).
+fn device(dir: &Path) -> Root {
+    let status = dir.join("var/lib/dpkg/status");
+    if !status.exists() {
+        put(dir, "var/lib/dpkg/status", "Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 12.4\n\n");
+    }
+    Root::at(dir).with_live(dir)
+}
+
 fn os(id: &str, version_id: &str, codename: &str) -> String {
     format!("ID={id}\nVERSION_ID=\"{version_id}\"\nVERSION_CODENAME={codename}\n")
 }
@@ -92,7 +102,7 @@ fn eol_reached_and_not_reached() {
     for (text, date, reached) in cases {
         let dir = tempfile::tempdir().unwrap();
         put(dir.path(), "usr/lib/os-release", &text);
-        let p = collect_at(&Root::at(dir.path()), now());
+        let p = collect_at(&device(dir.path()), now());
         assert_eq!(p.os_end_of_life.as_deref(), date, "{text}");
         assert_eq!(p.end_of_life_reached, reached, "{text}");
         assert_eq!(
@@ -114,12 +124,12 @@ fn eol_day_itself_is_still_supported() {
     );
     let day = UNIX_EPOCH + Duration::from_secs(1_788_220_799); // 2026-08-31T23:59:59Z
     assert_eq!(
-        collect_at(&Root::at(dir.path()), day).end_of_life_reached,
+        collect_at(&Root::at(dir.path()).with_live(dir.path()), day).end_of_life_reached,
         Some(false)
     );
     let next = day + Duration::from_secs(1);
     assert_eq!(
-        collect_at(&Root::at(dir.path()), next).end_of_life_reached,
+        collect_at(&Root::at(dir.path()).with_live(dir.path()), next).end_of_life_reached,
         Some(true)
     );
 }
@@ -132,19 +142,19 @@ fn reboot_required_absent_then_present() {
         "etc/os-release",
         &os("debian", "12", "bookworm"),
     );
-    let root = Root::at(dir.path());
+    let root = device(dir.path());
     let p = collect_at(&root, now());
     assert_eq!(p.reboot_required, Some(false));
     assert_eq!(p.reboot_required_packages, Some(vec![]));
 
     put(
         dir.path(),
-        "var/run/reboot-required",
+        "run/reboot-required",
         "*** System restart required ***\n",
     );
     put(
         dir.path(),
-        "var/run/reboot-required.pkgs",
+        "run/reboot-required.pkgs",
         "linux-image-6.1.0-27-arm64\nlibc6\nlinux-image-6.1.0-27-arm64\n\n",
     );
     let p = collect_at(&root, now());
@@ -165,17 +175,44 @@ fn unreadable_file_gives_null_and_a_note() {
         &os("debian", "12", "bookworm"),
     );
     // A directory where a file is expected: reading it fails even as root.
-    fs::create_dir_all(dir.path().join("var/run/reboot-required.pkgs")).unwrap();
-    let p = collect_at(&Root::at(dir.path()), now());
+    fs::create_dir_all(dir.path().join("run/reboot-required.pkgs")).unwrap();
+    let p = collect_at(&device(dir.path()), now());
     assert_eq!(p.reboot_required_packages, None);
     assert_eq!(p.problems.len(), 1);
-    assert_eq!(p.problems[0].file, "/var/run/reboot-required.pkgs");
+    assert_eq!(p.problems[0].file, "/run/reboot-required.pkgs");
+}
+
+#[test]
+#[test]
+fn reboot_required_of_an_image_is_unknown_not_the_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    put(
+        dir.path(),
+        "etc/os-release",
+        &os("debian", "12", "bookworm"),
+    );
+    // Even with a flag in the image's tree, /run at rest says nothing about the image.
+    put(
+        dir.path(),
+        "run/reboot-required",
+        "*** System restart required ***\n",
+    );
+    let p = collect_at(&Root::at(dir.path()), now());
+    assert_eq!(p.reboot_required, None);
+    assert_eq!(p.reboot_required_packages, None);
+    assert!(
+        p.problems
+            .iter()
+            .any(|pr| pr.file == "/run/reboot-required"),
+        "{:?}",
+        p.problems
+    );
 }
 
 #[test]
 fn lists_age_from_newest_release_file_or_stamp() {
     let dir = tempfile::tempdir().unwrap();
-    let root = Root::at(dir.path());
+    let root = Root::at(dir.path()).with_live(dir.path());
     assert_eq!(
         collect_at(&root, now()).package_lists_age_s,
         None,
@@ -235,7 +272,11 @@ fn lists_age_from_newest_release_file_or_stamp() {
 #[test]
 fn engine_fields_are_null_not_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let v = serde_json::to_value(collect_at(&Root::at(dir.path()), now())).unwrap();
+    let v = serde_json::to_value(collect_at(
+        &Root::at(dir.path()).with_live(dir.path()),
+        now(),
+    ))
+    .unwrap();
     for key in [
         "upgradable",
         "upgradable_count",
@@ -253,6 +294,16 @@ fn engine_fields_are_null_not_zero() {
         .as_str()
         .unwrap()
         .ends_with("os-release"));
+    // ...and so is a null auto_updates_enabled: it says why.
+    assert!(
+        v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["file"] == "/var/lib/dpkg/status"),
+        "{}",
+        v["problems"]
+    );
 }
 
 #[test]
@@ -278,7 +329,7 @@ fn this_machine() {
 #[test]
 fn auto_updates_follow_unattended_upgrades_and_apt_periodic() {
     let dir = tempfile::tempdir().unwrap();
-    let root = Root::at(dir.path());
+    let root = Root::at(dir.path()).with_live(dir.path());
     fs::create_dir_all(dir.path().join("var/lib/dpkg")).unwrap();
     fs::create_dir_all(dir.path().join("etc/apt/apt.conf.d")).unwrap();
     fs::write(
