@@ -183,7 +183,6 @@ fn unreadable_file_gives_null_and_a_note() {
 }
 
 #[test]
-#[test]
 fn reboot_required_of_an_image_is_unknown_not_the_hosts() {
     let dir = tempfile::tempdir().unwrap();
     put(
