@@ -220,7 +220,14 @@ impl Agent {
                     let kinds: Vec<Kind> = due.iter().filter(|(_, at)| *at <= now).map(|(k, _)| *k).collect();
                     for (kind, at) in due.iter_mut() {
                         if *at <= now {
-                            *at = now + interval_of(&schedule, *kind);
+                            // From the due time, not from now: timer lateness does not
+                            // accumulate, so reports due together (posture and patches every
+                            // 6 h) stay together. After a suspend, skip what was missed.
+                            let interval = interval_of(&schedule, *kind);
+                            *at += interval;
+                            if *at <= now {
+                                *at = now + interval;
+                            }
                         }
                     }
                     self.collect_and_spool(&kinds, false);

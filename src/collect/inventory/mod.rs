@@ -214,7 +214,10 @@ pub fn collect(root: &Root) -> Inventory {
     let boot_time = r
         .live("/proc/stat")
         .and_then(|s| procfs::btime(&s))
-        .map(|t| crate::report::rfc3339(UNIX_EPOCH + Duration::from_secs(t)));
+        // A garbled value must not overflow the time types (a real kernel stops at 2262).
+        .and_then(|t| UNIX_EPOCH.checked_add(Duration::from_secs(t)))
+        .filter(|t| *t < UNIX_EPOCH + Duration::from_secs(253_402_300_800)) // year 10000
+        .map(crate::report::rfc3339);
     let uptime_s = r.live("/proc/uptime").and_then(|s| procfs::uptime_s(&s));
     Inventory {
         hostname,

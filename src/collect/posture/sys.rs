@@ -4,6 +4,7 @@
 use crate::collect::Root;
 use std::collections::HashSet;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Names in a directory, sorted bytewise (as glob(3) and apt order them in the C locale);
@@ -110,8 +111,15 @@ const UNIT_DIRS: [&str; 3] = [
 impl Units {
     pub fn load(root: &Root) -> Units {
         let mut u = Units::default();
+        // On merged-/usr systems (Debian 12, Ubuntu, Raspberry Pi OS) /lib is /usr/lib:
+        // list each directory once.
+        let mut seen = HashSet::new();
         for dir in UNIT_DIRS {
             let base = root.file(dir);
+            let identity = std::fs::metadata(&base).map(|m| (m.dev(), m.ino()));
+            if identity.is_ok_and(|id| !seen.insert(id)) {
+                continue;
+            }
             for name in dir_names(&base) {
                 let path = base.join(&name);
                 if name.ends_with(".wants") || name.ends_with(".requires") {
