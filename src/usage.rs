@@ -388,8 +388,9 @@ impl Ledger {
                     let active =
                         last.session_active && probe.session_active && span <= MAX_ACTIVE_SPAN_S;
                     let wall_span = wall.saturating_sub(last.wall);
+                    // abs_diff: no overflow whatever an edited ledger says.
                     let clock_agrees =
-                        wall_span.saturating_sub(secs_i64(span)).abs() <= WALL_TOLERANCE_S;
+                        wall_span.abs_diff(secs_i64(span)) <= WALL_TOLERANCE_S.unsigned_abs();
                     self.spread(wall, span, clock_agrees, active);
                 }
             }

@@ -57,18 +57,59 @@ impl Root {
 
     /// Reads an on-disk file as text.
     pub fn read(&self, abs: &str) -> io::Result<String> {
-        std::fs::read_to_string(self.file(abs))
+        read_text(&self.file(abs))
     }
 
     /// Reads a live file as text (`/proc`, `/sys`, `/run`).
     pub fn read_live(&self, abs: &str) -> io::Result<String> {
-        std::fs::read_to_string(self.live(abs))
+        read_text(&self.live(abs))
     }
+}
+
+/// No system file the collectors read comes near this (dpkg status: a few MiB).
+const MAX_TEXT: u64 = 64 * 1024 * 1024;
+
+/// Reads a regular file as text. Paths come from globs and `Include`s in configs: a FIFO
+/// there must not block the agent (opened non-blocking, then refused), nor a device such
+/// as /dev/zero fill its memory (refused, and reads are capped).
+fn read_text(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    file.take(MAX_TEXT).read_to_string(&mut text)?;
+    Ok(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fifos_and_devices_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("etc/ssh/fifo.conf");
+        std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let root = Root::at(dir.path());
+        assert_eq!(
+            root.read("/etc/ssh/fifo.conf").unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert!(Root::host().read("/dev/zero").is_err());
+        std::fs::write(dir.path().join("etc/ok"), "text").unwrap();
+        assert_eq!(root.read("/etc/ok").unwrap(), "text");
+    }
 
     #[test]
     fn on_disk_files_follow_the_root_and_live_state_does_not() {

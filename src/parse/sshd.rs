@@ -101,6 +101,9 @@ pub struct Effective {
     pub files: Vec<String>,
     /// Problems met (unreadable include, include depth exceeded): values may be missing.
     pub errors: Vec<String>,
+    /// Set when the includes loop or nest too deep: sshd refuses such a configuration, and
+    /// following it further would take time exponential in the number of looping files.
+    aborted: bool,
 }
 
 impl Effective {
@@ -134,6 +137,9 @@ impl Effective {
 
 /// sshd refuses deeper include nesting; so do we (also stops include loops).
 const MAX_DEPTH: usize = 16;
+/// More files than any real configuration has: beyond it the walk stops (a loop through
+/// several drop-ins would otherwise fan out before reaching [`MAX_DEPTH`]).
+const MAX_FILES: usize = 256;
 
 /// Resolves the global settings of `main` (read from `main_name`), expanding `Include`
 /// patterns through `load`, which returns the matching files in sshd's (lexical) order.
@@ -155,9 +161,22 @@ fn walk(
     load: &mut dyn FnMut(&str) -> Vec<Loaded>,
     out: &mut Effective,
 ) {
+    if out.aborted {
+        return;
+    }
+    if out.files.len() >= MAX_FILES {
+        out.errors.push(format!(
+            "{name}: more than {MAX_FILES} files included; stopped"
+        ));
+        out.aborted = true;
+        return;
+    }
     out.files.push(name.to_string());
     let mut in_match = outer_match;
     for line in lines(text) {
+        if out.aborted {
+            return;
+        }
         match line {
             // `Match all` ends a conditional block, unless the whole file is included
             // from inside a Match block: then nothing in it is global.
@@ -166,9 +185,14 @@ fn walk(
                 for pattern in patterns {
                     for file in load(&pattern) {
                         match file.text {
-                            Ok(_) if depth + 1 >= MAX_DEPTH => out
-                                .errors
-                                .push(format!("{}: include nesting too deep", file.name)),
+                            Ok(_) if depth + 1 >= MAX_DEPTH => {
+                                out.errors.push(format!(
+                                    "{}: include nesting too deep (an include loop?)",
+                                    file.name
+                                ));
+                                out.aborted = true;
+                                return;
+                            }
                             Ok(t) => walk(&file.name, &t, in_match, depth + 1, load, out),
                             Err(e) => out.errors.push(format!("{}: {e}", file.name)),
                         }
@@ -189,6 +213,29 @@ fn walk(
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// Three drop-ins that each include the whole drop-in directory: sshd refuses this; the
+    /// walk must stop at once with one error, not fan out 3^16 times.
+    #[test]
+    fn looping_includes_stop_quickly_with_one_error() {
+        let dropin = "Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\n";
+        let mut reads = 0;
+        let mut load = |_: &str| -> Vec<Loaded> {
+            (0..3)
+                .map(|i| {
+                    reads += 1;
+                    Loaded {
+                        name: format!("/etc/ssh/sshd_config.d/{i}.conf"),
+                        text: Ok(dropin.to_string()),
+                    }
+                })
+                .collect()
+        };
+        let eff = effective("/etc/ssh/sshd_config", dropin, &mut load);
+        assert_eq!(eff.errors.len(), 1, "{:?}", eff.errors);
+        assert!(eff.errors[0].contains("too deep"), "{:?}", eff.errors);
+        assert!(reads < 100, "{reads} files read");
+    }
 
     /// Debian 12's stock sshd_config (comments trimmed, structure kept).
     const DEBIAN12: &str = "\
