@@ -7,7 +7,7 @@
 //! `APT::Periodic::Enable` is not `0` and both `Update-Package-Lists` and
 //! `Unattended-Upgrade` are set to a non-zero interval, from `apt-daily*.timer`.
 
-use super::posture::sys::{self, Units};
+use super::posture::sys;
 use super::Root;
 use crate::parse::{aptconf, dpkg};
 
@@ -19,25 +19,32 @@ pub struct AutoUpdates {
     pub evidence: String,
 }
 
+/// The timer that runs unattended-upgrade; masking it turns automatic upgrades off.
+pub(crate) const UPGRADE_TIMER: &str = "apt-daily-upgrade.timer";
+
 /// Reads the dpkg database and apt configuration of `root`.
 pub fn auto_updates(root: &Root) -> AutoUpdates {
-    let status = root.read("/var/lib/dpkg/status");
-    auto_updates_with(root, status.as_deref().ok(), &Units::load(root))
+    let installed = root
+        .read("/var/lib/dpkg/status")
+        .ok()
+        .map(|status| dpkg::is_installed(&status, "unattended-upgrades"));
+    auto_updates_with(root, installed, sys::is_masked(root, UPGRADE_TIMER))
 }
 
-/// Like [`auto_updates`], with the dpkg status text and units already read by the caller.
+/// Like [`auto_updates`], with what the caller already knows: whether unattended-upgrades
+/// is installed (`None`: dpkg database unreadable) and whether the timer is masked.
 pub(crate) fn auto_updates_with(
     root: &Root,
-    dpkg_status: Option<&str>,
-    units: &Units,
+    installed: Option<bool>,
+    timer_masked: bool,
 ) -> AutoUpdates {
-    let Some(status) = dpkg_status else {
+    let Some(installed) = installed else {
         return AutoUpdates {
             enabled: None,
             evidence: "/var/lib/dpkg/status not readable: cannot tell whether unattended-upgrades is installed".into(),
         };
     };
-    if !dpkg::is_installed(status, "unattended-upgrades") {
+    if !installed {
         return AutoUpdates {
             enabled: Some(false),
             evidence: "unattended-upgrades is not installed".into(),
@@ -52,11 +59,10 @@ pub(crate) fn auto_updates_with(
     let master_off = config
         .get("APT::Periodic::Enable")
         .is_some_and(|(v, _)| v.trim() == "0");
-    let timer = units.state("apt-daily-upgrade.timer");
     let enabled = !master_off
         && on("APT::Periodic::Update-Package-Lists")
         && on("APT::Periodic::Unattended-Upgrade")
-        && timer != sys::UnitState::Masked;
+        && !timer_masked;
     let mut evidence = format!(
         "unattended-upgrades installed; {}; {}",
         show("APT::Periodic::Update-Package-Lists"),
@@ -65,8 +71,8 @@ pub(crate) fn auto_updates_with(
     if master_off {
         evidence.push_str("; APT::Periodic::Enable \"0\"");
     }
-    if timer == sys::UnitState::Masked {
-        evidence.push_str("; apt-daily-upgrade.timer masked");
+    if timer_masked {
+        evidence.push_str(&format!("; {UPGRADE_TIMER} masked"));
     }
     if !notes.is_empty() {
         evidence.push_str(&format!("; note: {}", notes.join(", ")));

@@ -350,4 +350,18 @@ fn auto_updates_follow_unattended_upgrades_and_apt_periodic() {
     )
     .unwrap();
     assert_eq!(collect_at(&root, now()).auto_updates_enabled, Some(false));
+    // On again, then `systemctl mask apt-daily-upgrade.timer`: nothing runs the upgrade.
+    fs::write(
+        &periodic,
+        "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n",
+    )
+    .unwrap();
+    fs::create_dir_all(dir.path().join("etc/systemd/system")).unwrap();
+    std::os::unix::fs::symlink(
+        "/dev/null",
+        dir.path()
+            .join("etc/systemd/system/apt-daily-upgrade.timer"),
+    )
+    .unwrap();
+    assert_eq!(collect_at(&root, now()).auto_updates_enabled, Some(false));
 }

@@ -118,9 +118,8 @@ pub(crate) fn pass_if(ok: bool) -> Status {
 /// What several checks need, read once per collection.
 pub(crate) struct Ctx<'a> {
     pub root: &'a Root,
-    /// The dpkg status text (kept for `apt_periodic`), or why it could not be read.
-    pub dpkg_status: Result<String, String>,
-    installed: HashSet<String>,
+    /// Names of the installed packages, or why the dpkg database could not be read.
+    pub dpkg: Result<HashSet<String>, String>,
     pub units: sys::Units,
     /// Sockets of /proc/net/{tcp,tcp6,udp,udp6}, or why none could be read.
     pub sockets: Result<Vec<sockets::Socket>, String>,
@@ -130,17 +129,14 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn load(root: &'a Root) -> Ctx<'a> {
-        let dpkg_status = root
+        // The text (MiBs on a desktop image) is dropped once the names are taken.
+        let dpkg = root
             .read("/var/lib/dpkg/status")
+            .map(|s| dpkg::installed(&s).map(|p| p.name.to_string()).collect())
             .map_err(|e| format!("/var/lib/dpkg/status {}", sys::why(&e)));
-        let installed = dpkg_status
-            .as_deref()
-            .map(|s| dpkg::installed(s).map(|p| p.name.to_string()).collect())
-            .unwrap_or_default();
         Ctx {
             root,
-            installed,
-            dpkg_status,
+            dpkg,
             units: sys::Units::load(root),
             sockets: read_sockets(root),
             mounts: read_mounts(root),
@@ -149,19 +145,16 @@ impl<'a> Ctx<'a> {
 
     /// Whether a package is installed; `None` when the dpkg database is unreadable.
     pub fn installed(&self, pkg: &str) -> Option<bool> {
-        self.dpkg_status
-            .as_ref()
-            .ok()
-            .map(|_| self.installed.contains(pkg))
+        self.dpkg.as_ref().ok().map(|names| names.contains(pkg))
     }
 
     /// The packages of `pkgs` that are installed; `None` when dpkg is unreadable.
     pub fn installed_of<'p>(&self, pkgs: &[&'p str]) -> Option<Vec<&'p str>> {
-        self.dpkg_status.as_ref().ok()?;
+        let names = self.dpkg.as_ref().ok()?;
         Some(
             pkgs.iter()
                 .copied()
-                .filter(|p| self.installed.contains(*p))
+                .filter(|p| names.contains(*p))
                 .collect(),
         )
     }

@@ -310,7 +310,7 @@ pub(super) fn legacy_services(ctx: &Ctx) -> Check {
             "none of telnetd, rsh-server, tftpd (and variants) installed; nothing listens on tcp 23/512/513/514 or udp 69",
         ),
         (dpkg_ok, _) => {
-            let why = if dpkg_ok { ctx.sockets.as_ref().err() } else { ctx.dpkg_status.as_ref().err() };
+            let why = if dpkg_ok { ctx.sockets.as_ref().err() } else { ctx.dpkg.as_ref().err() };
             LEGACY.check(Status::Unknown, format!("nothing found, but {}", why.map_or("", |e| e)))
         }
     }

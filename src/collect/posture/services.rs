@@ -34,7 +34,11 @@ const SECURE_BOOT: Rule = Rule {
 };
 
 pub(super) fn auto_updates(ctx: &Ctx) -> Check {
-    let a = apt_periodic::auto_updates_with(ctx.root, ctx.dpkg_status.as_deref().ok(), &ctx.units);
+    let a = apt_periodic::auto_updates_with(
+        ctx.root,
+        ctx.installed("unattended-upgrades"),
+        ctx.units.state(apt_periodic::UPGRADE_TIMER) == sys::UnitState::Masked,
+    );
     let status = match a.enabled {
         Some(on) => pass_if(on),
         None => Status::Unknown,

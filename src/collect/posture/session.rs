@@ -230,7 +230,7 @@ pub(super) fn screen_lock(ctx: &Ctx) -> Check {
                 Status::Unknown,
                 format!(
                     "cannot tell whether a graphical session is installed: {}",
-                    ctx.dpkg_status.as_ref().err().map_or("", |e| e)
+                    ctx.dpkg.as_ref().err().map_or("", |e| e)
                 ),
             )
         }

@@ -59,7 +59,7 @@ pub(super) fn checks(ctx: &Ctx) -> Vec<Check> {
         None => {
             let why = format!(
                 "cannot tell whether openssh-server is installed: {}",
-                ctx.dpkg_status.as_ref().err().map_or("", |e| e)
+                ctx.dpkg.as_ref().err().map_or("", |e| e)
             );
             return vec![
                 ROOT_LOGIN.check(Status::Unknown, &why),

@@ -95,6 +95,16 @@ pub enum UnitState {
     Disabled,
 }
 
+/// A unit masked with `systemctl mask` (a link to /dev/null in /etc/systemd/system), for
+/// a caller that needs one unit and not the whole [`Units`].
+pub fn is_masked(root: &Root, unit: &str) -> bool {
+    links_to_dev_null(&root.file(UNIT_DIRS[0]).join(unit))
+}
+
+fn links_to_dev_null(path: &Path) -> bool {
+    std::fs::read_link(path).is_ok_and(|t| t == Path::new("/dev/null"))
+}
+
 /// The enablement links of a system, read once (one directory listing per `.wants` dir).
 #[derive(Debug, Default, Clone)]
 pub struct Units {
@@ -124,9 +134,7 @@ impl Units {
                 let path = base.join(&name);
                 if name.ends_with(".wants") || name.ends_with(".requires") {
                     u.enabled.extend(dir_names(&path));
-                } else if dir == UNIT_DIRS[0]
-                    && std::fs::read_link(&path).is_ok_and(|t| t == Path::new("/dev/null"))
-                {
+                } else if dir == UNIT_DIRS[0] && links_to_dev_null(&path) {
                     u.masked.insert(name);
                 }
             }
