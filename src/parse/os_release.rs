@@ -5,8 +5,8 @@
 //! literal; unquoted values may escape any character with a backslash). Variable expansion
 //! is not supported by the format, so none is done.
 
-/// The fields of os-release that the agent reports or matches on.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// The fields of os-release that the agent reports (inventory `os`) or matches on.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OsRelease {
     pub id: Option<String>,
     /// `ID_LIKE`, split on spaces (`["debian"]` on Ubuntu and Raspbian).

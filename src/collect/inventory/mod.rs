@@ -22,7 +22,7 @@ use std::time::{Duration, UNIX_EPOCH};
 pub struct Inventory {
     pub hostname: Option<String>,
     pub machine_id: Option<String>,
-    pub os: Option<Os>,
+    pub os: Option<crate::parse::os_release::OsRelease>,
     /// Kernel release (`uname -r`).
     pub kernel: Option<String>,
     /// Kernel machine (`uname -m`: `x86_64`, `aarch64`, `armv7l`).
@@ -53,15 +53,6 @@ pub struct Inventory {
 pub struct Problem {
     pub file: String,
     pub error: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Os {
-    pub id: Option<String>,
-    pub version_id: Option<String>,
-    pub pretty_name: Option<String>,
-    pub version_codename: Option<String>,
-    pub id_like: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -194,13 +185,7 @@ pub fn collect(root: &Root) -> Inventory {
     let host_live = root.live("/") == Path::new("/");
     let hostname = hostname(&mut r);
     let machine_id = machine_id_from(&mut r);
-    let os = r.os_release().map(|o| Os {
-        id: o.id,
-        version_id: o.version_id,
-        pretty_name: o.pretty_name,
-        version_codename: o.version_codename,
-        id_like: o.id_like,
-    });
+    let os = r.os_release();
     let kernel = r.live("/proc/sys/kernel/osrelease").and_then(trimmed);
     let arch = r
         .live_opt("/proc/sys/kernel/arch") // Linux 6.1+; uname(2) otherwise
