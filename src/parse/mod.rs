@@ -1,7 +1,10 @@
 //! Pure parsers for the system files the collectors read: text in, data out, no I/O,
 //! so each one is unit-tested on real-world samples.
 
+pub mod apt_sources;
 pub mod aptconf;
+pub mod deb822;
+pub mod debversion;
 pub mod device_tree;
 pub mod dmi;
 pub mod dpkg;

