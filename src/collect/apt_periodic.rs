@@ -89,25 +89,12 @@ fn interval_on(v: &str) -> bool {
     !(digits.is_empty() || digits.starts_with(['d', 'h', 'm', 's']))
 }
 
-/// Whether apt reads a file of the parts directory (apt's `GetListOfFilesInDir` with
-/// extension `conf` and files without extension allowed).
-fn apt_reads(name: &str) -> bool {
-    !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-        && (!name.contains('.') || name.rsplit_once('.').is_some_and(|(_, ext)| ext == "conf"))
-}
-
 /// The apt configuration in apt's order, and notes on what was skipped.
-fn read_config(root: &Root) -> (aptconf::Config, Vec<String>) {
+pub(crate) fn read_config(root: &Root) -> (aptconf::Config, Vec<String>) {
     let mut config = aptconf::Config::default();
     let mut notes = Vec::new();
-    let mut files: Vec<String> = sys::dir_names(&root.file("/etc/apt/apt.conf.d"))
-        .into_iter()
-        .filter(|n| apt_reads(n))
-        .map(|n| format!("/etc/apt/apt.conf.d/{n}"))
-        .collect();
+    let mut files =
+        super::patches::index::apt_dir_files(root, "/etc/apt/apt.conf.d", &["conf"], true);
     files.push("/etc/apt/apt.conf".into());
     for path in files {
         match root.read(&path) {
@@ -198,8 +185,26 @@ mod tests {
     fn interval_values_and_file_names() {
         assert!(interval_on("1") && interval_on("always") && interval_on("7"));
         assert!(!interval_on("0") && !interval_on("") && !interval_on("00"));
-        assert!(apt_reads("20auto-upgrades") && apt_reads("local.conf"));
-        assert!(!apt_reads("50unattended-upgrades.dpkg-old") && !apt_reads(".hidden"));
-        assert!(!apt_reads("a b"));
+        let d = tree(&[
+            ("/etc/apt/apt.conf.d/20auto-upgrades", ""),
+            ("/etc/apt/apt.conf.d/local.conf", ""),
+            ("/etc/apt/apt.conf.d/50unattended-upgrades.dpkg-old", ""),
+            ("/etc/apt/apt.conf.d/.hidden", ""),
+            ("/etc/apt/apt.conf.d/a b", ""),
+        ]);
+        let root = Root::at(d.path());
+        let read = super::super::patches::index::apt_dir_files(
+            &root,
+            "/etc/apt/apt.conf.d",
+            &["conf"],
+            true,
+        );
+        assert_eq!(
+            read,
+            [
+                "/etc/apt/apt.conf.d/20auto-upgrades",
+                "/etc/apt/apt.conf.d/local.conf"
+            ]
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! Pure parsers for the system files the collectors read: text in, data out, no I/O,
 //! so each one is unit-tested on real-world samples.
 
+pub mod apt_packages;
+pub mod apt_prefs;
+pub mod apt_release;
 pub mod apt_sources;
 pub mod aptconf;
 pub mod deb822;

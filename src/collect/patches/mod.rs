@@ -1,7 +1,10 @@
-//! Patch status: is the OS still supported, are apt's lists fresh, is a reboot pending.
+//! Patch status: what apt would upgrade and which of it fixes security issues, is the OS
+//! still supported, are apt's lists fresh, is a reboot pending.
 //!
-//! The upgradable-package engine comes later: until then `upgradable`, `upgradable_count`
-//! and `security_count` are `null` (not computed), never an invented zero.
+//! The upgradable packages are computed natively from apt's own files, the way apt
+//! computes them (`upgradable`, with `index` and `policy`). When apt itself could not
+//! answer, `upgradable`, `upgradable_count` and `security_count` are `null` and
+//! `problems` says why, never an invented zero.
 
 use super::inventory::{Problem, Reader};
 use super::Root;
@@ -35,14 +38,11 @@ pub struct Patches {
     pub problems: Vec<Problem>,
 }
 
-/// A package with a newer candidate version (filled by the upgradable engine, later).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Upgradable {
-    pub name: String,
-    pub installed: String,
-    pub candidate: String,
-    pub security: bool,
-}
+pub mod index;
+pub mod policy;
+pub mod upgradable;
+
+pub use upgradable::Upgradable;
 
 pub fn collect(root: &Root) -> Patches {
     collect_at(root, SystemTime::now())
@@ -51,6 +51,8 @@ pub fn collect(root: &Root) -> Patches {
 /// [`collect`] as if the clock said `now` (tests).
 fn collect_at(root: &Root, now: SystemTime) -> Patches {
     let mut r = Reader::new(root);
+    let upgradable = upgradable::compute(root);
+    r.problems.extend(upgradable.problems);
     let eol = r.os_release().and_then(|os| end_of_life(&mut r, &os));
     let today = crate::report::rfc3339(now);
     let auto_updates = super::apt_periodic::auto_updates(root);
@@ -73,9 +75,12 @@ fn collect_at(root: &Root, now: SystemTime) -> Patches {
         os_end_of_life: eol.map(|e| e.end_of_life.to_owned()),
         os_regular_support_end: eol.map(|e| e.regular_end.to_owned()),
         package_lists_age_s: package_lists_age(&mut r, now),
-        upgradable: None,
-        upgradable_count: None,
-        security_count: None,
+        upgradable_count: upgradable.upgradable.as_ref().map(Vec::len),
+        security_count: upgradable
+            .upgradable
+            .as_ref()
+            .map(|u| u.iter().filter(|u| u.security).count()),
+        upgradable: upgradable.upgradable,
         reboot_required,
         reboot_required_packages,
         auto_updates_enabled: auto_updates.enabled,

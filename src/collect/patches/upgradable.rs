@@ -1,0 +1,491 @@
+//! What `apt list --upgradable` would print, computed from the files apt reads, without
+//! running apt (which costs a small board seconds of CPU and tens of MiB, and takes its
+//! lock).
+//!
+//! The steps are apt's: its configuration (architectures, `APT::Default-Release`), its
+//! sources and the lists and Release files they name (`index`), dpkg's status file, the
+//! preferences, then the candidate of every installed package (`policy`). Where apt would
+//! refuse to work (a malformed source, preference, list or status record), the answer is
+//! unknown and the report says which file and why: apt, and therefore unattended
+//! upgrades, are stuck on that device until it is fixed.
+
+use super::index::{self, Arches, ListFile};
+use super::policy::{Cache, NewVersion, Package, PkgFile, ReleaseInfo};
+use crate::collect::inventory::Problem;
+use crate::collect::Root;
+use crate::parse::apt_packages::{self, Stanza};
+use crate::parse::apt_prefs::{self, Selector};
+use crate::parse::aptconf;
+use crate::parse::deb822::TagFile;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub const STATUS: &str = "/var/lib/dpkg/status";
+const DPKG_ARCH: &str = "/var/lib/dpkg/arch";
+pub const PREFERENCES: &str = "/etc/apt/preferences";
+pub const PREFERENCES_PARTS: &str = "/etc/apt/preferences.d";
+
+/// A package with a newer candidate version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upgradable {
+    pub name: String,
+    /// The installed version's architecture (`all` for architecture-independent ones).
+    pub arch: String,
+    pub installed: String,
+    pub candidate: String,
+    /// The candidate is available from a security archive.
+    pub security: bool,
+}
+
+/// The answer, or why there is none, and what could not be read on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// `None` when apt itself could not answer (see `problems`).
+    pub upgradable: Option<Vec<Upgradable>>,
+    pub problems: Vec<Problem>,
+}
+
+/// Why apt would not answer: the file and the reason, with what to do.
+struct Refusal {
+    file: String,
+    error: String,
+}
+
+impl Refusal {
+    fn new(file: impl Into<String>, error: impl std::fmt::Display) -> Self {
+        Refusal {
+            file: file.into(),
+            error: error.to_string(),
+        }
+    }
+}
+
+/// Computes the upgradable packages of the system at `root`.
+pub fn compute(root: &Root) -> Outcome {
+    let mut problems = Vec::new();
+    match compute_inner(root, &mut problems) {
+        Ok(list) => Outcome {
+            upgradable: Some(list),
+            problems,
+        },
+        Err(r) => {
+            problems.push(Problem {
+                file: r.file,
+                error: r.error,
+            });
+            Outcome {
+                upgradable: None,
+                problems,
+            }
+        }
+    }
+}
+
+/// An installed package's record in the status file.
+struct Installed {
+    name: String,
+    arch_key: String,
+    version: NewVersion,
+}
+
+fn compute_inner(root: &Root, problems: &mut Vec<Problem>) -> Result<Vec<Upgradable>, Refusal> {
+    let (config, notes) = crate::collect::apt_periodic::read_config(root);
+    problems.extend(notes.into_iter().map(|n| Problem {
+        file: "/etc/apt/apt.conf.d".into(),
+        error: n,
+    }));
+    let mut installed = read_status(root)?;
+    let arches = arches(root, &config, &installed);
+    // "all" packages belong to the native architecture.
+    for i in &mut installed {
+        if i.arch_key == "all" {
+            i.arch_key.clone_from(&arches.native);
+        }
+    }
+    let items = index::source_items(root, &arches.native).map_err(|e| {
+        Refusal::new(
+            index::SOURCES_LIST,
+            format!("{e}; apt refuses its sources until this is fixed"),
+        )
+    })?;
+    let archives =
+        index::plan(root, &items, &arches).map_err(|e| Refusal::new(index::SOURCES_LIST, e))?;
+
+    let mut cache = Cache {
+        native_arch: arches.native.clone(),
+        ..Cache::default()
+    };
+    let mut lists: Vec<&ListFile> = Vec::new();
+    for archive in &archives {
+        let release = index::release_of(root, archive).map_err(|e| {
+            Refusal::new(
+                archive.release_file.clone().unwrap_or_default(),
+                format!("{e}; apt cannot use this archive's lists until `apt update` fetches them again"),
+            )
+        })?;
+        cache.releases.push(ReleaseInfo {
+            release,
+            site: archive.site.clone(),
+        });
+        let r = cache.releases.len() - 1;
+        for list in &archive.lists {
+            cache.files.push(PkgFile {
+                release: Some(r),
+                component: list.component.clone(),
+                arch: (!list.arch.is_empty()).then(|| list.arch.clone()),
+            });
+            lists.push(list);
+        }
+    }
+    let status_file = cache.files.len();
+    cache.files.push(PkgFile {
+        release: None,
+        component: "now".into(),
+        arch: None,
+    });
+
+    // Only installed packages can be upgradable: the others' records are checked (apt
+    // would refuse a bad one) but not kept.
+    let mut wanted: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+    for i in &installed {
+        let index = cache.packages.len();
+        cache
+            .packages
+            .push(Package::new(i.name.clone(), i.arch_key.clone()));
+        wanted
+            .entry(i.name.as_bytes().to_vec())
+            .or_default()
+            .push(index);
+    }
+    for (file, list) in lists.iter().enumerate() {
+        read_list(root, list, file, &mut cache, &wanted, &arches.native)?;
+    }
+    for (index, i) in installed.into_iter().enumerate() {
+        let pkg = &mut cache.packages[index];
+        let v = pkg.merge(i.version, status_file, &cache.files);
+        pkg.current = Some(v);
+    }
+
+    let defaults = read_preferences(root, &mut cache, &config, problems)?;
+    let file_prio = cache.file_priorities(&defaults);
+    let mut out = Vec::new();
+    for pkg in &cache.packages {
+        let (Some(current), Some(candidate)) = (pkg.current, cache.candidate(pkg, &file_prio))
+        else {
+            continue;
+        };
+        if candidate >= current {
+            continue;
+        }
+        let cand = &pkg.versions[candidate];
+        let security = cand.files.iter().any(|&f| {
+            cache.files[f]
+                .release
+                .is_some_and(|r| is_security(&cache.releases[r]))
+        });
+        out.push(Upgradable {
+            name: pkg.name.clone(),
+            arch: pkg.versions[current].arch.clone(),
+            installed: pkg.versions[current].version.clone(),
+            candidate: cand.version.clone(),
+            security,
+        });
+    }
+    out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+    Ok(out)
+}
+
+/// A security archive: Debian's (`Label: Debian-Security`, suites `*-security`), Ubuntu's
+/// and derivatives' (`*-security`).
+fn is_security(r: &ReleaseInfo) -> bool {
+    let r = &r.release;
+    let ends = |v: &Option<String>| v.as_deref().is_some_and(|s| s.ends_with("-security"));
+    ends(&r.suite) || ends(&r.codename) || r.label.as_deref() == Some("Debian-Security")
+}
+
+/// The installed packages in dpkg's status file, after apt's checks on every record.
+fn read_status(root: &Root) -> Result<Vec<Installed>, Refusal> {
+    let file = std::fs::File::open(root.file(STATUS)).map_err(|e| {
+        Refusal::new(
+            STATUS,
+            format!("{e}: no dpkg database, so no package state to compare"),
+        )
+    })?;
+    let mut tags = TagFile::new(std::io::BufReader::new(file));
+    let mut installed = Vec::new();
+    loop {
+        let section = match tags.next_section() {
+            Ok(Some(s)) => s,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(Refusal::new(
+                    STATUS,
+                    format!("{e}; apt cannot read it either"),
+                ))
+            }
+        };
+        let s = Stanza::of(&section);
+        let name = s.name().ok_or_else(|| {
+            Refusal::new(
+                STATUS,
+                "a record has no Package field; apt cannot read the status file either",
+            )
+        })?;
+        let Some(version) = s.version.filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let version = String::from_utf8_lossy(version).into_owned();
+        let is_installed = match s.status {
+            Some(st) => apt_packages::status_installed(st).map_err(|e| {
+                Refusal::new(
+                    STATUS,
+                    format!("{name} {version}: {e}; apt cannot read the status file either"),
+                )
+            })?,
+            None => false,
+        };
+        s.check_new_version().map_err(|e| {
+            Refusal::new(
+                STATUS,
+                format!("{name} {version}: {e}; apt refuses the status file too"),
+            )
+        })?;
+        if !is_installed {
+            continue;
+        }
+        installed.push(Installed {
+            arch_key: String::from_utf8_lossy(s.arch()).into_owned(),
+            version: new_version(&s, version, &name),
+            name,
+        });
+    }
+    Ok(installed)
+}
+
+fn new_version(s: &Stanza, version: String, name: &str) -> NewVersion {
+    NewVersion {
+        version,
+        arch: String::from_utf8_lossy(s.arch()).into_owned(),
+        hash: s.version_hash(),
+        size: s.download_size(),
+        multi_arch: s.multi_arch_flags(),
+        source: s.source_name().unwrap_or_else(|| name.to_owned()),
+    }
+}
+
+/// The native architecture (`APT::Architecture`, else dpkg's own, else this build's) and
+/// the others (`APT::Architectures`, else dpkg's foreign architectures).
+fn arches(root: &Root, config: &aptconf::Config, installed: &[Installed]) -> Arches {
+    let native = config
+        .get("APT::Architecture")
+        .map(|(v, _)| v.to_owned())
+        .filter(|v| !v.is_empty())
+        .or_else(|| {
+            installed
+                .iter()
+                .find(|i| i.name == "dpkg")
+                .map(|i| i.version.arch.clone())
+        })
+        .unwrap_or_else(|| build_arch().to_owned());
+    let mut all: Vec<String> = config.list("APT::Architectures").to_vec();
+    if all.is_empty() {
+        if let Some((v, _)) = config.get("APT::Architectures") {
+            all = v.split(',').map(str::to_owned).collect();
+        }
+    }
+    if all.iter().all(|a| a.is_empty()) {
+        all = std::iter::once(native.clone())
+            .chain(
+                root.read(DPKG_ARCH)
+                    .unwrap_or_default()
+                    .split_ascii_whitespace()
+                    .map(str::to_owned),
+            )
+            .collect();
+    }
+    if !all.contains(&native) {
+        all.insert(0, native.clone());
+    }
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|a| !a.is_empty() && seen.insert(a.clone()));
+    Arches { native, all }
+}
+
+/// Debian's name for the architecture this agent was built for.
+fn build_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "armhf",
+        "x86" => "i386",
+        other => other,
+    }
+}
+
+/// Reads one list: every record is checked as apt checks it; those of installed packages
+/// are merged into their version lists.
+fn read_list(
+    root: &Root,
+    list: &ListFile,
+    file: usize,
+    cache: &mut Cache,
+    wanted: &HashMap<Vec<u8>, Vec<usize>>,
+    native: &str,
+) -> Result<(), Refusal> {
+    let refuse = |e: &dyn std::fmt::Display| {
+        Refusal::new(
+            &list.path,
+            format!("{e}; apt refuses its lists too until `apt update` replaces this one"),
+        )
+    };
+    let reader = index::open_list(root, list).map_err(|e| refuse(&e))?;
+    let mut tags = TagFile::new(reader);
+    loop {
+        let offset = tags.offset();
+        let section = match tags.next_section() {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(refuse(&e)),
+        };
+        let s = Stanza::of(&section);
+        let Some(raw_name) = s.package.filter(|p| !p.is_empty()) else {
+            return Err(refuse(&format!(
+                "the record at byte {offset} has no Package field"
+            )));
+        };
+        let Some(version) = s.version.filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if let Err(e) = s.check_new_version() {
+            return Err(refuse(&format!(
+                "{} {}: {e}",
+                String::from_utf8_lossy(raw_name),
+                String::from_utf8_lossy(version)
+            )));
+        }
+        let lookup = if raw_name.iter().any(u8::is_ascii_uppercase) && !raw_name.contains(&b'/') {
+            wanted.get(&raw_name.to_ascii_lowercase())
+        } else {
+            wanted.get(raw_name)
+        };
+        let Some(candidates) = lookup else { continue };
+        let arch = s.arch();
+        let arch_key: &[u8] = if arch == b"all" {
+            native.as_bytes()
+        } else {
+            arch
+        };
+        for &p in candidates {
+            if cache.packages[p].arch.as_bytes() == arch_key {
+                let name = cache.packages[p].name.clone();
+                let v = new_version(&s, String::from_utf8_lossy(version).into_owned(), &name);
+                let files = std::mem::take(&mut cache.files);
+                cache.packages[p].merge(v, file, &files);
+                cache.files = files;
+            }
+        }
+    }
+}
+
+/// Reads the preferences into version pins; returns the file defaults in apt's order
+/// (`APT::Default-Release` first, then the `Package: *` pins).
+fn read_preferences(
+    root: &Root,
+    cache: &mut Cache,
+    config: &aptconf::Config,
+    problems: &mut Vec<Problem>,
+) -> Result<Vec<(Selector, i16)>, Refusal> {
+    let mut defaults = Vec::new();
+    if let Some((release, source)) = config
+        .get("APT::Default-Release")
+        .filter(|(v, _)| !v.is_empty())
+    {
+        if !cache.default_release_exists(release) {
+            return Err(Refusal::new(
+                format!("/etc/apt/apt.conf.d/{source}"),
+                format!("APT::Default-Release \"{release}\" names no release of the sources; apt refuses to work until it does"),
+            ));
+        }
+        defaults.push((
+            apt_prefs::parse(
+                format!("Package: *\nPin: release {release}\nPin-Priority: 990\n").as_bytes(),
+                "",
+            )
+            .pins
+            .remove(0)
+            .selector,
+            990,
+        ));
+    }
+    let mut files = Vec::new();
+    if std::fs::metadata(root.file(PREFERENCES)).is_ok_and(|m| m.is_file()) {
+        files.push(PREFERENCES.to_owned());
+    }
+    files.extend(index::apt_dir_files(
+        root,
+        PREFERENCES_PARTS,
+        &["pref"],
+        true,
+    ));
+    for file in files {
+        let text = std::fs::read(root.file(&file)).map_err(|e| {
+            Refusal::new(
+                &file,
+                format!("{e}; apt cannot read its preferences either"),
+            )
+        })?;
+        let parsed = apt_prefs::parse(&text, &file);
+        problems.extend(parsed.warnings.into_iter().map(|w| Problem {
+            file: file.clone(),
+            error: format!("{w} (apt ignores this record)"),
+        }));
+        if let Some(e) = parsed.error {
+            return Err(Refusal::new(
+                &file,
+                format!("{e}; apt refuses to work until it is fixed"),
+            ));
+        }
+        for pin in parsed.pins {
+            match &pin.packages {
+                None => defaults.push((pin.selector, pin.priority)),
+                Some(names) => {
+                    for name in names {
+                        cache.pin_package(name, &pin.selector, pin.priority);
+                    }
+                }
+            }
+        }
+    }
+    Ok(defaults)
+}
+
+/// Every version string in the status file and the lists of `root` (for tests of the
+/// version order against dpkg).
+#[cfg(test)]
+pub(crate) fn all_versions(root: &Root) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut add = |reader: Box<dyn std::io::Read>| {
+        let mut tags = TagFile::new(reader);
+        while let Ok(Some(section)) = tags.next_section() {
+            if let Some(v) = section.get_str("Version") {
+                out.insert(v.into_owned());
+            }
+        }
+    };
+    if let Ok(f) = std::fs::File::open(root.file(STATUS)) {
+        add(Box::new(f));
+    }
+    let arches = Arches {
+        native: build_arch().into(),
+        all: vec![build_arch().into()],
+    };
+    let items = index::source_items(root, &arches.native).unwrap_or_default();
+    for archive in index::plan(root, &items, &arches).unwrap_or_default() {
+        for list in &archive.lists {
+            if let Ok(r) = index::open_list(root, list) {
+                add(r);
+            }
+        }
+    }
+    out.into_iter().collect()
+}

@@ -1,0 +1,402 @@
+//! The fields apt takes from a record of a package list or of dpkg's status file
+//! (`debListParser`), and the checks that make apt refuse a list.
+//!
+//! apt refuses to work at all ("The package lists or status file could not be parsed")
+//! when any record of any list has no `Package`, a dependency field it cannot parse, or a
+//! `Description-md5` of the wrong length, and when a status record has a malformed
+//! `Status`. The same checks run here on every record, so that the agent answers exactly
+//! when apt answers.
+
+use super::deb822::Section;
+
+/// The fields of one record that matter here, raw (apt keeps the last of duplicates).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stanza<'a> {
+    pub package: Option<&'a [u8]>,
+    pub version: Option<&'a [u8]>,
+    pub architecture: Option<&'a [u8]>,
+    pub multi_arch: Option<&'a [u8]>,
+    pub source: Option<&'a [u8]>,
+    pub size: Option<&'a [u8]>,
+    pub status: Option<&'a [u8]>,
+    pub description_md5: Option<&'a [u8]>,
+    /// Installed-Size, Depends, Pre-Depends, Conflicts, Breaks, Replaces: what apt hashes
+    /// to tell two builds of one version apart.
+    pub hashed: [Option<&'a [u8]>; 6],
+    /// Every dependency field apt parses: Pre-Depends, Depends, Conflicts, Breaks,
+    /// Recommends, Suggests, Replaces, Enhances, Provides.
+    pub relations: [Option<&'a [u8]>; 9],
+}
+
+impl<'a> Stanza<'a> {
+    /// One pass over the record's fields (a list holds tens of thousands of records).
+    pub fn of(section: &Section<'a>) -> Stanza<'a> {
+        let mut s = Stanza::default();
+        for (name, value) in section.fields() {
+            let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+            let v = Some(value);
+            match name.len() {
+                4 if is("Size") => s.size = v,
+                6 if is("Source") => s.source = v,
+                6 if is("Status") => s.status = v,
+                6 if is("Breaks") => {
+                    s.hashed[4] = v;
+                    s.relations[3] = v;
+                }
+                7 if is("Package") => s.package = v,
+                7 if is("Version") => s.version = v,
+                7 if is("Depends") => {
+                    s.hashed[1] = v;
+                    s.relations[1] = v;
+                }
+                8 if is("Replaces") => {
+                    s.hashed[5] = v;
+                    s.relations[6] = v;
+                }
+                8 if is("Suggests") => s.relations[5] = v,
+                8 if is("Enhances") => s.relations[7] = v,
+                8 if is("Provides") => s.relations[8] = v,
+                9 if is("Conflicts") => {
+                    s.hashed[3] = v;
+                    s.relations[2] = v;
+                }
+                10 if is("Multi-Arch") => s.multi_arch = v,
+                10 if is("Recommends") => s.relations[4] = v,
+                11 if is("Pre-Depends") => {
+                    s.hashed[2] = v;
+                    s.relations[0] = v;
+                }
+                12 if is("Architecture") => s.architecture = v,
+                14 if is("Installed-Size") => s.hashed[0] = v,
+                15 if is("Description-md5") => s.description_md5 = v,
+                _ => {}
+            }
+        }
+        s
+    }
+
+    /// The package name as apt files it: lower-cased (unless it holds a `/`).
+    pub fn name(&self) -> Option<String> {
+        let raw = self.package.filter(|p| !p.is_empty())?;
+        let name = String::from_utf8_lossy(raw);
+        Some(if name.contains('/') {
+            name.into_owned()
+        } else {
+            name.to_ascii_lowercase()
+        })
+    }
+
+    /// `Architecture`, or `none` when absent (apt's default).
+    pub fn arch(&self) -> &'a [u8] {
+        match self.architecture {
+            Some(a) if !a.is_empty() => a,
+            _ => b"none",
+        }
+    }
+
+    /// The source package name (`Source: name (version)`, or the package's own name).
+    pub fn source_name(&self) -> Option<String> {
+        let source = self.source.filter(|s| !s.is_empty())?;
+        let name = source.split(|&c| c == b' ').next().unwrap_or(source);
+        Some(String::from_utf8_lossy(name).into_owned())
+    }
+
+    /// apt's checks on a record that adds a new version: `Err` names what apt rejects.
+    pub fn check_new_version(&self) -> Result<(), String> {
+        const NAMES: [&str; 9] = [
+            "Pre-Depends",
+            "Depends",
+            "Conflicts",
+            "Breaks",
+            "Recommends",
+            "Suggests",
+            "Replaces",
+            "Enhances",
+            "Provides",
+        ];
+        for (value, name) in self.relations.iter().zip(NAMES) {
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                if !relations_parse(v) {
+                    return Err(format!("cannot parse its {name} field"));
+                }
+            }
+        }
+        if let Some(md5) = self.description_md5.filter(|m| !m.is_empty()) {
+            if md5.len() != 32 {
+                return Err("malformed Description-md5 (not 32 characters)".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// apt's `VersionHash`: the hashed fields without blanks, `=` and `0:` epochs,
+    /// folded with `| 0x20`, in apt's 33-multiplier hash.
+    pub fn version_hash(&self) -> u32 {
+        let mut hash: u32 = 5381;
+        for value in self.hashed.iter().flatten() {
+            let mut i = 0;
+            while i < value.len() {
+                let c = value[i];
+                if c == b'0' && value.get(i + 1) == Some(&b':') {
+                    i += 2;
+                    continue;
+                }
+                if !is_space(c) && c != b'=' {
+                    let folded = (c as std::ffi::c_char as i32) | 0x20;
+                    hash = hash.wrapping_mul(33).wrapping_add(folded as u32);
+                }
+                i += 1;
+            }
+        }
+        hash
+    }
+
+    /// The download size (`Size`), 0 when absent or unreadable (apt's `FindULL`).
+    pub fn download_size(&self) -> u64 {
+        let Some(v) = self.size.filter(|v| v.len() < 100) else {
+            return 0;
+        };
+        let s = String::from_utf8_lossy(v);
+        let t = s.trim_start();
+        let (neg, digits) = match t.as_bytes().first() {
+            Some(b'-') => (true, &t[1..]),
+            Some(b'+') => (false, &t[1..]),
+            _ => (false, t),
+        };
+        let digits = &digits[..digits.bytes().take_while(u8::is_ascii_digit).count()];
+        if digits.is_empty() {
+            return 0;
+        }
+        let value = digits.parse::<u64>().unwrap_or(u64::MAX);
+        if neg {
+            value.wrapping_neg()
+        } else {
+            value
+        }
+    }
+
+    /// apt's `ParseMultiArch` as flags (`MultiArch` below).
+    pub fn multi_arch_flags(&self) -> u8 {
+        let all = self.architecture == Some(b"all");
+        let mut flags = match self.multi_arch {
+            Some(b"same") if !all => MultiArch::SAME,
+            Some(b"foreign") => MultiArch::FOREIGN,
+            Some(b"allowed") => MultiArch::ALLOWED,
+            _ => MultiArch::NO,
+        };
+        if all {
+            flags |= MultiArch::ALL;
+        }
+        flags
+    }
+}
+
+/// apt's `pkgCache::Version::VerMultiArch` bits.
+pub struct MultiArch;
+impl MultiArch {
+    pub const NO: u8 = 0;
+    pub const ALL: u8 = 1 << 0;
+    pub const FOREIGN: u8 = 1 << 1;
+    pub const SAME: u8 = 1 << 2;
+    pub const ALLOWED: u8 = 1 << 3;
+}
+
+/// The third word of a status record's `Status:` (`want flag state`); `Err` if apt
+/// rejects the line. `Ok(true)` when the package counts as installed.
+pub fn status_installed(status: &[u8]) -> Result<bool, String> {
+    const WANT: [&str; 5] = ["unknown", "install", "hold", "deinstall", "purge"];
+    const FLAG: [&str; 4] = ["ok", "reinstreq", "hold", "hold-reinstreq"];
+    const STATE: [&str; 8] = [
+        "not-installed",
+        "config-files",
+        "half-installed",
+        "unpacked",
+        "half-configured",
+        "triggers-awaited",
+        "triggers-pending",
+        "installed",
+    ];
+    let words: Vec<&[u8]> = status.split(|&c| c == b' ').collect();
+    let known = |w: &[u8], list: &[&str]| list.iter().any(|k| w.eq_ignore_ascii_case(k.as_bytes()));
+    match words.as_slice() {
+        [want, flag, state] => {
+            if !known(want, &WANT) {
+                return Err("malformed 1st word in the Status line".into());
+            }
+            if !known(flag, &FLAG) {
+                return Err("malformed 2nd word in the Status line".into());
+            }
+            if !known(state, &STATE) {
+                return Err("malformed 3rd word in the Status line".into());
+            }
+            Ok(!state.eq_ignore_ascii_case(b"not-installed")
+                && !state.eq_ignore_ascii_case(b"config-files"))
+        }
+        _ => Err("malformed Status line (three words expected)".into()),
+    }
+}
+
+/// Whether apt's `ParseDepends` accepts a dependency field (architecture qualifiers and
+/// build profiles are not parsed for binary packages, so `[`, `]`, `<`, `>` end names).
+pub fn relations_parse(v: &[u8]) -> bool {
+    let stop = v.len();
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    let mut start = 0;
+    loop {
+        while start < stop && is_space(v[start]) {
+            start += 1;
+        }
+        let mut i = start;
+        while i < stop && !is_space(v[i]) && !b"()|,[]<>".contains(&v[i]) {
+            i += 1;
+        }
+        if (i < stop && v[i] == b')') || i == start {
+            return false;
+        }
+        while i < stop && is_space(v[i]) {
+            i += 1;
+        }
+        if i < stop && v[i] == b'(' {
+            i += 1;
+            while i < stop && is_space(v[i]) {
+                i += 1;
+            }
+            if i + 3 >= stop {
+                return false;
+            }
+            // The relation: <, <=, <<, >, >=, >>, =, or none (apt's "HACK").
+            match at(i) {
+                b'<' | b'>' => {
+                    let first = at(i);
+                    i += 1;
+                    if at(i) == b'=' || at(i) == first {
+                        i += 1;
+                    }
+                }
+                b'=' => i += 1,
+                _ => {}
+            }
+            while i < stop && is_space(v[i]) {
+                i += 1;
+            }
+            // A version up to `)`, not empty.
+            match memchr::memchr(b')', &v[i..stop]) {
+                Some(p) if p > 0 => i += p + 1,
+                _ => return false,
+            }
+        }
+        while i < stop && is_space(v[i]) {
+            i += 1;
+        }
+        if i == stop {
+            return true;
+        }
+        if v[i] != b',' && v[i] != b'|' {
+            return false;
+        }
+        i += 1;
+        while i < stop && is_space(v[i]) {
+            i += 1;
+        }
+        if i == stop {
+            return true;
+        }
+        start = i;
+    }
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::deb822::TagFile;
+
+    fn with_stanza<T>(text: &str, f: impl FnOnce(Stanza) -> T) -> T {
+        let mut file = TagFile::new(text.as_bytes());
+        let section = file.next_section().unwrap().unwrap();
+        f(Stanza::of(&section))
+    }
+
+    #[test]
+    fn fields_names_and_source() {
+        with_stanza(
+            "Package: LibFoo\nVersion: 1.0\nSource: foo (0.9)\nMulti-Arch: same\nArchitecture: arm64\nSize: 1234\n\n",
+            |s| {
+                assert_eq!(s.name().as_deref(), Some("libfoo"));
+                assert_eq!(s.source_name().as_deref(), Some("foo"));
+                assert_eq!(s.multi_arch_flags(), MultiArch::SAME);
+                assert_eq!(s.download_size(), 1234);
+                assert_eq!(s.arch(), b"arm64");
+            },
+        );
+        with_stanza("Package: a\nMulti-Arch: same\nArchitecture: all\n\n", |s| {
+            assert_eq!(s.multi_arch_flags(), MultiArch::ALL);
+            assert_eq!(s.source_name(), None);
+        });
+        with_stanza("Version: 1\n\n", |s| {
+            assert_eq!(s.name(), None);
+            assert_eq!(s.arch(), b"none");
+        });
+    }
+
+    #[test]
+    fn the_hash_ignores_what_dpkg_reformats() {
+        let a = with_stanza(
+            "Package: a\nDepends: libc6 (>= 2.36), zlib1g (>= 1:1.2)\nInstalled-Size: 10\n\n",
+            |s| s.version_hash(),
+        );
+        let b = with_stanza(
+            "Package: a\nInstalled-Size: 10\nDepends: libc6 (> 2.36),zlib1g(>=1:1.2)\n\n",
+            |s| s.version_hash(),
+        );
+        let c = with_stanza(
+            "Package: a\nDepends: libc6 (>= 2.37), zlib1g (>= 1:1.2)\nInstalled-Size: 10\n\n",
+            |s| s.version_hash(),
+        );
+        // `>` and `>=` differ only by the `=`, which is dropped; field order does not
+        // matter within apt's fixed field order either.
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let epoch = with_stanza("Package: a\nDepends: x (= 0:1)\n\n", |s| s.version_hash());
+        let plain = with_stanza("Package: a\nDepends: x (= 1)\n\n", |s| s.version_hash());
+        assert_eq!(epoch, plain);
+    }
+
+    #[test]
+    fn relations_apt_accepts_and_refuses() {
+        for ok in [
+            "libc6 (>= 2.36)",
+            "a | b (<< 2), c:any, d (= 1.0-1) ",
+            "a (>= 1),",
+            "perl:any",
+            "a (1.0)",
+        ] {
+            assert!(relations_parse(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "libc6 (>= ",
+            "a, , b",
+            "a)",
+            "a (>= 1",
+            "a b",
+            "a ()",
+            "a (=1)",
+        ] {
+            assert!(!relations_parse(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(status_installed(b"install ok installed"), Ok(true));
+        assert_eq!(status_installed(b"deinstall ok config-files"), Ok(false));
+        assert_eq!(status_installed(b"hold ok half-configured"), Ok(true));
+        assert!(status_installed(b"install ok").is_err());
+        assert!(status_installed(b"install ok installed extra").is_err());
+        assert!(status_installed(b"install  ok installed").is_err());
+        assert!(status_installed(b"wish ok installed").is_err());
+    }
+}
