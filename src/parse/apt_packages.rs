@@ -33,43 +33,48 @@ impl<'a> Stanza<'a> {
     pub fn of(section: &Section<'a>) -> Stanza<'a> {
         let mut s = Stanza::default();
         for (name, value) in section.fields() {
-            let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
             let v = Some(value);
-            match name.len() {
-                4 if is("Size") => s.size = v,
-                6 if is("Source") => s.source = v,
-                6 if is("Status") => s.status = v,
-                6 if is("Breaks") => {
-                    s.hashed[4] = v;
-                    s.relations[3] = v;
+            // Length and first letter pick the one candidate name to compare.
+            let first = name.first().map_or(0, |c| c | 0x20);
+            let (key, slot): (&str, Slot) = match (name.len(), first) {
+                (4, b's') => ("size", Slot::Size),
+                (6, b's') if name[1] | 0x20 == b'o' => ("source", Slot::Source),
+                (6, b's') => ("status", Slot::Status),
+                (6, b'b') => ("breaks", Slot::Both(4, 3)),
+                (7, b'p') => ("package", Slot::Package),
+                (7, b'v') => ("version", Slot::Version),
+                (7, b'd') => ("depends", Slot::Both(1, 1)),
+                (8, b'r') => ("replaces", Slot::Both(5, 6)),
+                (8, b's') => ("suggests", Slot::Relation(5)),
+                (8, b'e') => ("enhances", Slot::Relation(7)),
+                (8, b'p') => ("provides", Slot::Relation(8)),
+                (9, b'c') => ("conflicts", Slot::Both(3, 2)),
+                (10, b'm') => ("multi-arch", Slot::MultiArch),
+                (10, b'r') => ("recommends", Slot::Relation(4)),
+                (11, b'p') => ("pre-depends", Slot::Both(2, 0)),
+                (12, b'a') => ("architecture", Slot::Architecture),
+                (14, b'i') => ("installed-size", Slot::Hashed(0)),
+                (15, b'd') => ("description-md5", Slot::DescriptionMd5),
+                _ => continue,
+            };
+            if !name.eq_ignore_ascii_case(key.as_bytes()) {
+                continue;
+            }
+            match slot {
+                Slot::Size => s.size = v,
+                Slot::Source => s.source = v,
+                Slot::Status => s.status = v,
+                Slot::Package => s.package = v,
+                Slot::Version => s.version = v,
+                Slot::MultiArch => s.multi_arch = v,
+                Slot::Architecture => s.architecture = v,
+                Slot::DescriptionMd5 => s.description_md5 = v,
+                Slot::Hashed(h) => s.hashed[h] = v,
+                Slot::Relation(r) => s.relations[r] = v,
+                Slot::Both(h, r) => {
+                    s.hashed[h] = v;
+                    s.relations[r] = v;
                 }
-                7 if is("Package") => s.package = v,
-                7 if is("Version") => s.version = v,
-                7 if is("Depends") => {
-                    s.hashed[1] = v;
-                    s.relations[1] = v;
-                }
-                8 if is("Replaces") => {
-                    s.hashed[5] = v;
-                    s.relations[6] = v;
-                }
-                8 if is("Suggests") => s.relations[5] = v,
-                8 if is("Enhances") => s.relations[7] = v,
-                8 if is("Provides") => s.relations[8] = v,
-                9 if is("Conflicts") => {
-                    s.hashed[3] = v;
-                    s.relations[2] = v;
-                }
-                10 if is("Multi-Arch") => s.multi_arch = v,
-                10 if is("Recommends") => s.relations[4] = v,
-                11 if is("Pre-Depends") => {
-                    s.hashed[2] = v;
-                    s.relations[0] = v;
-                }
-                12 if is("Architecture") => s.architecture = v,
-                14 if is("Installed-Size") => s.hashed[0] = v,
-                15 if is("Description-md5") => s.description_md5 = v,
-                _ => {}
             }
         }
         s
@@ -191,6 +196,23 @@ impl<'a> Stanza<'a> {
     }
 }
 
+/// Where a field goes in a [`Stanza`].
+#[derive(Clone, Copy)]
+enum Slot {
+    Size,
+    Source,
+    Status,
+    Package,
+    Version,
+    MultiArch,
+    Architecture,
+    DescriptionMd5,
+    Hashed(usize),
+    Relation(usize),
+    /// A dependency field that is also hashed: (hash slot, relation slot).
+    Both(usize, usize),
+}
+
 /// apt's `pkgCache::Version::VerMultiArch` bits.
 pub struct MultiArch;
 impl MultiArch {
@@ -236,31 +258,43 @@ pub fn status_installed(status: &[u8]) -> Result<bool, String> {
     }
 }
 
+/// Bytes that end a package name in a dependency: blanks and `()|,[]<>`.
+const ENDS_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let stops = b" \t\n\r\x0b\x0c()|,[]<>";
+    let mut i = 0;
+    while i < stops.len() {
+        t[stops[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 /// Whether apt's `ParseDepends` accepts a dependency field (architecture qualifiers and
 /// build profiles are not parsed for binary packages, so `[`, `]`, `<`, `>` end names).
+/// Runs on every dependency field of every list: a table lookup per byte.
 pub fn relations_parse(v: &[u8]) -> bool {
     let stop = v.len();
     let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    let skip_spaces = |mut i: usize| {
+        while i < stop && is_space(v[i]) {
+            i += 1;
+        }
+        i
+    };
     let mut start = 0;
     loop {
-        while start < stop && is_space(v[start]) {
-            start += 1;
-        }
+        start = skip_spaces(start);
         let mut i = start;
-        while i < stop && !is_space(v[i]) && !b"()|,[]<>".contains(&v[i]) {
+        while i < stop && !ENDS_NAME[v[i] as usize] {
             i += 1;
         }
         if (i < stop && v[i] == b')') || i == start {
             return false;
         }
-        while i < stop && is_space(v[i]) {
-            i += 1;
-        }
+        i = skip_spaces(i);
         if i < stop && v[i] == b'(' {
-            i += 1;
-            while i < stop && is_space(v[i]) {
-                i += 1;
-            }
+            i = skip_spaces(i + 1);
             if i + 3 >= stop {
                 return false;
             }
@@ -276,28 +310,21 @@ pub fn relations_parse(v: &[u8]) -> bool {
                 b'=' => i += 1,
                 _ => {}
             }
-            while i < stop && is_space(v[i]) {
-                i += 1;
-            }
+            i = skip_spaces(i);
             // A version up to `)`, not empty.
             match memchr::memchr(b')', &v[i..stop]) {
                 Some(p) if p > 0 => i += p + 1,
                 _ => return false,
             }
         }
-        while i < stop && is_space(v[i]) {
-            i += 1;
-        }
+        i = skip_spaces(i);
         if i == stop {
             return true;
         }
         if v[i] != b',' && v[i] != b'|' {
             return false;
         }
-        i += 1;
-        while i < stop && is_space(v[i]) {
-            i += 1;
-        }
+        i = skip_spaces(i + 1);
         if i == stop {
             return true;
         }

@@ -256,7 +256,7 @@ fn scan(text: &[u8], fields: &mut Vec<Field>) -> Option<usize> {
                     value: value_start..trim_end(text, value_start, stop),
                 });
             }
-            let colon = stop + memchr::memchr(b':', &text[stop..])?;
+            let colon = find_colon(text, stop)?;
             let mut name_end = colon;
             while name_end > stop + 1 && is_space(text[name_end - 1]) {
                 name_end -= 1;
@@ -294,6 +294,20 @@ fn scan(text: &[u8], fields: &mut Vec<Field>) -> Option<usize> {
         stop += 1;
     }
     None
+}
+
+/// The first `:` at or after `from`. Field names are short, so a plain loop finds it on
+/// the line; a line without one sends apt's search on through the following lines.
+fn find_colon(text: &[u8], from: usize) -> Option<usize> {
+    for (i, &c) in text[from..].iter().enumerate().take(64) {
+        if c == b':' {
+            return Some(from + i);
+        }
+        if c == b'\n' {
+            break;
+        }
+    }
+    memchr::memchr(b':', &text[from..]).map(|p| from + p)
 }
 
 /// End of a value that runs from `start` to `end`, trailing blanks removed.

@@ -298,14 +298,15 @@ fn existing(root: &Root, plain: &str) -> Option<(String, Compression)> {
     })
 }
 
-/// Opens a list for streaming, decompressing as it is read.
+/// Opens a list for streaming, decompressing as it is read. Decompression runs on a
+/// second thread, a few chunks ahead of the parser, so that the two overlap.
 pub fn open_list(root: &Root, list: &ListFile) -> io::Result<Box<dyn Read>> {
     let file = io::BufReader::with_capacity(64 * 1024, std::fs::File::open(root.file(&list.path))?);
     Ok(match list.compression {
         Compression::Plain => Box::new(file),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
-        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(file)),
-        Compression::Xz => Box::new(lzma_rust2::XzReader::new(file, true)),
+        Compression::Gzip => Prefetch::spawn(CutIsEnd(flate2::read::MultiGzDecoder::new(file)))?,
+        Compression::Lz4 => Prefetch::spawn(lz4_flex::frame::FrameDecoder::new(file))?,
+        Compression::Xz => Prefetch::spawn(lzma_rust2::XzReader::new(file, true))?,
         Compression::Bzip2 | Compression::Lzma | Compression::Zstd => {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -313,6 +314,99 @@ pub fn open_list(root: &Root, list: &ListFile) -> io::Result<Box<dyn Read>> {
             ))
         }
     })
+}
+
+/// zlib's `gzread`, which apt uses, returns what a cut-short gzip stream holds and then
+/// reports the end of the file; apt reads such a list as it is.
+struct CutIsEnd<R>(R);
+
+impl<R: Read> Read for CutIsEnd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            other => other,
+        }
+    }
+}
+
+/// A reader whose source is read ahead by a helper thread, in chunks that go back and
+/// forth between the two (three in flight: bounded memory). The thread ends when the
+/// source does or when the reader is dropped.
+struct Prefetch {
+    full: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    empty: std::sync::mpsc::SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Prefetch {
+    const CHUNK: usize = 256 * 1024;
+    const IN_FLIGHT: usize = 3;
+
+    fn spawn<R: Read + Send + 'static>(mut source: R) -> io::Result<Box<dyn Read>> {
+        use std::sync::mpsc::sync_channel;
+        let (full_tx, full) = sync_channel(Self::IN_FLIGHT);
+        let (empty, empty_rx) = sync_channel::<Vec<u8>>(Self::IN_FLIGHT);
+        for _ in 0..Self::IN_FLIGHT {
+            let _ = empty.send(vec![0; Self::CHUNK]);
+        }
+        let worker = std::thread::Builder::new()
+            .name("apt-lists".into())
+            .spawn(move || {
+                while let Ok(mut buf) = empty_rx.recv() {
+                    buf.resize(Self::CHUNK, 0);
+                    let mut n = 0;
+                    let result = loop {
+                        match source.read(&mut buf[n..]) {
+                            Ok(0) => break Ok(()),
+                            Ok(k) => {
+                                n += k;
+                                if n == buf.len() {
+                                    break Ok(());
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => break Err(e),
+                        }
+                    };
+                    buf.truncate(n);
+                    let done = n == 0 || result.is_err();
+                    let message = result.map(|()| buf);
+                    if full_tx.send(message).is_err() || done {
+                        return;
+                    }
+                }
+            });
+        worker?;
+        Ok(Box::new(Prefetch {
+            full,
+            empty,
+            current: Vec::new(),
+            pos: 0,
+        }))
+    }
+}
+
+impl Read for Prefetch {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.current.len() {
+            let used = std::mem::take(&mut self.current);
+            if used.capacity() > 0 {
+                let _ = self.empty.send(used);
+            }
+            self.pos = 0;
+            match self.full.recv() {
+                Ok(Ok(chunk)) => self.current = chunk,
+                Ok(Err(e)) => return Err(e),
+                // The helper has finished: end of the stream.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.current.len() - self.pos);
+        out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// Reads the Release information of an archive; `None` fields when it has no Release
