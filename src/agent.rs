@@ -483,7 +483,8 @@ impl Agent {
                 }
                 self.close_previous_usage_month(now);
             }
-            match collect::report(kind, &self.root, &self.ledger, now) {
+            let state_dir = Some(self.config.state_dir.as_path());
+            match collect::report(kind, &self.root, &self.ledger, state_dir, now) {
                 Ok(data) => {
                     let topic = self.topic_of(kind, &data);
                     self.spool_report(kind, &topic, &data, now, force);

@@ -153,7 +153,12 @@ impl Root {
     }
 
     fn ours(&self) -> Answer {
-        ours(Some(self.dir.path()))
+        ours(Some(self.dir.path()), None)
+    }
+
+    /// The agent's answer with its memo in `state` (kept across calls).
+    fn ours_memo(&self, state: &Path) -> Answer {
+        ours(Some(self.dir.path()), Some(state))
     }
 
     /// Asks both and requires the same answer; returns it.
@@ -199,12 +204,15 @@ fn parse_apt(out: &std::process::Output) -> Answer {
     Ok(rows)
 }
 
-/// The agent's answer for `root` (`None`: this machine).
-fn ours(root: Option<&Path>) -> Answer {
+/// The agent's answer for `root` (`None`: this machine), with a memo in `state`.
+fn ours(root: Option<&Path>, state: Option<&Path>) -> Answer {
     let mut cmd = common::agent();
     cmd.args(["collect", "--only", "patches"]);
     if let Some(root) = root {
         cmd.arg("--root").arg(root);
+    }
+    if let Some(state) = state {
+        cmd.arg("--state-dir").arg(state);
     }
     let out = cmd.output().expect("agent runs");
     assert!(
@@ -803,5 +811,103 @@ fn this_machine_matches_apt() {
         .output()
         .expect("apt runs");
     let apt = parse_apt(&out);
-    assert_eq!(ours(None), apt);
+    assert_eq!(ours(None, None), apt);
+}
+
+/// The memo (`--state-dir`) answers only while nothing under it changed: after each kind
+/// of change, with the memo of the previous state in place, the agent answers as apt.
+#[test]
+fn a_stale_memo_never_changes_an_answer() {
+    // Files younger than this are not memoised (timestamp granularity).
+    let settle = || std::thread::sleep(std::time::Duration::from_millis(3200));
+    let r = basic(Store::Plain);
+    let state = r.path("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let list =
+        r.path("var/lib/apt/lists/deb.test_debian_dists_bookworm_main_binary-amd64_Packages");
+    let status = r.path("var/lib/dpkg/status");
+    let memo = state.join("patches-memo.json");
+    let keep_mtime = |path: &Path, f: &dyn Fn()| {
+        let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+        f();
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+    };
+    let changes: [(&str, Box<dyn Fn()>); 4] = [
+        // The list rewritten in place, same size, its mtime put back: only ctime differs.
+        (
+            "list edited in place",
+            Box::new(|| {
+                keep_mtime(&list, &|| {
+                    let text = std::fs::read_to_string(&list).unwrap();
+                    std::fs::write(&list, text.replace("12.4+deb12u8", "12.4+deb12u9")).unwrap();
+                })
+            }),
+        ),
+        // The status file replaced (as dpkg does, by rename) by one of the same size and
+        // mtime: only the inode differs.
+        (
+            "status replaced",
+            Box::new(|| {
+                let text = std::fs::read_to_string(&status).unwrap();
+                let new = r.path("var/lib/dpkg/status-new");
+                std::fs::write(&new, text.replace("2024a-0+deb12u1", "2024b-0+deb12u1")).unwrap();
+                let mtime = std::fs::metadata(&status).unwrap().modified().unwrap();
+                std::fs::File::options()
+                    .write(true)
+                    .open(&new)
+                    .unwrap()
+                    .set_modified(mtime)
+                    .unwrap();
+                std::fs::rename(&new, &status).unwrap();
+            }),
+        ),
+        // A new preferences file.
+        (
+            "pin added",
+            Box::new(|| {
+                r.write(
+                    "etc/apt/preferences.d/hold-base",
+                    "Package: base-files
+Pin: version 12.4+deb12u5
+Pin-Priority: 1001
+",
+                );
+            }),
+        ),
+        // The list recompressed, as after `apt update` with Acquire::GzipIndexes.
+        (
+            "list recompressed",
+            Box::new(|| {
+                let text = std::fs::read_to_string(&list).unwrap();
+                std::fs::remove_file(&list).unwrap();
+                r.store(
+                    "var/lib/apt/lists/deb.test_debian_dists_bookworm_main_binary-amd64_Packages",
+                    &text.replace("3.0.15-1~deb12u1", "3.0.16-1~deb12u1"),
+                    Store::Lz4,
+                );
+            }),
+        ),
+    ];
+    for (what, change) in changes {
+        settle();
+        let warm = r.ours_memo(&state);
+        assert_eq!(warm, r.apt(), "{what}: before");
+        assert!(
+            memo.exists(),
+            "{what}: the memo is written once the files are old enough"
+        );
+        change();
+        let after = r.ours_memo(&state);
+        assert_eq!(
+            after,
+            r.apt(),
+            "{what}: after, with the memo of before in place"
+        );
+        assert_ne!(after, warm, "{what}: the change shows");
+    }
 }

@@ -44,6 +44,11 @@ enum Cmd {
         /// Indent the JSON.
         #[arg(long)]
         pretty: bool,
+        /// The agent's state directory: the usage ledger is read from it, and the patch
+        /// report's memo kept in it (the service uses its `[state] dir`). Without it no
+        /// memo is used and the upgradable packages are computed afresh.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Run the service: collect on schedule, publish, spool while offline.
     Run {
@@ -70,7 +75,12 @@ fn main() -> ExitCode {
     .format_timestamp(None)
     .init();
     match Cli::parse().command {
-        Cmd::Collect { only, root, pretty } => collect_cmd(only.as_deref(), root, pretty),
+        Cmd::Collect {
+            only,
+            root,
+            pretty,
+            state_dir,
+        } => collect_cmd(only.as_deref(), root, pretty, state_dir),
         Cmd::Run {
             once,
             timeout,
@@ -155,7 +165,12 @@ fn run_cmd(flag: Option<&Path>, once: Option<Duration>) -> ExitCode {
     }
 }
 
-fn collect_cmd(only: Option<&str>, root_dir: Option<PathBuf>, pretty: bool) -> ExitCode {
+fn collect_cmd(
+    only: Option<&str>,
+    root_dir: Option<PathBuf>,
+    pretty: bool,
+    memo_dir: Option<PathBuf>,
+) -> ExitCode {
     let root = root_dir.map(Root::at).unwrap_or_else(Root::host);
     // No config is needed; if one is readable it gives the identity and state directory.
     let config = load_config(None).ok();
@@ -176,10 +191,12 @@ fn collect_cmd(only: Option<&str>, root_dir: Option<PathBuf>, pretty: bool) -> E
     // is added in memory.
     let mut ledger = Ledger::default();
     if kinds.contains(&Kind::Usage) {
-        let state_dir = config
-            .as_ref()
-            .map(|c| root.file(&c.state_dir.to_string_lossy()))
-            .unwrap_or_else(|| root.file("/var/lib/grappe-agent"));
+        let state_dir = memo_dir.clone().unwrap_or_else(|| {
+            config
+                .as_ref()
+                .map(|c| root.file(&c.state_dir.to_string_lossy()))
+                .unwrap_or_else(|| root.file("/var/lib/grappe-agent"))
+        });
         ledger = Ledger::load(&state_dir.join("usage.json"));
         if root.is_host_disk() {
             if let Ok(probe) = usage::probe(&root) {
@@ -189,7 +206,7 @@ fn collect_cmd(only: Option<&str>, root_dir: Option<PathBuf>, pretty: bool) -> E
     }
     let mut reports = serde_json::Map::new();
     for kind in &kinds {
-        let data = match collect::report(*kind, &root, &ledger, now) {
+        let data = match collect::report(*kind, &root, &ledger, memo_dir.as_deref(), now) {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("error: {e}");

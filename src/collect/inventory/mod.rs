@@ -49,7 +49,7 @@ pub struct Inventory {
 }
 
 /// A file that could not be read: the path on the target system and the error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Problem {
     pub file: String,
     pub error: String,

@@ -438,6 +438,7 @@ fn show() {
     );
     println!(
         "{}",
-        serde_json::to_string_pretty(&crate::collect::patches::collect(&Root::host())).unwrap()
+        serde_json::to_string_pretty(&crate::collect::patches::collect(&Root::host(), None))
+            .unwrap()
     );
 }

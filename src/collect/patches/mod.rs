@@ -11,6 +11,7 @@ use super::Root;
 use crate::parse::os_release::OsRelease;
 use serde::Serialize;
 use std::io;
+use std::path::Path;
 use std::time::SystemTime;
 
 /// End-of-support dates per OS release; see the file's header for sources and choices.
@@ -39,19 +40,21 @@ pub struct Patches {
 }
 
 pub mod index;
+pub mod memo;
 pub mod policy;
 pub mod upgradable;
 
 pub use upgradable::Upgradable;
 
-pub fn collect(root: &Root) -> Patches {
-    collect_at(root, SystemTime::now())
+/// The patch report; `memo_dir` keeps the upgradable packages' memo (see [`memo`]).
+pub fn collect(root: &Root, memo_dir: Option<&Path>) -> Patches {
+    collect_at(root, memo_dir, SystemTime::now())
 }
 
 /// [`collect`] as if the clock said `now` (tests).
-fn collect_at(root: &Root, now: SystemTime) -> Patches {
+fn collect_at(root: &Root, memo_dir: Option<&Path>, now: SystemTime) -> Patches {
     let mut r = Reader::new(root);
-    let upgradable = upgradable::compute(root);
+    let upgradable = memo::compute(root, memo_dir);
     r.problems.extend(upgradable.problems);
     let eol = r.os_release().and_then(|os| end_of_life(&mut r, &os));
     let today = crate::report::rfc3339(now);

@@ -102,7 +102,7 @@ fn eol_reached_and_not_reached() {
     for (text, date, reached) in cases {
         let dir = tempfile::tempdir().unwrap();
         put(dir.path(), "usr/lib/os-release", &text);
-        let p = collect_at(&device(dir.path()), now());
+        let p = collect_at(&device(dir.path()), None, now());
         assert_eq!(p.os_end_of_life.as_deref(), date, "{text}");
         assert_eq!(p.end_of_life_reached, reached, "{text}");
         assert_eq!(
@@ -124,12 +124,12 @@ fn eol_day_itself_is_still_supported() {
     );
     let day = UNIX_EPOCH + Duration::from_secs(1_788_220_799); // 2026-08-31T23:59:59Z
     assert_eq!(
-        collect_at(&Root::at(dir.path()).with_live(dir.path()), day).end_of_life_reached,
+        collect_at(&Root::at(dir.path()).with_live(dir.path()), None, day).end_of_life_reached,
         Some(false)
     );
     let next = day + Duration::from_secs(1);
     assert_eq!(
-        collect_at(&Root::at(dir.path()).with_live(dir.path()), next).end_of_life_reached,
+        collect_at(&Root::at(dir.path()).with_live(dir.path()), None, next).end_of_life_reached,
         Some(true)
     );
 }
@@ -143,7 +143,7 @@ fn reboot_required_absent_then_present() {
         &os("debian", "12", "bookworm"),
     );
     let root = device(dir.path());
-    let p = collect_at(&root, now());
+    let p = collect_at(&root, None, now());
     assert_eq!(p.reboot_required, Some(false));
     assert_eq!(p.reboot_required_packages, Some(vec![]));
 
@@ -157,7 +157,7 @@ fn reboot_required_absent_then_present() {
         "run/reboot-required.pkgs",
         "linux-image-6.1.0-27-arm64\nlibc6\nlinux-image-6.1.0-27-arm64\n\n",
     );
-    let p = collect_at(&root, now());
+    let p = collect_at(&root, None, now());
     assert_eq!(p.reboot_required, Some(true));
     assert_eq!(
         p.reboot_required_packages.unwrap(),
@@ -176,7 +176,7 @@ fn unreadable_file_gives_null_and_a_note() {
     );
     // A directory where a file is expected: reading it fails even as root.
     fs::create_dir_all(dir.path().join("run/reboot-required.pkgs")).unwrap();
-    let p = collect_at(&device(dir.path()), now());
+    let p = collect_at(&device(dir.path()), None, now());
     assert_eq!(p.reboot_required_packages, None);
     assert_eq!(p.problems.len(), 1);
     assert_eq!(p.problems[0].file, "/run/reboot-required.pkgs");
@@ -196,7 +196,7 @@ fn reboot_required_of_an_image_is_unknown_not_the_hosts() {
         "run/reboot-required",
         "*** System restart required ***\n",
     );
-    let p = collect_at(&Root::at(dir.path()), now());
+    let p = collect_at(&Root::at(dir.path()), None, now());
     assert_eq!(p.reboot_required, None);
     assert_eq!(p.reboot_required_packages, None);
     assert!(
@@ -213,7 +213,7 @@ fn lists_age_from_newest_release_file_or_stamp() {
     let dir = tempfile::tempdir().unwrap();
     let root = Root::at(dir.path()).with_live(dir.path());
     assert_eq!(
-        collect_at(&root, now()).package_lists_age_s,
+        collect_at(&root, None, now()).package_lists_age_s,
         None,
         "no lists dir"
     );
@@ -221,7 +221,7 @@ fn lists_age_from_newest_release_file_or_stamp() {
     let lists = dir.path().join("var/lib/apt/lists");
     fs::create_dir_all(lists.join("partial")).unwrap();
     assert_eq!(
-        collect_at(&root, now()).package_lists_age_s,
+        collect_at(&root, None, now()).package_lists_age_s,
         None,
         "no lists"
     );
@@ -251,7 +251,7 @@ fn lists_age_from_newest_release_file_or_stamp() {
         set_mtime(&lists.join(name), now() - age);
     }
     assert_eq!(
-        collect_at(&root, now()).package_lists_age_s,
+        collect_at(&root, None, now()).package_lists_age_s,
         Some(26 * 3600),
         "newest *Release, not Release.gpg nor Packages"
     );
@@ -259,10 +259,13 @@ fn lists_age_from_newest_release_file_or_stamp() {
     let stamp = dir.path().join("var/lib/apt/periodic/update-success-stamp");
     put(dir.path(), "var/lib/apt/periodic/update-success-stamp", "");
     set_mtime(&stamp, now() - 3 * hour);
-    assert_eq!(collect_at(&root, now()).package_lists_age_s, Some(3 * 3600));
+    assert_eq!(
+        collect_at(&root, None, now()).package_lists_age_s,
+        Some(3 * 3600)
+    );
     set_mtime(&stamp, now() - 90 * hour);
     assert_eq!(
-        collect_at(&root, now()).package_lists_age_s,
+        collect_at(&root, None, now()).package_lists_age_s,
         Some(26 * 3600),
         "an older stamp does not hide fresher lists"
     );
@@ -273,6 +276,7 @@ fn engine_fields_are_null_not_zero() {
     let dir = tempfile::tempdir().unwrap();
     let v = serde_json::to_value(collect_at(
         &Root::at(dir.path()).with_live(dir.path()),
+        None,
         now(),
     ))
     .unwrap();
@@ -312,7 +316,7 @@ fn engine_fields_are_null_not_zero() {
 
 #[test]
 fn this_machine() {
-    let p = collect(&Root::host());
+    let p = collect(&Root::host(), None);
     let lists_exist = fs::read_dir("/var/lib/apt/lists").is_ok_and(|d| {
         d.filter_map(Result::ok)
             .any(|e| e.file_name().to_string_lossy().ends_with("Release"))
@@ -348,13 +352,19 @@ fn auto_updates_follow_unattended_upgrades_and_apt_periodic() {
         "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n",
     )
     .unwrap();
-    assert_eq!(collect_at(&root, now()).auto_updates_enabled, Some(true));
+    assert_eq!(
+        collect_at(&root, None, now()).auto_updates_enabled,
+        Some(true)
+    );
     fs::write(
         &periodic,
         "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"0\";\n",
     )
     .unwrap();
-    assert_eq!(collect_at(&root, now()).auto_updates_enabled, Some(false));
+    assert_eq!(
+        collect_at(&root, None, now()).auto_updates_enabled,
+        Some(false)
+    );
     // On again, then `systemctl mask apt-daily-upgrade.timer`: nothing runs the upgrade.
     fs::write(
         &periodic,
@@ -368,5 +378,8 @@ fn auto_updates_follow_unattended_upgrades_and_apt_periodic() {
             .join("etc/systemd/system/apt-daily-upgrade.timer"),
     )
     .unwrap();
-    assert_eq!(collect_at(&root, now()).auto_updates_enabled, Some(false));
+    assert_eq!(
+        collect_at(&root, None, now()).auto_updates_enabled,
+        Some(false)
+    );
 }
