@@ -837,7 +837,8 @@ fn a_stale_memo_never_changes_an_answer() {
             .set_modified(mtime)
             .unwrap();
     };
-    let changes: [(&str, Box<dyn Fn()>); 4] = [
+    type Change<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let changes: [Change; 4] = [
         // The list rewritten in place, same size, its mtime put back: only ctime differs.
         (
             "list edited in place",
