@@ -68,14 +68,8 @@ pub fn parse(text: &[u8], file: &str) -> Parsed {
             return out;
         }
     };
-    for fields in records {
-        let get = |name: &str| {
-            fields
-                .iter()
-                .rev()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
-        };
+    for record in records {
+        let get = |name: &str| record.get(name);
         let name = get("Package").unwrap_or("");
         if name.is_empty() {
             out.error = Some(format!(

@@ -112,15 +112,9 @@ pub fn parse_sources(text: &str, file: &str, native_arch: &str) -> Result<Vec<It
     let stanzas = deb822::parse_all(text.as_bytes(), true)
         .map_err(|e| format!("Malformed stanza 0 in source list {file} (type): {e}"))?;
     let mut items = Vec::new();
-    for (n, fields) in stanzas.iter().enumerate() {
+    for (n, record) in stanzas.iter().enumerate() {
         let stanza = n + 1;
-        let get = |name: &str| {
-            fields
-                .iter()
-                .rev()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |name: &str| record.get(name);
         let multi = |name: &str| -> Vec<String> {
             get(name)
                 .map(|v| v.split_ascii_whitespace().map(str::to_owned).collect())

@@ -323,9 +323,24 @@ fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
 }
 
+/// An owned record: its `(name, value)` fields in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record(pub Vec<(String, String)>);
+
+impl Record {
+    /// A field's value by case-insensitive name; the last one when it appears twice.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// All records of a small in-memory text (configuration files, tests), parsed like a
-/// file; records are returned as owned `(name, value)` lists.
-pub fn parse_all(text: &[u8], comments: bool) -> Result<Vec<Vec<(String, String)>>, Error> {
+/// file (lossy UTF-8: a damaged byte becomes U+FFFD).
+pub fn parse_all(text: &[u8], comments: bool) -> Result<Vec<Record>, Error> {
     let mut file = if comments {
         TagFile::with_comments(text)
     } else {
@@ -333,7 +348,7 @@ pub fn parse_all(text: &[u8], comments: bool) -> Result<Vec<Vec<(String, String)
     };
     let mut out = Vec::new();
     while let Some(section) = file.next_section()? {
-        out.push(
+        out.push(Record(
             section
                 .fields()
                 .map(|(n, v)| {
@@ -343,7 +358,7 @@ pub fn parse_all(text: &[u8], comments: bool) -> Result<Vec<Vec<(String, String)
                     )
                 })
                 .collect(),
-        );
+        ));
     }
     Ok(out)
 }
@@ -352,14 +367,16 @@ pub fn parse_all(text: &[u8], comments: bool) -> Result<Vec<Vec<(String, String)
 mod tests {
     use super::*;
 
-    fn records(text: &str) -> Result<Vec<Vec<(String, String)>>, Error> {
+    fn records(text: &str) -> Result<Vec<Record>, Error> {
         parse_all(text.as_bytes(), false)
     }
 
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
+    fn pairs(list: &[(&str, &str)]) -> Record {
+        Record(
+            list.iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -419,7 +436,7 @@ mod tests {
             Err(Error::Unparsable { offset: 12 })
         ));
         assert_eq!(records("").unwrap().len(), 0);
-        assert_eq!(records("\n\n\n\n").unwrap(), vec![Vec::new()]);
+        assert_eq!(records("\n\n\n\n").unwrap(), vec![Record::default()]);
         // Blank lines between records are skipped.
         assert_eq!(records("A: 1\n\n\n\nB: 2\n\n").unwrap().len(), 2);
     }

@@ -43,9 +43,10 @@ pub struct ReleaseInfo {
     pub site: String,
 }
 
-/// One version of a package.
+/// What a record says of a version: the version string and what tells two builds of it
+/// apart (apt's dependency hash, download size and Multi-Arch).
 #[derive(Debug, Clone)]
-pub struct Version {
+pub struct Build {
     pub version: String,
     /// The record's `Architecture` (`all` for architecture-independent packages).
     pub arch: String,
@@ -53,6 +54,12 @@ pub struct Version {
     pub size: u64,
     pub multi_arch: u8,
     pub source: String,
+}
+
+/// One version of a package: a build, and the files that offer it.
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub build: Build,
     /// Indexes into [`Cache::files`], in the order the records were read.
     pub files: Vec<usize>,
     /// The priority of the package pin that selects this version, if one does.
@@ -69,17 +76,6 @@ pub struct Package {
     pub current: Option<usize>,
 }
 
-/// A record being merged into a package.
-#[derive(Debug, Clone)]
-pub struct NewVersion {
-    pub version: String,
-    pub arch: String,
-    pub hash: u32,
-    pub size: u64,
-    pub multi_arch: u8,
-    pub source: String,
-}
-
 impl Package {
     pub fn new(name: String, arch: String) -> Self {
         Package {
@@ -91,12 +87,12 @@ impl Package {
     }
 
     /// apt's `MergeListVersion`: adds a record from `file`; returns its version's index.
-    pub fn merge(&mut self, new: NewVersion, file: usize, files: &[PkgFile]) -> usize {
+    pub fn merge(&mut self, new: Build, file: usize, files: &[PkgFile]) -> usize {
         let from_status = files[file].is_status();
         let mut pos = 0;
         let mut res = Ordering::Greater;
         while pos < self.versions.len() {
-            let v = &self.versions[pos];
+            let v = &self.versions[pos].build;
             res = debversion::compare(&new.version, &v.version);
             if res == Ordering::Greater {
                 break;
@@ -109,7 +105,11 @@ impl Package {
                     break;
                 }
                 // A list's record goes before a version known only from the status file.
-                if !from_status && v.files.iter().all(|&f| files[f].is_status()) {
+                let only_status = self.versions[pos]
+                    .files
+                    .iter()
+                    .all(|&f| files[f].is_status());
+                if !from_status && only_status {
                     break;
                 }
             }
@@ -117,24 +117,19 @@ impl Package {
         }
         if res == Ordering::Equal
             && pos < self.versions.len()
-            && self.versions[pos].hash == new.hash
+            && self.versions[pos].build.hash == new.hash
         {
             let v = &mut self.versions[pos];
             v.files.push(file);
-            if v.size == 0 {
-                v.size = new.size;
+            if v.build.size == 0 {
+                v.build.size = new.size;
             }
             return pos;
         }
         self.versions.insert(
             pos,
             Version {
-                version: new.version,
-                arch: new.arch,
-                hash: new.hash,
-                size: new.size,
-                multi_arch: new.multi_arch,
-                source: new.source,
+                build: new,
                 files: vec![file],
                 pin: None,
             },
@@ -259,8 +254,8 @@ impl Cache {
     fn version_matches(&self, selector: &Selector, v: &Version) -> bool {
         match selector {
             Selector::Version { pattern, prefix } => {
-                match_ver(Some(&v.version), pattern, *prefix)
-                    || expression_matches(pattern, Some(&v.version))
+                match_ver(Some(&v.build.version), pattern, *prefix)
+                    || expression_matches(pattern, Some(&v.build.version))
             }
             _ => v
                 .files
@@ -332,7 +327,7 @@ impl Cache {
                 groups.extend(
                     self.packages
                         .iter()
-                        .flat_map(|p| p.versions.iter().map(|v| v.source.as_str())),
+                        .flat_map(|p| p.versions.iter().map(|v| v.build.source.as_str())),
                 );
             }
             groups.sort_unstable();
@@ -364,7 +359,7 @@ impl Cache {
             }
             for v in 0..pkg.versions.len() {
                 let version = &self.packages[p].versions[v];
-                if version.pin.is_some() || (is_source && version.source != name) {
+                if version.pin.is_some() || (is_source && version.build.source != name) {
                     continue;
                 }
                 if self.version_matches(selector, version) {
@@ -401,7 +396,7 @@ impl Cache {
 
     /// apt's `GetCandidateVer`.
     pub fn candidate(&self, pkg: &Package, file_prio: &[i16]) -> Option<usize> {
-        let current = pkg.current.map(|c| pkg.versions[c].version.as_str());
+        let current = pkg.current.map(|c| pkg.versions[c].build.version.as_str());
         let mut best: Option<(usize, i32)> = None;
         for v in 0..pkg.versions.len() {
             let priority = self.version_priority(pkg, v, file_prio);
@@ -411,7 +406,8 @@ impl Cache {
             }
             if let Some(current) = current {
                 if priority < 1000
-                    && debversion::compare(&pkg.versions[v].version, current) == Ordering::Less
+                    && debversion::compare(&pkg.versions[v].build.version, current)
+                        == Ordering::Less
                 {
                     continue;
                 }
@@ -501,8 +497,8 @@ mod tests {
         }
     }
 
-    fn new(version: &str, hash: u32) -> NewVersion {
-        NewVersion {
+    fn new(version: &str, hash: u32) -> Build {
+        Build {
             version: version.into(),
             arch: "amd64".into(),
             hash,
@@ -525,7 +521,7 @@ mod tests {
         let listed: Vec<(&str, &[usize])> = p
             .versions
             .iter()
-            .map(|v| (v.version.as_str(), v.files.as_slice()))
+            .map(|v| (v.build.version.as_str(), v.files.as_slice()))
             .collect();
         assert_eq!(listed, [("2.0", &[1][..]), ("1.0", &[0, 1]), ("1.0", &[2])]);
         assert_eq!(p.current, Some(2));

@@ -10,7 +10,7 @@
 //! upgrades, are stuck on that device until it is fixed.
 
 use super::index::{self, Arches, ListFile};
-use super::policy::{Cache, NewVersion, Package, PkgFile, ReleaseInfo};
+use super::policy::{Build, Cache, Package, PkgFile, ReleaseInfo};
 use crate::collect::inventory::Problem;
 use crate::collect::Root;
 use crate::parse::apt_packages::{self, Stanza};
@@ -85,7 +85,7 @@ pub fn compute(root: &Root) -> Outcome {
 struct Installed {
     name: String,
     arch_key: String,
-    version: NewVersion,
+    version: Build,
 }
 
 fn compute_inner(root: &Root, problems: &mut Vec<Problem>) -> Result<Vec<Upgradable>, Refusal> {
@@ -185,9 +185,9 @@ fn compute_inner(root: &Root, problems: &mut Vec<Problem>) -> Result<Vec<Upgrada
         });
         out.push(Upgradable {
             name: pkg.name.clone(),
-            arch: pkg.versions[current].arch.clone(),
-            installed: pkg.versions[current].version.clone(),
-            candidate: cand.version.clone(),
+            arch: pkg.versions[current].build.arch.clone(),
+            installed: pkg.versions[current].build.version.clone(),
+            candidate: cand.build.version.clone(),
             security,
         });
     }
@@ -262,8 +262,8 @@ fn read_status(root: &Root) -> Result<Vec<Installed>, Refusal> {
     Ok(installed)
 }
 
-fn new_version(s: &Stanza, version: String, name: &str) -> NewVersion {
-    NewVersion {
+fn new_version(s: &Stanza, version: String, name: &str) -> Build {
+    Build {
         version,
         arch: String::from_utf8_lossy(s.arch()).into_owned(),
         hash: s.version_hash(),
