@@ -7,7 +7,9 @@
 //! `problems` says why, never an invented zero.
 
 use super::inventory::{Problem, Reader};
-use super::Root;
+use super::posture::sys;
+use super::{apt_periodic, Root};
+use crate::parse::dpkg;
 use crate::parse::os_release::OsRelease;
 use serde::Serialize;
 use std::io;
@@ -40,6 +42,7 @@ pub struct Patches {
 }
 
 pub mod index;
+pub mod kernel;
 pub mod memo;
 pub mod policy;
 pub mod upgradable;
@@ -58,12 +61,38 @@ fn collect_at(root: &Root, memo_dir: Option<&Path>, now: SystemTime) -> Patches 
     r.problems.extend(upgradable.problems);
     let eol = r.os_release().and_then(|os| end_of_life(&mut r, &os));
     let today = crate::report::rfc3339(now);
-    let auto_updates = super::apt_periodic::auto_updates(root);
+    // Read once for the automatic updates and the kernel check (the upgradable packages
+    // come from the memo, or read it their own way).
+    let status = root.read(upgradable::STATUS).ok();
+    let auto_updates = apt_periodic::auto_updates_with(
+        root,
+        status
+            .as_deref()
+            .map(|s| dpkg::is_installed(s, "unattended-upgrades")),
+        sys::is_masked(root, apt_periodic::UPGRADE_TIMER),
+    );
     if auto_updates.enabled.is_none() {
-        r.note("/var/lib/dpkg/status", &auto_updates.evidence);
+        r.note(upgradable::STATUS, &auto_updates.evidence);
     }
     let (reboot_required, reboot_required_packages) = if root.live_matches_disk() {
-        (exists(&mut r, REBOOT_REQUIRED), reboot_packages(&mut r))
+        let mut flag = exists(&mut r, REBOOT_REQUIRED);
+        let mut packages = reboot_packages(&mut r);
+        let osrelease = r.live_opt("/proc/sys/kernel/osrelease");
+        let version = r.live_opt("/proc/version").unwrap_or_default();
+        if let (Some(status), Some(osrelease)) = (&status, osrelease) {
+            if let kernel::Kernel::Outdated { package } =
+                kernel::check(status, &osrelease, &version)
+            {
+                flag = Some(true);
+                if let Some(list) = packages.as_mut() {
+                    if !list.contains(&package) {
+                        list.push(package);
+                        list.sort();
+                    }
+                }
+            }
+        }
+        (flag, packages)
     } else {
         // An image's /run is empty at rest (tmpfs), and /var/run links to it: what could be
         // read is the running host's flag, not the image's.
@@ -92,7 +121,8 @@ fn collect_at(root: &Root, memo_dir: Option<&Path>, now: SystemTime) -> Patches 
 }
 
 /// Written by packages that need a reboot (update-notifier-common / unattended-upgrades).
-/// It lives in /run (tmpfs, `/var/run` is a link to it): live state, read as such.
+/// It lives in /run (tmpfs, `/var/run` is a link to it): live state, read as such. A
+/// running kernel older than the newest installed one also calls for a reboot (`kernel`).
 const REBOOT_REQUIRED: &str = "/run/reboot-required";
 
 /// Whether a live file exists; `None` (with a note) when that cannot be told.

@@ -167,6 +167,43 @@ fn reboot_required_absent_then_present() {
 }
 
 #[test]
+fn a_running_kernel_older_than_the_installed_one_wants_a_reboot() {
+    let dir = tempfile::tempdir().unwrap();
+    put(
+        dir.path(),
+        "etc/os-release",
+        &os("debian", "12", "bookworm"),
+    );
+    put(
+        dir.path(),
+        "var/lib/dpkg/status",
+        "Package: linux-image-6.1.0-28-arm64\nStatus: install ok installed\nArchitecture: arm64\nVersion: 6.1.119-1\n\nPackage: linux-image-6.1.0-30-arm64\nStatus: install ok installed\nArchitecture: arm64\nVersion: 6.1.124-1\n\n",
+    );
+    put(dir.path(), "proc/sys/kernel/osrelease", "6.1.0-28-arm64\n");
+    put(
+        dir.path(),
+        "proc/version",
+        "Linux version 6.1.0-28-arm64 (debian-kernel@lists.debian.org) #1 SMP Debian 6.1.119-1 (2024-11-22)\n",
+    );
+    // No package wrote /run/reboot-required: the kernel alone tells.
+    let p = collect_at(&device(dir.path()), None, now());
+    assert_eq!(p.reboot_required, Some(true));
+    assert_eq!(
+        p.reboot_required_packages.unwrap(),
+        ["linux-image-6.1.0-30-arm64"]
+    );
+    // Booted into the newest: nothing to do.
+    put(dir.path(), "proc/sys/kernel/osrelease", "6.1.0-30-arm64\n");
+    put(
+        dir.path(),
+        "proc/version",
+        "Linux version 6.1.0-30-arm64 #1 SMP Debian 6.1.124-1 (2025-01-10)\n",
+    );
+    let p = collect_at(&device(dir.path()), None, now());
+    assert_eq!(p.reboot_required, Some(false));
+}
+
+#[test]
 fn unreadable_file_gives_null_and_a_note() {
     let dir = tempfile::tempdir().unwrap();
     put(
