@@ -9,6 +9,7 @@
 //! - the running release's own package was upgraded in place (same ABI, new build): the
 //!   package version is newer than the build the kernel reports in `/proc/version`
 //!   (`... Debian 6.1.119-1 (2024-11-22)`).
+//!
 //! A system without such packages (a container, a board booting a kernel the packages do
 //! not name) gives no answer from this check.
 

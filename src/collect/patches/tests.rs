@@ -33,6 +33,11 @@ fn device(dir: &Path) -> Root {
     Root::at(dir).with_live(dir)
 }
 
+/// Debian 12's os-release in `dir`.
+fn debian12(dir: &Path) {
+    put(dir, "etc/os-release", &os("debian", "12", "bookworm"));
+}
+
 fn os(id: &str, version_id: &str, codename: &str) -> String {
     format!("ID={id}\nVERSION_ID=\"{version_id}\"\nVERSION_CODENAME={codename}\n")
 }
@@ -137,11 +142,7 @@ fn eol_day_itself_is_still_supported() {
 #[test]
 fn reboot_required_absent_then_present() {
     let dir = tempfile::tempdir().unwrap();
-    put(
-        dir.path(),
-        "etc/os-release",
-        &os("debian", "12", "bookworm"),
-    );
+    debian12(dir.path());
     let root = device(dir.path());
     let p = collect_at(&root, None, now());
     assert_eq!(p.reboot_required, Some(false));
@@ -169,11 +170,7 @@ fn reboot_required_absent_then_present() {
 #[test]
 fn a_running_kernel_older_than_the_installed_one_wants_a_reboot() {
     let dir = tempfile::tempdir().unwrap();
-    put(
-        dir.path(),
-        "etc/os-release",
-        &os("debian", "12", "bookworm"),
-    );
+    debian12(dir.path());
     put(
         dir.path(),
         "var/lib/dpkg/status",
@@ -206,11 +203,7 @@ fn a_running_kernel_older_than_the_installed_one_wants_a_reboot() {
 #[test]
 fn unreadable_file_gives_null_and_a_note() {
     let dir = tempfile::tempdir().unwrap();
-    put(
-        dir.path(),
-        "etc/os-release",
-        &os("debian", "12", "bookworm"),
-    );
+    debian12(dir.path());
     // A directory where a file is expected: reading it fails even as root.
     fs::create_dir_all(dir.path().join("run/reboot-required.pkgs")).unwrap();
     let p = collect_at(&device(dir.path()), None, now());
@@ -222,11 +215,7 @@ fn unreadable_file_gives_null_and_a_note() {
 #[test]
 fn reboot_required_of_an_image_is_unknown_not_the_hosts() {
     let dir = tempfile::tempdir().unwrap();
-    put(
-        dir.path(),
-        "etc/os-release",
-        &os("debian", "12", "bookworm"),
-    );
+    debian12(dir.path());
     // Even with a flag in the image's tree, /run at rest says nothing about the image.
     put(
         dir.path(),
