@@ -115,28 +115,7 @@ fn compute_inner(root: &Root, problems: &mut Vec<Problem>) -> Result<Vec<Upgrada
         native_arch: arches.native.clone(),
         ..Cache::default()
     };
-    let mut lists: Vec<&ListFile> = Vec::new();
-    for archive in &archives {
-        let release = index::release_of(root, archive).map_err(|e| {
-            Refusal::new(
-                archive.release_file.clone().unwrap_or_default(),
-                format!("{e}; apt cannot use this archive's lists until `apt update` fetches them again"),
-            )
-        })?;
-        cache.releases.push(ReleaseInfo {
-            release,
-            site: archive.site.clone(),
-        });
-        let r = cache.releases.len() - 1;
-        for list in &archive.lists {
-            cache.files.push(PkgFile {
-                release: Some(r),
-                component: list.component.clone(),
-                arch: (!list.arch.is_empty()).then(|| list.arch.clone()),
-            });
-            lists.push(list);
-        }
-    }
+    let lists = add_archives(root, &archives, &mut cache)?;
     let status_file = cache.files.len();
     cache.files.push(PkgFile {
         release: None,
@@ -167,10 +146,46 @@ fn compute_inner(root: &Root, problems: &mut Vec<Problem>) -> Result<Vec<Upgrada
     }
 
     let defaults = read_preferences(root, &mut cache, &config, problems)?;
-    let file_prio = cache.file_priorities(&defaults);
+    Ok(upgradables(&cache, &cache.file_priorities(&defaults)))
+}
+
+/// The archives' Release information and list files into `cache`, in apt's order; the
+/// lists to read, in the same order as their files.
+fn add_archives<'a>(
+    root: &Root,
+    archives: &'a [index::Archive],
+    cache: &mut Cache,
+) -> Result<Vec<&'a ListFile>, Refusal> {
+    let mut lists = Vec::new();
+    for archive in archives {
+        let release = index::release_of(root, archive).map_err(|e| {
+            Refusal::new(
+                archive.release_file.clone().unwrap_or_default(),
+                format!("{e}; apt cannot use this archive's lists until `apt update` fetches them again"),
+            )
+        })?;
+        cache.releases.push(ReleaseInfo {
+            release,
+            site: archive.site.clone(),
+        });
+        let r = cache.releases.len() - 1;
+        for list in &archive.lists {
+            cache.files.push(PkgFile {
+                release: Some(r),
+                component: list.component.clone(),
+                arch: (!list.arch.is_empty()).then(|| list.arch.clone()),
+            });
+            lists.push(list);
+        }
+    }
+    Ok(lists)
+}
+
+/// The installed packages whose candidate comes before their installed version.
+fn upgradables(cache: &Cache, file_prio: &[i16]) -> Vec<Upgradable> {
     let mut out = Vec::new();
     for pkg in &cache.packages {
-        let (Some(current), Some(candidate)) = (pkg.current, cache.candidate(pkg, &file_prio))
+        let (Some(current), Some(candidate)) = (pkg.current, cache.candidate(pkg, file_prio))
         else {
             continue;
         };
@@ -192,7 +207,7 @@ fn compute_inner(root: &Root, problems: &mut Vec<Problem>) -> Result<Vec<Upgrada
         });
     }
     out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
-    Ok(out)
+    out
 }
 
 /// A security archive: Debian's (`Label: Debian-Security`, suites `*-security`), Ubuntu's
@@ -376,12 +391,10 @@ fn read_list(
             arch
         };
         for &p in candidates {
-            if cache.packages[p].arch.as_bytes() == arch_key {
-                let name = cache.packages[p].name.clone();
-                let v = new_version(&s, String::from_utf8_lossy(version).into_owned(), &name);
-                let files = std::mem::take(&mut cache.files);
-                cache.packages[p].merge(v, file, &files);
-                cache.files = files;
+            let pkg = &mut cache.packages[p];
+            if pkg.arch.as_bytes() == arch_key {
+                let v = new_version(&s, String::from_utf8_lossy(version).into_owned(), &pkg.name);
+                pkg.merge(v, file, &cache.files);
             }
         }
     }
