@@ -140,7 +140,7 @@ impl<R: Read> TagFile<R> {
     /// The next record, `None` at the end.
     pub fn next_section(&mut self) -> Result<Option<Section<'_>>, Error> {
         loop {
-            if let Some(len) = scan(&self.buf[self.start..self.end], &mut self.fields) {
+            if let Some(len) = scan(&self.buf[self.start..self.end], self.eof, &mut self.fields) {
                 let begin = self.start;
                 self.start += len;
                 if self.comments && self.fields.is_empty() {
@@ -241,8 +241,11 @@ fn strip_comment_lines(text: &[u8]) -> Vec<u8> {
 
 /// apt's `pkgTagSection::Scan`: the length of the record at the start of `text`
 /// (including the blank lines after it), with its fields in `fields`; `None` when `text`
-/// holds no complete record (more input needed, or none can be formed).
-fn scan(text: &[u8], fields: &mut Vec<Field>) -> Option<usize> {
+/// holds no complete record (more input needed, or none can be formed). Unless `text`
+/// runs to the end of the input, blank lines reaching its end may go on in the next read:
+/// the record is taken only once they are all there, so that where reads happen to cut
+/// the input never turns leftover blank lines into an empty record.
+fn scan(text: &[u8], eof: bool, fields: &mut Vec<Field>) -> Option<usize> {
     fields.clear();
     let end = text.len();
     let at = |i: usize| text.get(i).copied().unwrap_or(0);
@@ -289,7 +292,7 @@ fn scan(text: &[u8], fields: &mut Vec<Field>) -> Option<usize> {
             while len < end && (text[len] == b'\n' || text[len] == b'\r') {
                 len += 1;
             }
-            return Some(len);
+            return (len < end || eof).then_some(len);
         }
         stop += 1;
     }
@@ -471,6 +474,47 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 20_000);
+    }
+
+    /// A reader that returns at most `n` bytes per call.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(self.1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn where_reads_cut_the_input_changes_nothing() {
+        let texts: [&[u8]; 3] = [
+            b"Package: a\nVersion: 1\n\n\n\nPackage: b\nVersion: 2\n",
+            b"Package: a\r\n\r\n\r\n\r\nPackage: b\r\n",
+            b"Package: a\nDescription:\n long\n\nPackage: b\n\n\n",
+        ];
+        for text in texts {
+            let whole = parse_all(text, false).unwrap();
+            for n in 1..text.len() {
+                let mut file = TagFile::new(Trickle(text, n));
+                let mut got = Vec::new();
+                while let Some(s) = file.next_section().unwrap() {
+                    got.push(Record(
+                        s.fields()
+                            .map(|(k, v)| {
+                                (
+                                    String::from_utf8_lossy(k).into_owned(),
+                                    String::from_utf8_lossy(v).into_owned(),
+                                )
+                            })
+                            .collect(),
+                    ));
+                }
+                assert_eq!(got, whole, "reads of {n} bytes");
+            }
+        }
     }
 
     #[test]

@@ -19,8 +19,11 @@ pub fn compare(a: &str, b: &str) -> Ordering {
     compare_bytes(a.as_bytes(), b.as_bytes())
 }
 
-/// [`compare`] on raw bytes (versions straight from a package list).
+/// [`compare`] on raw bytes (versions straight from a package list). A version ends at
+/// a NUL byte, as apt's C strings do (a damaged list could hold one).
 pub fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    let upto_nul = |v: &[u8]| memchr::memchr(0, v).map_or(v.len(), |i| i);
+    let (a, b) = (&a[..upto_nul(a)], &b[..upto_nul(b)]);
     if a == b {
         return Ordering::Equal;
     }
@@ -171,6 +174,9 @@ mod tests {
             ("9", "10", Less),
             ("a", "b", Less),
             ("", "0", Less),
+            // A NUL ends the version (found by fuzzing: it made the order intransitive).
+            ("2\0", "2", Equal),
+            ("\0", "0", Less),
         ];
         for (a, b, want) in cases {
             assert_eq!(compare(a, b), want, "{a} vs {b}");
