@@ -49,7 +49,14 @@ fn exercise(section: &Section<'_>) -> Fields {
         }
         let _ = value;
     }
-    for name in ["Package", "Version", "Status", "Architecture", "Depends", "Pin"] {
+    for name in [
+        "Package",
+        "Version",
+        "Status",
+        "Architecture",
+        "Depends",
+        "Pin",
+    ] {
         let _ = section.get(name);
         let _ = section.get_str(name);
     }
@@ -95,7 +102,10 @@ fuzz_target!(|data: &[u8]| {
                 TagFile::new(r)
             }
         };
-        let (whole, ok) = stream(open(Short { data, max: usize::MAX }));
+        let (whole, ok) = stream(open(Short {
+            data,
+            max: usize::MAX,
+        }));
 
         // parse_all is the same reading, owned and lossy.
         match parse_all(data, comments) {

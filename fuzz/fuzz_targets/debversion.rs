@@ -16,7 +16,11 @@ fn check<T: ?Sized + std::fmt::Debug>(v: &[&T], cmp: impl Fn(&T, &T) -> Ordering
         assert_eq!(cmp(a, a), Ordering::Equal, "compare({a:?}, {a:?})");
         for &b in v {
             let ab = cmp(a, b);
-            assert_eq!(ab, cmp(b, a).reverse(), "compare({a:?}, {b:?}) not antisymmetric");
+            assert_eq!(
+                ab,
+                cmp(b, a).reverse(),
+                "compare({a:?}, {b:?}) not antisymmetric"
+            );
             for &c in v {
                 let (bc, ac) = (cmp(b, c), cmp(a, c));
                 if ab != Ordering::Greater && bc != Ordering::Greater {
@@ -42,6 +46,9 @@ fuzz_target!(|data: &[u8]| {
         vec![a, b]
     };
     check(&parts, |a: &[u8], b: &[u8]| compare_bytes(a, b));
-    let strs: Vec<&str> = parts.iter().filter_map(|p| std::str::from_utf8(p).ok()).collect();
+    let strs: Vec<&str> = parts
+        .iter()
+        .filter_map(|p| std::str::from_utf8(p).ok())
+        .collect();
     check(&strs, |a: &str, b: &str| compare(a, b));
 });

@@ -11,16 +11,29 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let text: &str = &text;
     for p in paragraphs(text) {
-        for name in ["Package", "Status", "Version", "Architecture", "Description"] {
+        for name in [
+            "Package",
+            "Status",
+            "Version",
+            "Architecture",
+            "Description",
+        ] {
             let _ = p.get(name);
         }
     }
     let all: Vec<_> = packages(text).collect();
     let present: Vec<_> = installed(text).collect();
-    let expected: Vec<_> = all.iter().copied().filter(|p| p.state.is_present()).collect();
+    let expected: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|p| p.state.is_present())
+        .collect();
     assert_eq!(present, expected);
     if let Some(p) = all.first() {
-        assert_eq!(is_installed(text, p.name), present.iter().any(|q| q.name == p.name));
+        assert_eq!(
+            is_installed(text, p.name),
+            present.iter().any(|q| q.name == p.name)
+        );
     }
     let _ = is_installed(text, "dpkg");
 });
