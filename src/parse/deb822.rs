@@ -192,6 +192,9 @@ impl<R: Read> TagFile<R> {
         self.end -= self.start;
         self.start = 0;
         if self.buf.len() < self.end + CHUNK {
+            // Exactly what is needed: the buffer holds one chunk plus the start of a
+            // record cut by the previous one, and must not double its way up.
+            self.buf.reserve_exact(self.end + CHUNK - self.buf.len());
             self.buf.resize(self.end + CHUNK, 0);
         }
         let n = loop {

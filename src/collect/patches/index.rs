@@ -340,8 +340,8 @@ struct Prefetch {
 }
 
 impl Prefetch {
-    const CHUNK: usize = 256 * 1024;
-    const IN_FLIGHT: usize = 3;
+    const CHUNK: usize = 128 * 1024;
+    const IN_FLIGHT: usize = 2;
 
     fn spawn<R: Read + Send + 'static>(mut source: R) -> io::Result<Box<dyn Read>> {
         use std::sync::mpsc::sync_channel;
