@@ -115,6 +115,18 @@ pub struct Agent {
     unstored: u64,
 }
 
+/// Gives the heap that collection freed back to the system. Computing the upgradable
+/// packages from scratch (after `apt update`) peaks at 2 MiB of heap, on two threads; glibc
+/// keeps freed memory for reuse, which would leave a long-running service at that high-water
+/// mark between cycles.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of glibc's arenas to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 impl Agent {
     /// Opens the state, ledger and spool named by a validated config.
     pub fn open(config: Config) -> anyhow::Result<Agent> {
@@ -494,6 +506,7 @@ impl Agent {
         }
         // Change detection survives a restart; losing it would only republish once.
         self.save_state();
+        release_freed_memory();
     }
 
     fn topic_of(&self, kind: Kind, data: &serde_json::Value) -> String {
