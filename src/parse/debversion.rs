@@ -192,7 +192,8 @@ mod tests {
     #[test]
     fn agrees_with_dpkg_on_every_version_of_this_machine() {
         use std::io::Write;
-        let versions = crate::collect::patches::upgradable::all_versions(&crate::collect::Root::host());
+        let versions =
+            crate::collect::patches::upgradable::all_versions(&crate::collect::Root::host());
         if versions.len() < 10 {
             return; // not a Debian system
         }
@@ -216,9 +217,16 @@ mod tests {
         for (a, b, _) in &pairs {
             input.push_str(&format!("{a}\t{b}\n"));
         }
-        perl.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        perl.stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         let out = perl.wait_with_output().unwrap();
-        assert!(out.status.success(), "Dpkg::Version is installed (libdpkg-perl)");
+        assert!(
+            out.status.success(),
+            "Dpkg::Version is installed (libdpkg-perl)"
+        );
         let answers: Vec<i32> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(|l| l.trim().parse().unwrap())
