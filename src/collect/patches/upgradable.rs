@@ -488,10 +488,10 @@ pub(crate) fn all_versions(root: &Root) -> Vec<String> {
     if let Ok(f) = std::fs::File::open(root.file(STATUS)) {
         add(Box::new(f));
     }
-    let arches = Arches {
-        native: build_arch().into(),
-        all: vec![build_arch().into()],
-    };
+    // The architectures apt uses here (dpkg's, not the one this test binary was built
+    // for: under qemu they differ).
+    let (config, _) = crate::collect::apt_periodic::read_config(root);
+    let arches = arches(root, &config, &read_status(root).unwrap_or_default());
     let items = index::source_items(root, &arches.native).unwrap_or_default();
     for archive in index::plan(root, &items, &arches).unwrap_or_default() {
         for list in &archive.lists {
