@@ -3,24 +3,39 @@
 //! `relations_parse` on every field value.
 //!
 //! Checks, besides "no panic": `check_new_version` fails only if some dependency field
-//! is refused by `relations_parse` or `Description-md5` is not 32 bytes long.
+//! is refused by `relations_parse` or `Description-md5` is not 32 bytes long; and reading
+//! with the `StanzaFields` sink (which steps over the fields a `Stanza` does not hold, as
+//! the agent reads lists) gives the same stanzas, at the same offsets, with the same
+//! outcome as reading every field and picking them with `Stanza::of`.
 #![no_main]
 
-use grappe_agent::parse::apt_packages::{relations_parse, status_installed, Stanza};
+use grappe_agent::parse::apt_packages::{relations_parse, status_installed, Stanza, StanzaFields};
 use grappe_agent::parse::deb822::TagFile;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut tags = TagFile::new(data);
+    let mut sink = TagFile::<_, StanzaFields>::with_fields(data);
     loop {
+        let offset = tags.offset();
+        assert_eq!(sink.offset(), offset);
         let section = match tags.next_section() {
             Ok(Some(section)) => section,
-            Ok(None) => break,
+            Ok(None) => {
+                assert!(matches!(sink.next_record(), Ok(None)));
+                break;
+            }
             Err(e) => {
                 let _ = e.to_string();
+                assert!(sink.next_record().is_err());
                 break;
             }
         };
+        let (text, fields) = sink
+            .next_record()
+            .expect("the sink reads what the general reader reads")
+            .expect("a record where the general reader has one");
+        assert_eq!(Stanza::from_fields(text, fields), Stanza::of(&section));
         for (_, value) in section.fields() {
             let _ = relations_parse(value);
         }

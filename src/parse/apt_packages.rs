@@ -7,10 +7,11 @@
 //! `Status`. The same checks run here on every record, so that the agent answers exactly
 //! when apt answers.
 
-use super::deb822::Section;
+use super::deb822::{Fields, Section};
+use std::ops::Range;
 
 /// The fields of one record that matter here, raw (apt keeps the last of duplicates).
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stanza<'a> {
     pub package: Option<&'a [u8]>,
     pub version: Option<&'a [u8]>,
@@ -29,55 +30,44 @@ pub struct Stanza<'a> {
 }
 
 impl<'a> Stanza<'a> {
-    /// One pass over the record's fields (a list holds tens of thousands of records).
+    /// The fields of a record read as a general [`Section`].
     pub fn of(section: &Section<'a>) -> Stanza<'a> {
         let mut s = Stanza::default();
         for (name, value) in section.fields() {
-            let v = Some(value);
-            // Length and first letter pick the one candidate name to compare.
-            let first = name.first().map_or(0, |c| c | 0x20);
-            let (key, slot): (&str, Slot) = match (name.len(), first) {
-                (4, b's') => ("size", Slot::Size),
-                (6, b's') if name[1] | 0x20 == b'o' => ("source", Slot::Source),
-                (6, b's') => ("status", Slot::Status),
-                (6, b'b') => ("breaks", Slot::Both(4, 3)),
-                (7, b'p') => ("package", Slot::Package),
-                (7, b'v') => ("version", Slot::Version),
-                (7, b'd') => ("depends", Slot::Both(1, 1)),
-                (8, b'r') => ("replaces", Slot::Both(5, 6)),
-                (8, b's') => ("suggests", Slot::Relation(5)),
-                (8, b'e') => ("enhances", Slot::Relation(7)),
-                (8, b'p') => ("provides", Slot::Relation(8)),
-                (9, b'c') => ("conflicts", Slot::Both(3, 2)),
-                (10, b'm') => ("multi-arch", Slot::MultiArch),
-                (10, b'r') => ("recommends", Slot::Relation(4)),
-                (11, b'p') => ("pre-depends", Slot::Both(2, 0)),
-                (12, b'a') => ("architecture", Slot::Architecture),
-                (14, b'i') => ("installed-size", Slot::Hashed(0)),
-                (15, b'd') => ("description-md5", Slot::DescriptionMd5),
-                _ => continue,
-            };
-            if !name.eq_ignore_ascii_case(key.as_bytes()) {
-                continue;
-            }
-            match slot {
-                Slot::Size => s.size = v,
-                Slot::Source => s.source = v,
-                Slot::Status => s.status = v,
-                Slot::Package => s.package = v,
-                Slot::Version => s.version = v,
-                Slot::MultiArch => s.multi_arch = v,
-                Slot::Architecture => s.architecture = v,
-                Slot::DescriptionMd5 => s.description_md5 = v,
-                Slot::Hashed(h) => s.hashed[h] = v,
-                Slot::Relation(r) => s.relations[r] = v,
-                Slot::Both(h, r) => {
-                    s.hashed[h] = v;
-                    s.relations[r] = v;
-                }
+            if let Some(slot) = Slot::of(name) {
+                s.put(slot, value);
             }
         }
         s
+    }
+
+    /// The fields a [`StanzaFields`] sink gathered from the record `text`.
+    pub fn from_fields(text: &'a [u8], fields: &StanzaFields) -> Stanza<'a> {
+        let mut s = Stanza::default();
+        for (slot, range) in &fields.0 {
+            s.put(*slot, &text[range.clone()]);
+        }
+        s
+    }
+
+    fn put(&mut self, slot: Slot, value: &'a [u8]) {
+        let v = Some(value);
+        match slot {
+            Slot::Size => self.size = v,
+            Slot::Source => self.source = v,
+            Slot::Status => self.status = v,
+            Slot::Package => self.package = v,
+            Slot::Version => self.version = v,
+            Slot::MultiArch => self.multi_arch = v,
+            Slot::Architecture => self.architecture = v,
+            Slot::DescriptionMd5 => self.description_md5 = v,
+            Slot::Hashed(h) => self.hashed[h] = v,
+            Slot::Relation(r) => self.relations[r] = v,
+            Slot::Both(h, r) => {
+                self.hashed[h] = v;
+                self.relations[r] = v;
+            }
+        }
     }
 
     /// The package name as apt files it: lower-cased (unless it holds a `/`).
@@ -196,9 +186,30 @@ impl<'a> Stanza<'a> {
     }
 }
 
+/// A deb822 sink ([`Fields`]) that keeps only what a [`Stanza`] holds: reading a package
+/// list this way steps over every other field without delimiting its value.
+#[derive(Debug, Default)]
+pub struct StanzaFields(Vec<(Slot, Range<usize>)>);
+
+impl Fields for StanzaFields {
+    type Slot = Slot;
+
+    fn slot(name: &[u8]) -> Option<Slot> {
+        Slot::of(name)
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn set(&mut self, slot: Slot, _name: Range<usize>, value: Range<usize>) {
+        self.0.push((slot, value));
+    }
+}
+
 /// Where a field goes in a [`Stanza`].
-#[derive(Clone, Copy)]
-enum Slot {
+#[derive(Debug, Clone, Copy)]
+pub enum Slot {
     Size,
     Source,
     Status,
@@ -211,6 +222,38 @@ enum Slot {
     Relation(usize),
     /// A dependency field that is also hashed: (hash slot, relation slot).
     Both(usize, usize),
+}
+
+impl Slot {
+    /// The slot of a field name (case-insensitive), `None` for the fields apt does not
+    /// need here. Length and first letter pick the one candidate name to compare; lists
+    /// spell names as below, so the exact comparison nearly always settles it.
+    fn of(name: &[u8]) -> Option<Slot> {
+        let first = name.first().map_or(0, |c| c | 0x20);
+        let (key, slot): (&str, Slot) = match (name.len(), first) {
+            (4, b's') => ("Size", Slot::Size),
+            (6, b's') if name[1] | 0x20 == b'o' => ("Source", Slot::Source),
+            (6, b's') => ("Status", Slot::Status),
+            (6, b'b') => ("Breaks", Slot::Both(4, 3)),
+            (7, b'p') => ("Package", Slot::Package),
+            (7, b'v') => ("Version", Slot::Version),
+            (7, b'd') => ("Depends", Slot::Both(1, 1)),
+            (8, b'r') => ("Replaces", Slot::Both(5, 6)),
+            (8, b's') => ("Suggests", Slot::Relation(5)),
+            (8, b'e') => ("Enhances", Slot::Relation(7)),
+            (8, b'p') => ("Provides", Slot::Relation(8)),
+            (9, b'c') => ("Conflicts", Slot::Both(3, 2)),
+            (10, b'm') => ("Multi-Arch", Slot::MultiArch),
+            (10, b'r') => ("Recommends", Slot::Relation(4)),
+            (11, b'p') => ("Pre-Depends", Slot::Both(2, 0)),
+            (12, b'a') => ("Architecture", Slot::Architecture),
+            (14, b'i') => ("Installed-Size", Slot::Hashed(0)),
+            (15, b'd') => ("Description-md5", Slot::DescriptionMd5),
+            _ => return None,
+        };
+        let key = key.as_bytes();
+        (name == key || name.eq_ignore_ascii_case(key)).then_some(slot)
+    }
 }
 
 /// apt's `pkgCache::Version::VerMultiArch` bits.
@@ -311,8 +354,8 @@ pub fn relations_parse(v: &[u8]) -> bool {
                 _ => {}
             }
             i = skip_spaces(i);
-            // A version up to `)`, not empty.
-            match memchr::memchr(b')', &v[i..stop]) {
+            // A version up to `)`, not empty (a few bytes: a plain loop beats memchr).
+            match v[i..stop].iter().position(|&c| c == b')') {
                 Some(p) if p > 0 => i += p + 1,
                 _ => return false,
             }
@@ -367,6 +410,60 @@ mod tests {
             assert_eq!(s.name(), None);
             assert_eq!(s.arch(), b"none");
         });
+    }
+
+    /// Every stanza of `text` read both ways: every field then `Stanza::of`, and the
+    /// `StanzaFields` sink that steps over unwanted fields; with the outcome.
+    fn both_ways(text: &[u8]) -> (Vec<String>, Vec<String>) {
+        let mut general = TagFile::new(text);
+        let mut sink = TagFile::<_, StanzaFields>::with_fields(text);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        loop {
+            match general.next_section() {
+                Ok(Some(s)) => a.push(format!("{:?}", Stanza::of(&s))),
+                Ok(None) => break,
+                Err(e) => {
+                    a.push(e.to_string());
+                    break;
+                }
+            }
+        }
+        loop {
+            match sink.next_record() {
+                Ok(Some((t, f))) => b.push(format!("{:?}", Stanza::from_fields(t, f))),
+                Ok(None) => break,
+                Err(e) => {
+                    b.push(e.to_string());
+                    break;
+                }
+            }
+        }
+        (a, b)
+    }
+
+    #[test]
+    fn stepping_over_unwanted_fields_reads_the_same_stanzas() {
+        let tricky: [&[u8]; 7] = [
+            // Unwanted fields with continuation lines, an empty value continued below.
+            b"Package: a\nDescription: x\n more\n .\nTag:\n role::x\nVersion: 1\n\n",
+            b"Maintainer:\n \n\nPackage: b\nVersion:\n 2\n\n",
+            // A line without a colon swallows the next one (a wanted name disappears).
+            b"Package: c\ngarbage\nVersion: 1\nHomepage: x\n\n",
+            b"Package : d\nVERSION:1\nTag:\t\n\tx\r\nDepends: e\n\r\nPackage: f\n",
+            b"Homepage: http://x\n\n\n\nPackage: g\nHomepage:",
+            b"Package: h\nSHA256: \n\nSize: 1\n\nMD5sum:",
+            b"Filename:\n\n",
+        ];
+        for text in tricky {
+            let (a, b) = both_ways(text);
+            assert_eq!(a, b, "{}", String::from_utf8_lossy(text));
+        }
+        // This machine's dpkg database, whatever it holds.
+        if let Ok(status) = std::fs::read("/var/lib/dpkg/status") {
+            let (a, b) = both_ways(&status);
+            assert_eq!(a, b);
+            assert!(a.len() > 10);
+        }
     }
 
     #[test]

@@ -29,6 +29,37 @@ pub struct Field {
     pub value: Range<usize>,
 }
 
+/// Where the scanner puts a record's fields. A package list has tens of thousands of
+/// records of which a few fields matter: a sink says which names it wants, and only
+/// those have their values delimited (the rest is stepped over line by line).
+pub trait Fields: Default {
+    /// Where a wanted field goes.
+    type Slot: Copy;
+    /// The slot for a field name; `None` for a field this sink ignores.
+    fn slot(name: &[u8]) -> Option<Self::Slot>;
+    /// Forgets the previous record.
+    fn clear(&mut self);
+    /// A wanted field, as byte ranges of the record's text, in file order.
+    fn set(&mut self, slot: Self::Slot, name: Range<usize>, value: Range<usize>);
+}
+
+/// Every field, in file order (duplicates included): the general-purpose sink.
+impl Fields for Vec<Field> {
+    type Slot = ();
+
+    fn slot(_: &[u8]) -> Option<()> {
+        Some(())
+    }
+
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+
+    fn set(&mut self, (): (), name: Range<usize>, value: Range<usize>) {
+        self.push(Field { name, value });
+    }
+}
+
 /// One record, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Section<'a> {
@@ -95,8 +126,8 @@ impl From<io::Error> for Error {
     }
 }
 
-/// Streams the records of a deb822 file.
-pub struct TagFile<R> {
+/// Streams the records of a deb822 file, their fields gathered by `F`.
+pub struct TagFile<R, F = Vec<Field>> {
     reader: R,
     buf: Vec<u8>,
     /// The unread part of `buf`.
@@ -106,22 +137,13 @@ pub struct TagFile<R> {
     offset: u64,
     eof: bool,
     comments: bool,
-    fields: Vec<Field>,
+    fields: F,
 }
 
 impl<R: Read> TagFile<R> {
     /// Records of a package list or status file (`#` is an ordinary character).
     pub fn new(reader: R) -> Self {
-        TagFile {
-            reader,
-            buf: Vec::new(),
-            start: 0,
-            end: 0,
-            offset: 0,
-            eof: false,
-            comments: false,
-            fields: Vec::with_capacity(64),
-        }
+        Self::with_fields(reader)
     }
 
     /// Records of a configuration file: comment lines removed, empty records skipped.
@@ -132,24 +154,47 @@ impl<R: Read> TagFile<R> {
         }
     }
 
+    /// The next record, `None` at the end.
+    pub fn next_section(&mut self) -> Result<Option<Section<'_>>, Error> {
+        Ok(self
+            .next_record()?
+            .map(|(text, fields)| Section { text, fields }))
+    }
+}
+
+impl<R: Read, F: Fields> TagFile<R, F> {
+    /// Records of a package list or status file, gathered by the sink `F`.
+    pub fn with_fields(reader: R) -> Self {
+        TagFile {
+            reader,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            offset: 0,
+            eof: false,
+            comments: false,
+            fields: F::default(),
+        }
+    }
+
     /// Byte offset of the next record in the (decompressed, comment-free) text.
     pub fn offset(&self) -> u64 {
         self.offset + self.start as u64
     }
 
-    /// The next record, `None` at the end.
-    pub fn next_section(&mut self) -> Result<Option<Section<'_>>, Error> {
+    /// The next record: its text (up to the end of what is buffered; the sink's ranges
+    /// are relative to it) and its fields; `None` at the end.
+    pub fn next_record(&mut self) -> Result<Option<(&[u8], &F)>, Error> {
         loop {
-            if let Some(len) = scan(&self.buf[self.start..self.end], self.eof, &mut self.fields) {
+            if let Some((len, any_field)) =
+                scan(&self.buf[self.start..self.end], self.eof, &mut self.fields)
+            {
                 let begin = self.start;
                 self.start += len;
-                if self.comments && self.fields.is_empty() {
+                if self.comments && !any_field {
                     continue;
                 }
-                return Ok(Some(Section {
-                    text: &self.buf[begin..self.end],
-                    fields: &self.fields,
-                }));
+                return Ok(Some((&self.buf[begin..self.end], &self.fields)));
             }
             let left = self.end - self.start;
             if self.eof {
@@ -243,25 +288,25 @@ fn strip_comment_lines(text: &[u8]) -> Vec<u8> {
 }
 
 /// apt's `pkgTagSection::Scan`: the length of the record at the start of `text`
-/// (including the blank lines after it), with its fields in `fields`; `None` when `text`
-/// holds no complete record (more input needed, or none can be formed). Unless `text`
-/// runs to the end of the input, blank lines reaching its end may go on in the next read:
-/// the record is taken only once they are all there, so that where reads happen to cut
-/// the input never turns leftover blank lines into an empty record.
-fn scan(text: &[u8], eof: bool, fields: &mut Vec<Field>) -> Option<usize> {
+/// (including the blank lines after it) and whether it has any field, its wanted fields
+/// given to `fields`; `None` when `text` holds no complete record (more input needed, or
+/// none can be formed). Unless `text` runs to the end of the input, blank lines reaching
+/// its end may go on in the next read: the record is taken only once they are all there,
+/// so that where reads happen to cut the input never turns leftover blank lines into an
+/// empty record.
+fn scan<F: Fields>(text: &[u8], eof: bool, fields: &mut F) -> Option<(usize, bool)> {
     fields.clear();
     let end = text.len();
-    let at = |i: usize| text.get(i).copied().unwrap_or(0);
+    let mut any_field = false;
     let mut stop = 0;
-    let mut current: Option<(Range<usize>, usize)> = None;
+    // The wanted field being read: its slot, name and where its value starts.
+    let mut current: Option<(F::Slot, Range<usize>, usize)> = None;
     while stop < end {
         if !is_space(text[stop]) {
-            if let Some((name, value_start)) = current.take() {
-                fields.push(Field {
-                    name,
-                    value: value_start..trim_end(text, value_start, stop),
-                });
+            if let Some((slot, name, value_start)) = current.take() {
+                fields.set(slot, name, value_start..trim_end(text, value_start, stop));
             }
+            any_field = true;
             let colon = find_colon(text, stop)?;
             let mut name_end = colon;
             while name_end > stop + 1 && is_space(text[name_end - 1]) {
@@ -269,51 +314,72 @@ fn scan(text: &[u8], eof: bool, fields: &mut Vec<Field>) -> Option<usize> {
             }
             let name = stop..name_end;
             stop = colon + 1;
-            while stop < end && is_space(text[stop]) {
-                if text[stop] == b'\n' && at(stop + 1) != b' ' {
-                    break;
+            // An ignored field's value is stepped over like any line: where its blanks
+            // end does not change where its line, or the record, ends.
+            if let Some(slot) = F::slot(&text[name.clone()]) {
+                while stop < end && is_space(text[stop]) {
+                    if text[stop] == b'\n' && text.get(stop + 1) != Some(&b' ') {
+                        break;
+                    }
+                    stop += 1;
                 }
-                stop += 1;
+                if stop >= end {
+                    return None;
+                }
+                current = Some((slot, name, stop));
             }
-            if stop >= end {
-                return None;
-            }
-            current = Some((name, stop));
         }
         stop += memchr::memchr(b'\n', &text[stop..])?;
         while stop + 1 < end && text[stop + 1] == b'\r' {
             stop += 1;
         }
         if stop + 1 < end && text[stop + 1] == b'\n' {
-            if let Some((name, value_start)) = current.take() {
-                fields.push(Field {
-                    name,
-                    value: value_start..trim_end(text, value_start, stop),
-                });
+            if let Some((slot, name, value_start)) = current.take() {
+                fields.set(slot, name, value_start..trim_end(text, value_start, stop));
             }
             let mut len = stop;
             while len < end && (text[len] == b'\n' || text[len] == b'\r') {
                 len += 1;
             }
-            return (len < end || eof).then_some(len);
+            return (len < end || eof).then_some((len, any_field));
         }
         stop += 1;
     }
     None
 }
 
-/// The first `:` at or after `from`. Field names are short, so a plain loop finds it on
-/// the line; a line without one sends apt's search on through the following lines.
+/// The first `:` at or after `from`. It ends a field name, normally on the same line, a
+/// few bytes on: `memchr2` would spend more setting up than searching, so the line is
+/// looked at eight bytes at a time. A line without one sends apt's search on through the
+/// following lines.
 fn find_colon(text: &[u8], from: usize) -> Option<usize> {
-    for (i, &c) in text[from..].iter().enumerate().take(64) {
-        if c == b':' {
-            return Some(from + i);
-        }
-        if c == b'\n' {
+    let mut at = from;
+    while let Some(word) = text.get(at..at + 8) {
+        let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let hits = zero_bytes(word ^ splat(b':')) | zero_bytes(word ^ splat(b'\n'));
+        if hits != 0 {
+            // The lowest flag is exact (see `zero_bytes`), and little-endian order makes
+            // it the first byte in the text.
+            at += hits.trailing_zeros() as usize / 8;
+            if text[at] == b':' {
+                return Some(at);
+            }
             break;
         }
+        at += 8;
     }
-    memchr::memchr(b':', &text[from..]).map(|p| from + p)
+    memchr::memchr(b':', &text[at..]).map(|p| at + p)
+}
+
+/// `byte` in each of the eight bytes of a word.
+const fn splat(byte: u8) -> u64 {
+    u64::from_ne_bytes([byte; 8])
+}
+
+/// The high bit of each zero byte of `word` set (the classic "has zero byte" test). Only
+/// the lowest flag is exact: a borrow can set flags above it, never below.
+fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(splat(0x01)) & !word & splat(0x80)
 }
 
 /// End of a value that runs from `start` to `end`, trailing blanks removed.

@@ -13,7 +13,7 @@ use super::index::{self, Arches, ListFile};
 use super::policy::{Build, Cache, Package, PkgFile, ReleaseInfo};
 use crate::collect::inventory::Problem;
 use crate::collect::Root;
-use crate::parse::apt_packages::{self, Stanza};
+use crate::parse::apt_packages::{self, Stanza, StanzaFields};
 use crate::parse::apt_prefs::{self, Selector};
 use crate::parse::aptconf;
 use crate::parse::deb822::TagFile;
@@ -226,11 +226,11 @@ fn read_status(root: &Root) -> Result<Vec<Installed>, Refusal> {
             format!("{e}: no dpkg database, so no package state to compare"),
         )
     })?;
-    let mut tags = TagFile::new(std::io::BufReader::new(file));
+    let mut tags = TagFile::<_, StanzaFields>::with_fields(std::io::BufReader::new(file));
     let mut installed = Vec::new();
     loop {
-        let section = match tags.next_section() {
-            Ok(Some(s)) => s,
+        let s = match tags.next_record() {
+            Ok(Some((text, fields))) => Stanza::from_fields(text, fields),
             Ok(None) => break,
             Err(e) => {
                 return Err(Refusal::new(
@@ -239,7 +239,6 @@ fn read_status(root: &Root) -> Result<Vec<Installed>, Refusal> {
                 ))
             }
         };
-        let s = Stanza::of(&section);
         let name = s.name().ok_or_else(|| {
             Refusal::new(
                 STATUS,
@@ -354,15 +353,14 @@ fn read_list(
         )
     };
     let reader = index::open_list(root, list).map_err(|e| refuse(&e))?;
-    let mut tags = TagFile::new(reader);
+    let mut tags = TagFile::<_, StanzaFields>::with_fields(reader);
     loop {
         let offset = tags.offset();
-        let section = match tags.next_section() {
-            Ok(Some(s)) => s,
+        let s = match tags.next_record() {
+            Ok(Some((text, fields))) => Stanza::from_fields(text, fields),
             Ok(None) => return Ok(()),
             Err(e) => return Err(refuse(&e)),
         };
-        let s = Stanza::of(&section);
         let Some(raw_name) = s.package.filter(|p| !p.is_empty()) else {
             return Err(refuse(&format!(
                 "the record at byte {offset} has no Package field"
