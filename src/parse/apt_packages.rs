@@ -226,34 +226,39 @@ pub enum Slot {
 
 impl Slot {
     /// The slot of a field name (case-insensitive), `None` for the fields apt does not
-    /// need here. Length and first letter pick the one candidate name to compare; lists
-    /// spell names as below, so the exact comparison nearly always settles it.
+    /// need here. Length and first letter pick the one candidate name to compare.
     fn of(name: &[u8]) -> Option<Slot> {
         let first = name.first().map_or(0, |c| c | 0x20);
-        let (key, slot): (&str, Slot) = match (name.len(), first) {
-            (4, b's') => ("Size", Slot::Size),
-            (6, b's') if name[1] | 0x20 == b'o' => ("Source", Slot::Source),
-            (6, b's') => ("Status", Slot::Status),
-            (6, b'b') => ("Breaks", Slot::Both(4, 3)),
-            (7, b'p') => ("Package", Slot::Package),
-            (7, b'v') => ("Version", Slot::Version),
-            (7, b'd') => ("Depends", Slot::Both(1, 1)),
-            (8, b'r') => ("Replaces", Slot::Both(5, 6)),
-            (8, b's') => ("Suggests", Slot::Relation(5)),
-            (8, b'e') => ("Enhances", Slot::Relation(7)),
-            (8, b'p') => ("Provides", Slot::Relation(8)),
-            (9, b'c') => ("Conflicts", Slot::Both(3, 2)),
-            (10, b'm') => ("Multi-Arch", Slot::MultiArch),
-            (10, b'r') => ("Recommends", Slot::Relation(4)),
-            (11, b'p') => ("Pre-Depends", Slot::Both(2, 0)),
-            (12, b'a') => ("Architecture", Slot::Architecture),
-            (14, b'i') => ("Installed-Size", Slot::Hashed(0)),
-            (15, b'd') => ("Description-md5", Slot::DescriptionMd5),
-            _ => return None,
-        };
-        let key = key.as_bytes();
-        (name == key || name.eq_ignore_ascii_case(key)).then_some(slot)
+        match (name.len(), first) {
+            (4, b's') => named(name, b"Size", Slot::Size),
+            (6, b's') if name[1] | 0x20 == b'o' => named(name, b"Source", Slot::Source),
+            (6, b's') => named(name, b"Status", Slot::Status),
+            (6, b'b') => named(name, b"Breaks", Slot::Both(4, 3)),
+            (7, b'p') => named(name, b"Package", Slot::Package),
+            (7, b'v') => named(name, b"Version", Slot::Version),
+            (7, b'd') => named(name, b"Depends", Slot::Both(1, 1)),
+            (8, b'r') => named(name, b"Replaces", Slot::Both(5, 6)),
+            (8, b's') => named(name, b"Suggests", Slot::Relation(5)),
+            (8, b'e') => named(name, b"Enhances", Slot::Relation(7)),
+            (8, b'p') => named(name, b"Provides", Slot::Relation(8)),
+            (9, b'c') => named(name, b"Conflicts", Slot::Both(3, 2)),
+            (10, b'm') => named(name, b"Multi-Arch", Slot::MultiArch),
+            (10, b'r') => named(name, b"Recommends", Slot::Relation(4)),
+            (11, b'p') => named(name, b"Pre-Depends", Slot::Both(2, 0)),
+            (12, b'a') => named(name, b"Architecture", Slot::Architecture),
+            (14, b'i') => named(name, b"Installed-Size", Slot::Hashed(0)),
+            (15, b'd') => named(name, b"Description-md5", Slot::DescriptionMd5),
+            _ => None,
+        }
     }
+}
+
+/// `slot` if `name` is `key` in any case. Lists spell names as `key` does, so the exact
+/// comparison (of a length known here, which the compiler turns into a few word
+/// comparisons) nearly always settles it.
+#[inline(always)]
+fn named<const N: usize>(name: &[u8], key: &[u8; N], slot: Slot) -> Option<Slot> {
+    (name == key || name.eq_ignore_ascii_case(key)).then_some(slot)
 }
 
 /// apt's `pkgCache::Version::VerMultiArch` bits.
