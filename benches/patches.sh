@@ -17,7 +17,8 @@
 # steady cost the same) and as on a stock device, with its cache in a directory of this
 # run (`-o Dir::Cache::pkgcache=... -o Dir::Cache::srcpkgcache=...`), warmed by one
 # untimed run for the steady state and removed before each cold run. `apt-get -s upgrade`
-# is printed too. Every command runs once untimed first (page cache warm for all).
+# is printed too. One untimed round first warms the page cache for all; then each round
+# runs every case once, so that the agent and apt are measured side by side throughout.
 #
 # Each run is started by benches/rusage.c and measured with wait4(): wall time, CPU time
 # (user + sys, children included) and peak RSS. Targets from the issue, against apt with
@@ -42,32 +43,45 @@ mkdir -p "$state" "$cache"
 apt_cache=(-o "Dir::Cache::pkgcache=$cache/pkgcache.bin" -o "Dir::Cache::srcpkgcache=$cache/srcpkgcache.bin")
 export LC_ALL=C.UTF-8
 
-# name | command... ; optional "prep" function run before each timed run.
-measure() {
-  local name=$1 prep=$2
-  shift 2
-  local out="$work/$name.txt"
-  : >"$out"
-  $prep
-  "$@" >/dev/null 2>&1 || true # untimed: page cache, caches
-  for ((i = 0; i < runs; i++)); do
-    $prep
-    "$work/rusage" "$out" "$@" >/dev/null 2>&1
-  done
+# One timed run of a case: `timed NAME COMMAND...` appends a line to NAME's figures.
+timed() {
+  local name=$1
+  shift
+  "$work/rusage" "$work/$name.txt" "$@" >/dev/null 2>&1
+}
+
+drop_memo() { rm -f "$state/patches-memo.json"; }
+drop_apt_cache() { rm -f "$cache/pkgcache.bin" "$cache/srcpkgcache.bin"; }
+
+# One round: every case once, each cold case followed by its steady one (the cold run
+# leaves the memo or the binary cache that the steady run then uses). Rounds interleave
+# the agent and apt, so that a busy spell on a shared machine slows both, not one.
+round() {
+  drop_memo
+  timed "agent cold" "$agent" collect --only patches --state-dir "$state"
+  timed "agent steady (memo)" "$agent" collect --only patches --state-dir "$state"
+  drop_apt_cache
+  timed "apt list, cache rebuilt" apt list --upgradable "${apt_cache[@]}"
+  timed "apt list, warm binary cache" apt list --upgradable "${apt_cache[@]}"
+  timed "apt list, as configured here" apt list --upgradable
+  drop_apt_cache
+  timed "apt-get -s upgrade, cache rebuilt" apt-get -s upgrade "${apt_cache[@]}"
+  timed "apt-get -s upgrade, warm cache" apt-get -s upgrade "${apt_cache[@]}"
+}
+
+# Median wall and CPU time and peak RSS of a case, as a table row and in summary.tsv.
+report() {
+  local name=$1
   # wall_us utime_us stime_us maxrss_kib status
-  sort -n -k1 "$out" | awk -v name="$name" -v n="$runs" -v tsv="$work/summary.tsv" '
+  sort -n -k1 "$work/$name.txt" | awk -v name="$name" -v tsv="$work/summary.tsv" '
     { wall[NR] = $1; cpu[NR] = $2 + $3; if ($4 > rss) rss = $4; if ($5 != 0) bad++ }
     END {
-      m = int((n + 1) / 2); asort(cpu)
-      printf "%-34s %9.1f %9.1f %9.1f %9.1f%s\n", name, wall[m] / 1000, wall[n] / 1000,
+      m = int((NR + 1) / 2); asort(cpu)
+      printf "%-34s %9.1f %9.1f %9.1f %9.1f%s\n", name, wall[m] / 1000, wall[NR] / 1000,
         cpu[m] / 1000, rss / 1024, (bad ? "   (" bad " runs exited non-zero)" : "")
       printf "%s\t%f\t%f\t%f\n", name, wall[m] / 1000, cpu[m] / 1000, rss / 1024 >> tsv
     }'
 }
-
-no_prep() { :; }
-drop_memo() { rm -f "$state/patches-memo.json"; }
-drop_apt_cache() { rm -f "$cache/pkgcache.bin" "$cache/srcpkgcache.bin"; }
 
 echo "patch status benchmark, $(date -u +%FT%TZ), $runs runs each, on $(uname -m)"
 lists=$(du -cb /var/lib/apt/lists/*_Packages* 2>/dev/null | tail -1 | cut -f1)
@@ -78,19 +92,22 @@ echo "apt list --upgradable: $upgradable_apt upgradable; agent: $upgradable_agen
 echo
 printf "%-34s %9s %9s %9s %9s\n" "" "wall ms" "max ms" "CPU ms" "RSS MiB"
 printf "%-34s %9s %9s %9s %9s\n" "" "(median)" "" "(median)" "(peak)"
-echo "-- cold (lists or status changed)"
-measure "agent cold" drop_memo "$agent" collect --only patches --state-dir "$state"
-measure "apt list, cache rebuilt" drop_apt_cache apt list --upgradable "${apt_cache[@]}"
-measure "apt list, as configured here" no_prep apt list --upgradable
-measure "apt-get -s upgrade, cache rebuilt" drop_apt_cache apt-get -s upgrade "${apt_cache[@]}"
-echo "-- steady (nothing changed)"
 # The memo is only kept for files older than 3 s: on a machine whose lists were just
-# updated, wait before this part.
+# updated, wait before running this.
 "$agent" collect --only patches --state-dir "$state" >/dev/null
 [ -f "$state/patches-memo.json" ] || echo "   (no memo kept: apt's files changed less than 3 s ago; steady figures are cold ones)"
-measure "agent steady (memo)" no_prep "$agent" collect --only patches --state-dir "$state"
-measure "apt list, warm binary cache" no_prep apt list --upgradable "${apt_cache[@]}"
-measure "apt-get -s upgrade, warm cache" no_prep apt-get -s upgrade "${apt_cache[@]}"
+round # untimed: page cache and caches warm for all
+rm -f "$work"/*.txt
+for ((i = 0; i < runs; i++)); do round; done
+echo "-- cold (lists or status changed)"
+report "agent cold"
+report "apt list, cache rebuilt"
+report "apt list, as configured here"
+report "apt-get -s upgrade, cache rebuilt"
+echo "-- steady (nothing changed)"
+report "agent steady (memo)"
+report "apt list, warm binary cache"
+report "apt-get -s upgrade, warm cache"
 echo
 awk -F '\t' '
   { wall[$1] = $2; rss[$1] = $4 }
