@@ -76,7 +76,18 @@ for (structure, device), t in sorted(devices.items()):
     order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
     for c in sorted(failing, key=lambda c: order.get(c["severity"], 9)):
         print(f"    - [{c['severity']}] {c['title']}: {c['evidence'][:90]}")
-    print(f"  patches     reboot required {pat.get('reboot_required')}, automatic updates {pat.get('auto_updates_enabled')}, "
+    upgradable = pat.get("upgradable")
+    if upgradable is None:
+        pending = "pending upgrades unknown (" + "; ".join(p["file"] + ": " + p["error"] for p in pat.get("problems", []))[:120] + ")"
+    else:
+        pending = f"{pat.get('upgradable_count')} upgrades pending, {pat.get('security_count')} of them security fixes"
+    print(f"  patches     {pending}")
+    security = [u for u in (upgradable or []) if u["security"]]
+    for u in security[:5]:
+        print(f"    - {u['name']} {u['installed']} -> {u['candidate']} (security)")
+    if len(security) > 5:
+        print(f"    - ... and {len(security) - 5} more security fixes")
+    print(f"              reboot required {pat.get('reboot_required')}, automatic updates {pat.get('auto_updates_enabled')}, "
           f"end of life {pat.get('os_end_of_life')}, lists {pat.get('package_lists_age_s')} s old")
     print(f"  usage       {usage.get('period')}: {usage.get('days_on')} day(s) on, {usage.get('days_active')} active")
 EOF
