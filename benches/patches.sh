@@ -92,11 +92,10 @@ echo "apt list --upgradable: $upgradable_apt upgradable; agent: $upgradable_agen
 echo
 printf "%-34s %9s %9s %9s %9s\n" "" "wall ms" "max ms" "CPU ms" "RSS MiB"
 printf "%-34s %9s %9s %9s %9s\n" "" "(median)" "" "(median)" "(peak)"
+round # untimed: page cache and caches warm for all
 # The memo is only kept for files older than 3 s: on a machine whose lists were just
 # updated, wait before running this.
-"$agent" collect --only patches --state-dir "$state" >/dev/null
 [ -f "$state/patches-memo.json" ] || echo "   (no memo kept: apt's files changed less than 3 s ago; steady figures are cold ones)"
-round # untimed: page cache and caches warm for all
 rm -f "$work"/*.txt
 for ((i = 0; i < runs; i++)); do round; done
 echo "-- cold (lists or status changed)"

@@ -38,11 +38,6 @@ export GRAPPE_TEST_RUNNER="$RUNNER"
 
 say "building the tests for $TARGET"
 timed "${CARGO[@]}" test --locked --target "$TARGET" "${scope[@]}" --no-run
-say "running the tests for $TARGET${RUNNER:+ under $RUNNER}"
-if [ -z "$RUNNER" ]; then
-  timed "${CARGO[@]}" test --locked --target "$TARGET" "${scope[@]}"
-  exit
-fi
 # Under qemu-user (Debian 12's 7.2), a process that forks while another of its emulated
 # threads is busy can leave the child stuck on a lock before it reaches exec (seen here: a
 # test spawning perl hung for good, its child parked in futex_wait). One test at a time
@@ -50,16 +45,22 @@ fi
 # aarch64 suite runs in about two minutes). Should the emulator still hang, the run is
 # stopped after 15 minutes and tried once more, saying so: the tests have already passed
 # natively by then, and a second hang fails the build.
-run_emulated() {
-  timeout --kill-after=30 900 "${CARGO[@]}" test --locked --target "$TARGET" "${scope[@]}" -- --test-threads=1
+run_tests() {
+  if [ -z "$RUNNER" ]; then
+    "${CARGO[@]}" test --locked --target "$TARGET" "${scope[@]}"
+    return
+  fi
+  local attempt status
+  for attempt in 1 2; do
+    status=0
+    timeout --kill-after=30 900 "${CARGO[@]}" test --locked --target "$TARGET" "${scope[@]}" \
+      -- --test-threads=1 || status=$?
+    if [ "$status" -ne 124 ] && [ "$status" -ne 137 ]; then
+      return "$status"
+    fi
+    say "the tests under $RUNNER did not finish in 15 minutes (qemu-user fork hang?; attempt $attempt of 2)"
+  done
+  return "$status"
 }
-start=$SECONDS
-status=0
-run_emulated || status=$?
-if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
-  say "the tests under $RUNNER did not finish in 15 minutes (qemu-user fork hang?); running them once more"
-  status=0
-  run_emulated || status=$?
-fi
-say "took $((SECONDS - start)) s: tests for $TARGET under $RUNNER"
-exit "$status"
+say "running the tests for $TARGET${RUNNER:+ under $RUNNER}"
+timed run_tests
