@@ -40,6 +40,10 @@ const REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(60);
 const ACK_DEADLINE: Duration = Duration::from_secs(60);
 /// At shutdown, how long to wait for the broker to acknowledge the `offline` status.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// After the broker refused a report (MQTT 5 PUBACK), delivery pauses this long before
+/// trying again: a refusal is an ACL or identity problem that someone must fix, and
+/// resending at once would only loop.
+const REFUSED_RETRY: Duration = Duration::from_secs(300);
 
 /// How the agent runs.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +90,9 @@ struct Delivery {
     /// The spool could not record an acknowledgement: hand it nothing more in this session,
     /// so that what follows is not delivered before what the spool still holds.
     stalled: bool,
+    /// The broker refused a report: it stays in the spool, and delivery starts again from
+    /// the oldest record at this time.
+    retry_refused_at: Option<Instant>,
 }
 
 impl Delivery {
@@ -109,6 +116,9 @@ pub struct Agent {
     session: Option<Session>,
     delivery: Delivery,
     last_error: Option<String>,
+    /// Why the broker refuses the device's reports, until one is accepted: repeated in every
+    /// heartbeat, since nothing is delivered while it lasts.
+    refused: Option<String>,
     last_refresh: Option<Instant>,
     usage_samples: u32,
     /// Reports that could be neither stored nor sent in this run.
@@ -151,6 +161,7 @@ impl Agent {
             session: None,
             delivery: Delivery::default(),
             last_error: None,
+            refused: None,
             last_refresh: None,
             usage_samples: 0,
             unstored: 0,
@@ -222,6 +233,7 @@ impl Agent {
                 .min()
                 .unwrap_or_else(Instant::now);
             let ack_deadline = self.delivery.ack_deadline();
+            let retry_refused_at = self.delivery.retry_refused_at;
             tokio::select! {
                 event = events.recv() => match event {
                     Some(event) => self.on_event(event),
@@ -251,6 +263,9 @@ impl Agent {
                 }
                 _ = tokio::time::sleep_until(ack_deadline.unwrap_or(next_due)), if ack_deadline.is_some() => {
                     self.on_ack_timeout();
+                }
+                _ = tokio::time::sleep_until(retry_refused_at.unwrap_or(next_due)), if retry_refused_at.is_some() => {
+                    self.retry_refused();
                 }
                 _ = usage_tick.tick() => self.sample_usage(false),
                 _ = watchdog_tick.tick(), if watchdog.is_some() => {
@@ -286,6 +301,9 @@ impl Agent {
                 }
                 return Outcome::Done;
             }
+            if self.delivery.retry_refused_at.is_some() && self.delivery.records_in_flight == 0 {
+                break; // the broker refuses the reports: waiting would change nothing
+            }
             let ack_deadline = self.delivery.ack_deadline();
             tokio::select! {
                 event = events.recv() => match event {
@@ -303,10 +321,15 @@ impl Agent {
             }
         }
         let left = self.spool.stats().records;
-        log::warn!(
-            "{left} report(s) not acknowledged within {}; they stay in the spool for the next run",
-            humantime::format_duration(timeout)
-        );
+        match &self.refused {
+            Some(reason) => log::error!(
+                "{left} report(s) stay in the spool for the next run: {reason}"
+            ),
+            None => log::warn!(
+                "{left} report(s) not acknowledged within {}; they stay in the spool for the next run",
+                humantime::format_duration(timeout)
+            ),
+        }
         Outcome::Spooled(left)
     }
 
@@ -395,7 +418,7 @@ impl Agent {
                 }
                 None => log::debug!("packet {pkid} sent with nothing awaiting an id"),
             },
-            Event::Acked(pkid) => {
+            Event::Acked { pkid, refused } => {
                 match self
                     .delivery
                     .in_flight
@@ -405,11 +428,15 @@ impl Agent {
                     Some(Tracked::Record(id)) => {
                         self.delivery.records_in_flight =
                             self.delivery.records_in_flight.saturating_sub(1);
-                        if let Err(e) = self.spool.ack(id) {
+                        if let Some(reason) = refused {
+                            self.on_refused(id, reason);
+                        } else if let Err(e) = self.spool.ack(id) {
                             self.delivery.stalled = true;
                             self.note_error(format!(
                                 "spool: cannot record the acknowledgement of report {id}: {e}"
                             ));
+                        } else {
+                            self.refused = None;
                         }
                     }
                     Some(Tracked::OfflineStatus) => self.delivery.offline_status_acked = true,
@@ -448,6 +475,35 @@ impl Agent {
                 self.delivery = Delivery::default();
             }
         }
+    }
+
+    /// The broker answered a report with a refusal: the report did not reach it, so it
+    /// stays in the spool, and nothing newer is handed over until [`REFUSED_RETRY`] has
+    /// passed (what is already in flight is acknowledged or refused on its own).
+    fn on_refused(&mut self, id: u64, reason: String) {
+        if self.delivery.retry_refused_at.is_none() {
+            log::error!(
+                "the broker refused report record {id}: {reason}; it stays in the spool, \
+                 delivery tries again in {}s",
+                REFUSED_RETRY.as_secs()
+            );
+            self.delivery.retry_refused_at = Some(Instant::now() + REFUSED_RETRY);
+        }
+        self.delivery.stalled = true;
+        self.refused = Some(format!("broker refused report: {reason}"));
+    }
+
+    /// Delivery starts again from the oldest spooled record, once what was in flight has
+    /// been answered (so that nothing is in flight twice).
+    fn retry_refused(&mut self) {
+        if self.delivery.records_in_flight > 0 {
+            self.delivery.retry_refused_at = Some(Instant::now() + ACK_DEADLINE);
+            return;
+        }
+        self.delivery.retry_refused_at = None;
+        self.delivery.stalled = false;
+        self.delivery.handed = None;
+        self.pump();
     }
 
     /// Hands waiting spool records to the session, oldest first, up to [`WINDOW`] in flight.
@@ -637,7 +693,7 @@ impl Agent {
             spool_bytes: if stats.records > 0 { stats.bytes } else { 0 },
             dropped: stats.dropped_total,
             corrupt: stats.corrupt_total,
-            last_error: self.last_error.as_deref(),
+            last_error: self.last_error.as_deref().or(self.refused.as_deref()),
         };
         let payload = serde_json::to_vec(&heartbeat).unwrap_or_default();
         if session

@@ -238,10 +238,13 @@ impl Config {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| {
-            err(
-                "",
-                format!("cannot read the file: {e} (create it from the commented example config/agent.toml)"),
-            )
+            let hint = if e.kind() == std::io::ErrorKind::InvalidData {
+                "it is not a text file: is it the config (TOML), or was it damaged? Restore it \
+                 from the commented example config/agent.toml"
+            } else {
+                "create it from the commented example config/agent.toml"
+            };
+            err("", format!("cannot read the file: {e} ({hint})"))
         })?;
         let raw: RawConfig = toml::from_str(&text)
             .map_err(|e| err("", format!("invalid TOML: {}", e.to_string().trim())))?;
@@ -253,7 +256,8 @@ impl Config {
         raw: RawConfig,
         machine_id: impl FnOnce() -> Option<String>,
     ) -> Result<Config, (String, String)> {
-        let device = if raw.identity.device.is_empty() {
+        let raw_device_is_empty = raw.identity.device.is_empty();
+        let device = if raw_device_is_empty {
             machine_id().ok_or_else(|| {
                 (
                     "[identity] device".to_string(),
@@ -270,6 +274,9 @@ impl Config {
             device: check_name("[identity] device", device)?,
         };
         let broker = validate_broker(raw.broker)?;
+        if let Some(tls) = &broker.tls {
+            check_identity_is_the_certificates(&identity, raw_device_is_empty, tls)?;
+        }
         let schedule = Schedule {
             heartbeat: duration(
                 "[schedule] heartbeat",
@@ -344,14 +351,15 @@ impl Config {
         match result {
             Ok(_) => Ok(Vec::new()),
             Err(webpki::Error::CertExpired { not_after, .. }) => Err(err(format!(
-                "{} expired at {} (unix time); issue a new device certificate",
+                "{} expired on {}; issue a new device certificate",
                 tls.cert_file.display(),
-                not_after.as_secs()
+                utc(not_after)
             ))),
             Err(webpki::Error::CertNotValidYet { not_before, .. }) => Err(err(format!(
-                "{} is not valid before {} (unix time); check the device clock (NTP) or the certificate",
+                "{} is not valid before {} (the clock says {}); check the device clock (NTP) or the certificate",
                 tls.cert_file.display(),
-                not_before.as_secs()
+                utc(not_before),
+                crate::report::rfc3339(now)
             ))),
             Err(webpki::Error::UnknownIssuer) => Ok(vec![format!(
                 "{} is not issued by the CA in {}: fine if the broker trusts another CA for clients, otherwise issue it from the grappe CA",
@@ -361,6 +369,11 @@ impl Config {
             Err(e) => Err(err(format!("{} cannot be used as a client certificate: {e}", tls.cert_file.display()))),
         }
     }
+}
+
+/// A certificate's date as the IT staff read it (UTC, RFC 3339).
+fn utc(t: UnixTime) -> String {
+    crate::report::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(t.as_secs()))
 }
 
 const MIN_INTERVAL: Duration = Duration::from_secs(10);
@@ -373,6 +386,62 @@ const MIN_SPOOL_BYTES: u64 = 64 * 1024;
 const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15 * 60);
 /// MQTT carries the keepalive in a 16-bit number of seconds.
 const MAX_KEEP_ALIVE: Duration = Duration::from_secs(u16::MAX as u64);
+
+/// The broker takes the device's identity from its certificate's common name (Mosquitto's
+/// `use_identity_as_username`), and its ACL lets that name publish only under its own
+/// topics: a config naming another device would have every report refused (or, over MQTT
+/// 3.1.1, silently dropped), so it is refused here, before anything runs.
+fn check_identity_is_the_certificates(
+    identity: &Identity,
+    device_from_machine_id: bool,
+    tls: &Tls,
+) -> Result<(), (String, String)> {
+    let key = || "[identity] device".to_string();
+    let cert = tls.cert_file.display();
+    let common_name = webpki::EndEntityCert::try_from(&tls.chain[0])
+        .ok()
+        .and_then(|cert| common_name(cert.subject()));
+    let Some(common_name) = common_name else {
+        return Err((
+            "[broker] cert".into(),
+            format!("{cert} has no common name (CN); the broker takes the device identity from it: issue the device certificate with CN = the device id"),
+        ));
+    };
+    if common_name == identity.device {
+        return Ok(());
+    }
+    let device = &identity.device;
+    let origin = if device_from_machine_id {
+        format!("is empty, so the device id is {device:?} (from /etc/machine-id)")
+    } else {
+        format!("is {device:?}")
+    };
+    Err((
+        key(),
+        format!("{origin} but {cert} is the certificate of {common_name:?}, and the broker would refuse every report: set device = {common_name:?} or install this device's own certificate"),
+    ))
+}
+
+/// The first common name (CN) in a certificate subject, as webpki hands it over: the DER
+/// of the Name without its outer SEQUENCE header, which is put back for x509-parser. Only
+/// the Name is parsed (not the whole certificate with its extensions): a smaller binary.
+fn common_name(subject: &[u8]) -> Option<String> {
+    use x509_parser::prelude::FromDer;
+    let mut der = vec![0x30]; // SEQUENCE
+    match u32::try_from(subject.len()).ok()? {
+        len @ 0..=0x7f => der.push(len as u8),
+        len => {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            der.push(0x80 | (4 - skip) as u8);
+            der.extend_from_slice(&bytes[skip..]);
+        }
+    }
+    der.extend_from_slice(subject);
+    let (_, name) = x509_parser::x509::X509Name::from_der(&der).ok()?;
+    let cn = name.iter_common_name().next()?.as_str().ok()?;
+    Some(cn.to_owned())
+}
 
 /// Grappe, structure and device names appear in topics: `[a-z0-9-]{1,64}`.
 fn check_name(key: &str, value: String) -> Result<String, (String, String)> {
@@ -439,6 +508,12 @@ fn parse_url(url: &str) -> Result<(bool, String, u16), String> {
         return Err(format!("{url:?} must start with mqtts:// (TLS) or mqtt://"));
     };
     let rest = rest.strip_suffix('/').unwrap_or(rest);
+    // Before the port is split off, so that "host:8883/x" is blamed on its path.
+    if rest.contains(['/', '@', '?', '#', ' ']) {
+        return Err(format!(
+            "{url:?}: write the broker as mqtts://HOST:PORT (no user, path or query)"
+        ));
+    }
     let default_port = if tls { 8883 } else { 1883 };
     let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
         let (host, after) = v6
@@ -460,7 +535,7 @@ fn parse_url(url: &str) -> Result<(bool, String, u16), String> {
             None => (rest, None),
         }
     };
-    if host.is_empty() || host.contains(['/', '@', '?', '#', ' ']) {
+    if host.is_empty() {
         return Err(format!(
             "{url:?}: write the broker as mqtts://HOST:PORT (no user, path or query)"
         ));
@@ -739,8 +814,11 @@ allow_insecure = true
 
     use crate::test_pki as pki;
 
+    /// A TLS config for the device the certificate is for (its file is named after it).
     fn tls_config(ca: &Path, pair: &pki::Pair) -> String {
+        let device = pair.cert.file_stem().unwrap().to_str().unwrap();
         INSECURE
+            .replace("[broker]", &format!("device = {device:?}\n[broker]"))
             .replace("mqtt://127.0.0.1:1884", "mqtts://localhost:8883")
             .replace(
                 "allow_insecure = true",
@@ -795,7 +873,8 @@ allow_insecure = true
         let c = load_str(&tls_config(&pki.ca_file("ca"), &expired)).unwrap();
         let e = c.check_certificate(SystemTime::now()).unwrap_err();
         assert_eq!(e.key, "[broker] cert");
-        assert!(e.message.contains("expired"), "{e}");
+        let day = (now - time::Duration::days(35)).date().to_string();
+        assert!(e.message.contains(&format!("expired on {day}T")), "{e}");
 
         let other_ca = pki::Pki::new(dir.path(), "other-ca");
         let foreign = other_ca.client("foreign");
@@ -803,6 +882,34 @@ allow_insecure = true
         let warnings = c.check_certificate(SystemTime::now()).unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("not issued by"), "{warnings:?}");
+    }
+
+    #[test]
+    fn an_identity_that_is_not_the_certificates_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki::Pki::new(dir.path(), "ca");
+        let pair = pki.client("device-1");
+        let good = tls_config(&pki.ca_file("ca"), &pair);
+        assert_eq!(load_str(&good).unwrap().identity.device, "device-1");
+
+        let e = load_str(&good.replace("\"device-1\"", "\"device-2\"")).unwrap_err();
+        assert_eq!(e.key, "[identity] device");
+        assert!(e.message.contains("\"device-2\""), "{e}");
+        assert!(e.message.contains("set device = \"device-1\""), "{e}");
+
+        // Empty: the machine id is the device id, and it must be the certificate's too.
+        let e = load_str(&good.replace("device = \"device-1\"", "")).unwrap_err();
+        assert_eq!(e.key, "[identity] device");
+        assert!(e.message.contains("/etc/machine-id"), "{e}");
+    }
+
+    #[test]
+    fn a_binary_file_given_as_config_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, b"\x7fELF\x02\x01\x01\0\xff\xfe").unwrap();
+        let e = Config::load(&path, || None).unwrap_err();
+        assert!(e.message.contains("not a text file"), "{e}");
     }
 
     #[test]
@@ -825,6 +932,9 @@ allow_insecure = true
         assert!(parse_url("mqtts://user@h").is_err());
         assert!(parse_url("mqtts://h:0").is_err());
         assert!(parse_url("mqtts://").is_err());
+        // A path is named as such, not taken for a bad port.
+        let e = parse_url("mqtts://b.example:8883/mqtt").unwrap_err();
+        assert!(e.contains("no user, path or query"), "{e}");
     }
 
     #[test]

@@ -402,13 +402,6 @@ fn check_config_accepts_a_good_config_and_names_what_is_wrong_otherwise() {
 }
 
 /// The seqs the agent logged as safely spooled ("... report #N spooled").
-fn logged_spooled_seqs(log: &str) -> Vec<u64> {
-    log.lines()
-        .filter(|l| l.contains(" spooled ("))
-        .filter_map(|l| l.split('#').nth(1)?.split_whitespace().next()?.parse().ok())
-        .collect()
-}
-
 /// Brings the broker back and runs one cycle. Returns the operator (subscribed before the
 /// cycle), the seqs of the reports it received in arrival order once the cycle's newest
 /// report arrived, and the seqs this cycle spooled.

@@ -117,6 +117,7 @@ certfile $LB_DIR/broker.pem
 keyfile $LB_DIR/broker.key
 require_certificate true
 use_identity_as_username true
+use_username_as_clientid true
 acl_file $LB_DIR/acl
 EOF
   local mosquitto=mosquitto

@@ -66,7 +66,7 @@ impl Broker {
                  log_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
                  connection_messages true\n\
                  listener {} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n\
-                 use_identity_as_username true\nacl_file {}\n",
+                 use_identity_as_username true\nuse_username_as_clientid true\nacl_file {}\n",
                 persistence.display(),
                 broker.log.display(),
                 broker.port,
@@ -129,6 +129,15 @@ impl Broker {
             "mosquitto did not restart; log:\n{}",
             self.log_text()
         );
+    }
+
+    /// Adds lines to the ACL and restarts the broker so that they apply.
+    pub fn grant(&mut self, acl_lines: &str) {
+        let acl = self.conf.with_file_name("acl");
+        let mut text = std::fs::read_to_string(&acl).unwrap();
+        text.push_str(acl_lines);
+        std::fs::write(&acl, text).unwrap();
+        self.restart();
     }
 
     pub fn log_text(&self) -> String {
@@ -260,6 +269,14 @@ pub fn run_once(config: &Path, timeout: &str) -> (i32, String) {
     )
 }
 
+/// The seqs of the reports an agent's log says it spooled, in order.
+pub fn logged_spooled_seqs(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|l| l.contains(" spooled ("))
+        .filter_map(|l| l.split('#').nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
 /// A message as an operator sees it.
 #[derive(Debug, Clone)]
 pub struct Msg {
@@ -284,16 +301,21 @@ impl Msg {
 pub struct Operator {
     client: Client,
     msgs: Arc<(Mutex<Vec<Msg>>, Condvar)>,
+    /// Set when dropped: the connection thread stops instead of reconnecting (the broker
+    /// forces client id = certificate name, so a leftover would take a newer one's place).
+    stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Operator {
     fn connect(world: &World, filter: &str) -> Operator {
-        let pair = world.pki.client(OPERATOR);
-        let mut options = MqttOptions::new(
-            format!("{OPERATOR}-{}", fastrand::u32(..)),
-            "127.0.0.1",
-            world.broker.port,
-        );
+        let client_id = format!("{OPERATOR}-{}", fastrand::u32(..));
+        Operator::connect_as(world, OPERATOR, &client_id, filter)
+    }
+
+    /// A client with the certificate of `cn`, asking for `client_id`, subscribed to `filter`.
+    pub fn connect_as(world: &World, cn: &str, client_id: &str, filter: &str) -> Operator {
+        let pair = world.pki.client(cn);
+        let mut options = MqttOptions::new(client_id, "127.0.0.1", world.broker.port);
         options
             .set_keep_alive(Duration::from_secs(30))
             .set_max_packet_size(1 << 20, 1 << 20);
@@ -309,8 +331,13 @@ impl Operator {
         let msgs: Arc<(Mutex<Vec<Msg>>, Condvar)> = Arc::default();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let sink = msgs.clone();
+        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = stopped.clone();
         std::thread::spawn(move || {
             for event in connection.iter() {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
                 match event {
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
                         let _ = ready_tx.send(());
@@ -332,7 +359,11 @@ impl Operator {
         ready_rx
             .recv_timeout(Duration::from_secs(10))
             .expect("operator could not subscribe");
-        Operator { client, msgs }
+        Operator {
+            client,
+            msgs,
+            stopped,
+        }
     }
 
     pub fn publish(&self, topic: &str, payload: &[u8]) {
@@ -407,6 +438,8 @@ impl Operator {
 
 impl Drop for Operator {
     fn drop(&mut self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.client.disconnect();
     }
 }

@@ -1,0 +1,191 @@
+//! The ways a device could go dark or lose reports without saying so, each tried on the
+//! real agent binary against a real Mosquitto: a broker that refuses the device's
+//! publishes, an identity that is not the certificate's, another client taking the
+//! device's client id, and oversized messages on its command topics.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+const OTHER_STRUCTURE: &str = "ehpad-other";
+
+fn other_topic(device: &str, suffix: &str) -> String {
+    format!("grappe/v1/{GRAPPE}/{OTHER_STRUCTURE}/{device}/{suffix}")
+}
+
+/// A structure the broker's ACL does not grant: MQTT 5 PUBACKs say "not authorized", the
+/// reports stay spooled with the reason in the log and the heartbeat, and they are all
+/// delivered, in order, once the ACL is fixed.
+#[test]
+fn reports_the_broker_refuses_stay_spooled_with_the_reason_until_it_takes_them() {
+    let mut world = World::new(&["dev-r"]);
+    // The heartbeat is granted, so that the operator can read the reason in it.
+    world.broker.grant(&format!(
+        "user dev-r\ntopic write {}\n",
+        other_topic("dev-r", "heartbeat")
+    ));
+    let config = world.agent_config("dev-r", "[schedule]\nheartbeat = \"10s\"\n");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            &format!("structure = \"{STRUCTURE}\""),
+            &format!("structure = \"{OTHER_STRUCTURE}\""),
+        ),
+    )
+    .unwrap();
+
+    let op = world.operator("grappe/#");
+    let service = Service::start(&world, &config);
+    let heartbeat = op.wait_json(&other_topic("dev-r", "heartbeat"), SECS(40), |h| {
+        h["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("NotAuthorized"))
+    });
+    assert_eq!(heartbeat["spooled"], 4, "{heartbeat}");
+    assert!(
+        heartbeat["last_error"].as_str().unwrap().contains("ACL"),
+        "{heartbeat}"
+    );
+    let log = service.log();
+    drop(service);
+    assert!(
+        log.contains("the broker refused report record 1: NotAuthorized"),
+        "{log}"
+    );
+    let spooled = logged_spooled_seqs(&log);
+    assert_eq!(spooled.len(), 4, "{log}");
+    assert!(
+        !op.messages()
+            .iter()
+            .any(|m| m.topic == other_topic("dev-r", "inventory")),
+        "a refused report reached the operator"
+    );
+
+    // `--once` does not wait for its timeout when the broker refuses everything.
+    let started = std::time::Instant::now();
+    let (code, log) = run_once(&config, "60s");
+    assert_eq!(code, 3, "{log}");
+    assert!(log.contains("NotAuthorized"), "{log}");
+    assert!(started.elapsed() < SECS(30), "{log}");
+    let spooled_again = logged_spooled_seqs(&log);
+
+    // The ACL fixed: everything spooled arrives, oldest first, nothing lost. (One operator
+    // connection at a time: the broker names clients after their certificate.)
+    drop(op);
+    world.broker.grant(&format!(
+        "user dev-r\ntopic write grappe/v1/{GRAPPE}/{OTHER_STRUCTURE}/dev-r/#\n"
+    ));
+    let op = world.operator("grappe/#");
+    let (code, log) = run_once(&config, "20s");
+    assert_eq!(code, 0, "{log}");
+    let last = *logged_spooled_seqs(&log).last().unwrap();
+    let msgs = op.wait_for("the last report", SECS(10), |msgs| {
+        msgs.iter().any(|m| {
+            m.topic.starts_with(&other_topic("dev-r", ""))
+                && m.json().get("seq").and_then(|s| s.as_u64()) == Some(last)
+        })
+    });
+    let delivered: Vec<u64> = msgs
+        .iter()
+        .filter(|m| m.topic.starts_with(&other_topic("dev-r", "")))
+        .filter_map(|m| m.json().get("seq").and_then(|s| s.as_u64()))
+        .collect();
+    for seq in spooled.iter().chain(&spooled_again) {
+        assert!(delivered.contains(seq), "{seq} lost: {delivered:?}");
+    }
+    assert!(
+        delivered.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {delivered:?}"
+    );
+}
+
+/// `[identity] device` must be the certificate's common name: the broker knows the device
+/// by it, and would refuse (or, over MQTT 3.1.1, silently drop) everything else.
+#[test]
+fn an_identity_that_is_not_the_certificates_is_refused_before_anything_runs() {
+    let world = World::new(&["dev-a", "dev-b"]);
+    let pair = world.pki.client("dev-a");
+    let config = world.agent_config_with("dev-b", &world.pki.ca_file("ca"), &pair, "");
+
+    let out = agent()
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("[identity] device"), "{stderr}");
+    assert!(stderr.contains("\"dev-a\""), "{stderr}");
+
+    let (code, log) = run_once(&config, "10s");
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("[identity] device"), "{log}");
+    assert!(
+        !world.spool_dir("dev-b").exists(),
+        "nothing may run with a wrong identity"
+    );
+}
+
+/// A client with another device's certificate cannot take a device's place by asking for
+/// its client id: the broker names clients after their certificate.
+#[test]
+fn another_certificate_cannot_take_over_the_devices_client_id() {
+    let world = World::new(&["dev-a", "dev-b"]);
+    let config = world.agent_config("dev-a", "");
+    let op = world.operator(&topic("dev-a", "status"));
+    let service = Service::start(&world, &config);
+    op.wait_json(&topic("dev-a", "status"), SECS(15), |s| {
+        s["state"] == "online"
+    });
+
+    let intruder = Operator::connect_as(&world, "dev-b", "dev-a", &topic("dev-b", "cmd/#"));
+    std::thread::sleep(SECS(2));
+    drop(intruder);
+    let log = service.log();
+    assert!(!log.contains("disconnected"), "{log}");
+    assert!(
+        !op.messages()
+            .iter()
+            .any(|m| m.topic == topic("dev-a", "status") && m.json()["state"] == "offline"),
+        "the device was thrown off"
+    );
+    assert!(
+        world.broker.log_text().contains("as dev-b"),
+        "{}",
+        world.broker.log_text()
+    );
+}
+
+/// Messages larger than the agent takes, retained or not, on its command topics: the
+/// broker keeps them from the agent, which stays connected and keeps reporting.
+#[test]
+fn oversized_messages_on_the_command_topics_do_not_cost_the_connection() {
+    let world = World::new(&["dev-o"]);
+    let op = world.operator("grappe/#");
+    let big = vec![b'x'; 200 * 1024];
+    op.publish_retained(&topic("dev-o", "cmd/ping"), &big);
+    let config = world.agent_config("dev-o", "[schedule]\nheartbeat = \"10s\"\n");
+    let service = Service::start(&world, &config);
+    op.wait_json(&topic("dev-o", "status"), SECS(15), |s| {
+        s["state"] == "online"
+    });
+    op.publish(&topic("dev-o", "cmd/refresh"), &big);
+    // Two heartbeats: the connection lived through both messages.
+    op.wait_for("two heartbeats", SECS(30), |msgs| {
+        msgs.iter()
+            .filter(|m| m.topic == topic("dev-o", "heartbeat"))
+            .count()
+            >= 2
+    });
+    op.publish(&topic("dev-o", "cmd/ping"), br#"{"id":"after"}"#);
+    let answer = op.wait_json(&topic("dev-o", "cmd-result"), SECS(10), |a| {
+        a["id"] == "after"
+    });
+    assert_eq!(answer["ok"], true, "{answer}");
+    let log = service.log();
+    assert!(!log.contains("disconnected"), "{log}");
+    assert_eq!(log.matches("connected to").count(), 1, "{log}");
+}
