@@ -146,13 +146,22 @@ impl Agent {
                 config.state_dir.display()
             )
         })?;
-        let spool = Spool::open(&config.spool.dir, config.spool.max_bytes)
+        let mut spool = Spool::open(&config.spool.dir, config.spool.max_bytes)
             .with_context(|| format!("cannot open the spool in {}", config.spool.dir.display()))?;
         let state_path = State::path(&config.state_dir);
         let ledger_path = config.state_dir.join("usage.json");
+        let (state, state_problem) = State::load(&state_path);
+        let (ledger, ledger_problem) = Ledger::load(&ledger_path);
+        // Damage found on the way in is already logged; the first heartbeat says it too.
+        let last_error = spool
+            .take_problems()
+            .into_iter()
+            .chain(state_problem)
+            .chain(ledger_problem)
+            .reduce(|all, next| format!("{all}; {next}"));
         Ok(Agent {
-            state: State::load(&state_path),
-            ledger: Ledger::load(&ledger_path),
+            state,
+            ledger,
             root: Root::host(),
             spool,
             state_path,
@@ -160,7 +169,7 @@ impl Agent {
             config,
             session: None,
             delivery: Delivery::default(),
-            last_error: None,
+            last_error,
             refused: None,
             last_refresh: None,
             usage_samples: 0,

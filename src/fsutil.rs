@@ -33,6 +33,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Moves a damaged file aside as `NAME.corrupt-UNIXTIME`, kept for a post-mortem, so that
+/// the agent starts that file afresh instead of failing on it at every start. Returns
+/// where it went (`Ok(None)`: there was nothing to move).
+pub fn set_aside(path: &Path) -> io::Result<Option<std::path::PathBuf>> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    // Two damaged files within a second keep both copies.
+    let aside = (0..)
+        .map(|n| match n {
+            0 => path.with_file_name(format!("{name}.corrupt-{secs}")),
+            n => path.with_file_name(format!("{name}.corrupt-{secs}-{n}")),
+        })
+        .find(|p| fs::symlink_metadata(p).is_err())
+        .unwrap_or_default();
+    match fs::rename(path, &aside) {
+        Ok(()) => Ok(Some(aside)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 /// Flushes a directory's entries (new, renamed or removed files) to disk.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

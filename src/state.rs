@@ -59,31 +59,38 @@ impl State {
     /// current time in milliseconds, never earlier than 2025: above any number the device
     /// used before, since a device publishes far fewer reports than a millisecond clock
     /// counts, and stable whatever an RTC-less board's clock says before NTP.
-    pub fn load(path: &Path) -> State {
-        let mut state = match std::fs::read(path) {
+    /// The second value says what was wrong with the file, if it was damaged.
+    pub fn load(path: &Path) -> (State, Option<String>) {
+        let problem = match std::fs::read(path) {
             Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
-                Ok(state) => state,
-                Err(e) => {
-                    let aside = path.with_extension(format!("json.corrupt-{}", unix_now()));
-                    let _ = std::fs::rename(path, &aside);
-                    log::warn!(
-                        "{} is corrupt ({e}); kept as {} and starting a new state",
-                        path.display(),
-                        aside.display()
-                    );
-                    State::fresh()
-                }
+                Ok(state) => return (state.resumed(), None),
+                Err(e) => e.to_string(),
             },
-            Err(e) => {
-                if e.kind() != io::ErrorKind::NotFound {
-                    log::warn!("cannot read {}: {e}; starting a new state", path.display());
-                }
-                State::fresh()
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return (State::fresh().resumed(), None)
             }
+            // Unreadable (a directory, an I/O error): moved aside too, or no report could
+            // ever be numbered (numbers are reserved by writing this file).
+            Err(e) => e.to_string(),
         };
-        state.seq = state.seq.max(state.seq_reserved);
-        state.seq_reserved = state.seq;
-        state
+        let aside = match fsutil::set_aside(path) {
+            Ok(Some(aside)) => format!("kept as {}; ", aside.display()),
+            Ok(None) => String::new(),
+            Err(e) => format!("cannot be moved aside ({e}); "),
+        };
+        let problem = format!(
+            "state {} is damaged ({problem}); {aside}started anew: reports are numbered from the clock (above the old numbers) and each is published again once",
+            path.display()
+        );
+        log::error!("{problem}");
+        (State::fresh().resumed(), Some(problem))
+    }
+
+    /// Numbering resumes above every number a previous run may have reserved.
+    fn resumed(mut self) -> State {
+        self.seq = self.seq.max(self.seq_reserved);
+        self.seq_reserved = self.seq;
+        self
     }
 
     fn fresh() -> State {
@@ -170,10 +177,6 @@ fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
-fn unix_now() -> u64 {
-    unix(SystemTime::now())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,7 +186,7 @@ mod tests {
     fn seq_never_repeats_across_restarts_even_unsaved() {
         let dir = tempfile::tempdir().unwrap();
         let path = State::path(dir.path());
-        let mut s = State::load(&path);
+        let (mut s, _) = State::load(&path);
         let first = s.next_seq(&path).unwrap();
         assert!(
             first > crate::usage::WALL_FLOOR as u64 * 1000,
@@ -192,12 +195,12 @@ mod tests {
         let second = s.next_seq(&path).unwrap();
         assert_eq!(second, first + 1);
         // Killed without saving: the next run starts above the reserved block.
-        let mut again = State::load(&path);
+        let (mut again, _) = State::load(&path);
         let third = again.next_seq(&path).unwrap();
         assert!(third > second, "{third} <= {second}");
         // Saved at shutdown: numbering continues above what was given.
         again.save(&path).unwrap();
-        assert!(State::load(&path).next_seq(&path).unwrap() > third);
+        assert!(State::load(&path).0.next_seq(&path).unwrap() > third);
     }
 
     #[test]
@@ -214,12 +217,13 @@ mod tests {
     fn a_corrupt_state_is_set_aside_and_seq_still_moves_forward() {
         let dir = tempfile::tempdir().unwrap();
         let path = State::path(dir.path());
-        let mut s = State::load(&path);
+        let (mut s, _) = State::load(&path);
         let before = (0..3).map(|_| s.next_seq(&path).unwrap()).last().unwrap();
         // The guarantee holds while a device publishes fewer reports than milliseconds pass.
         std::thread::sleep(Duration::from_millis(10));
         std::fs::write(&path, b"{\"seq\": 12").unwrap();
-        let mut resumed = State::load(&path);
+        let (mut resumed, problem) = State::load(&path);
+        assert!(problem.unwrap().contains("damaged"));
         assert!(resumed.next_seq(&path).unwrap() > before);
         let names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -228,6 +232,23 @@ mod tests {
         assert!(
             names.iter().any(|n| n.starts_with("state.json.corrupt-")),
             "{names:?}"
+        );
+    }
+
+    #[test]
+    fn a_state_that_cannot_be_read_is_moved_aside_so_numbers_can_be_reserved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = State::path(dir.path());
+        // Invalid UTF-8, then a directory in its place.
+        std::fs::write(&path, b"{\"seq\": \xff\xfe}").unwrap();
+        let (_, problem) = State::load(&path);
+        assert!(problem.is_some());
+        std::fs::create_dir(&path).unwrap();
+        let (mut s, problem) = State::load(&path);
+        assert!(problem.unwrap().contains("damaged"));
+        assert!(
+            s.next_seq(&path).is_ok(),
+            "the state file can be written again"
         );
     }
 

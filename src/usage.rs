@@ -26,7 +26,7 @@
 use std::cmp::max;
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -325,30 +325,31 @@ impl Ledger {
     /// Reads the ledger. Missing → empty. Unreadable or corrupt → renamed aside to
     /// `<name>.corrupt-<unix time>` for a human to look at, logged, and an empty ledger is
     /// started: losing the history is bad, stopping the agent over it would be worse.
-    pub fn load(path: &Path) -> Ledger {
+    /// The second value says what was wrong with the file, if it was damaged.
+    pub fn load(path: &Path) -> (Ledger, Option<String>) {
         let problem = match fs::read(path) {
             Ok(bytes) => match serde_json::from_slice::<Ledger>(&bytes) {
-                Ok(ledger) if ledger.version == LEDGER_VERSION => return ledger.normalized(),
+                Ok(ledger) if ledger.version == LEDGER_VERSION => {
+                    return (ledger.normalized(), None)
+                }
                 Ok(ledger) => format!("unknown ledger version {}", ledger.version),
                 Err(e) => e.to_string(),
             },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ledger::new(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return (Ledger::new(), None),
             Err(e) => e.to_string(),
         };
-        let aside = set_aside_path(path);
-        match fs::rename(path, &aside) {
-            Ok(()) => log::error!(
-                "usage ledger {} is unreadable ({problem}); moved to {} and starting a new one",
-                path.display(),
-                aside.display()
-            ),
-            Err(e) => log::error!(
-                "usage ledger {} is unreadable ({problem}) and could not be moved aside ({e}); \
-                 starting a new one",
-                path.display()
-            ),
-        }
-        Ledger::new()
+        let aside = match fsutil::set_aside(path) {
+            Ok(Some(aside)) => format!("moved to {}", aside.display()),
+            Ok(None) => "gone".to_string(),
+            Err(e) => format!("could not be moved aside ({e})"),
+        };
+        let problem = format!(
+            "usage ledger {} is unreadable ({problem}); {aside}: the usage recorded in it is \
+             lost, a new ledger starts now",
+            path.display()
+        );
+        log::error!("{problem}");
+        (Ledger::new(), Some(problem))
     }
 
     /// An empty ledger.
@@ -517,13 +518,6 @@ impl Default for Ledger {
     }
 }
 
-/// `usage.json` → `usage.json.corrupt-<unix time>`.
-fn set_aside_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".corrupt-{}", unix_secs(SystemTime::now())));
-    path.with_file_name(name)
-}
-
 /// Unix seconds of a wall time; times before 1970 come out negative (and below the floor).
 fn unix_secs(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
@@ -618,7 +612,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("usage.json");
         ledger.save(&path).unwrap();
-        let mut ledger = Ledger::load(&path);
+        let (mut ledger, _) = Ledger::load(&path);
         ledger.record(&sample(
             BOOT_A,
             7200 + 3600,
@@ -803,13 +797,13 @@ mod tests {
         let path = dir.path().join("usage.json");
         assert_eq!(
             Ledger::load(&path),
-            Ledger::new(),
+            (Ledger::new(), None),
             "missing file: empty ledger"
         );
         let mut ledger = Ledger::new();
         ledger.record(&sample(BOOT_A, 600, datetime!(2026-11-23 10:00), true));
         ledger.save(&path).unwrap();
-        assert_eq!(Ledger::load(&path), ledger);
+        assert_eq!(Ledger::load(&path), (ledger, None));
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.contains(r#""date":"2026-11-23""#), "{text}");
     }
@@ -824,7 +818,9 @@ mod tests {
             br#"{"version":99,"last":null,"days":[]}"#,
         ] {
             fs::write(&path, bad).unwrap();
-            assert_eq!(Ledger::load(&path), Ledger::new());
+            let (ledger, problem) = Ledger::load(&path);
+            assert_eq!(ledger, Ledger::new());
+            assert!(problem.unwrap().contains("is unreadable"));
             assert!(!path.exists());
             let aside: Vec<_> = fs::read_dir(dir.path())
                 .unwrap()
@@ -846,7 +842,7 @@ mod tests {
         let text = serde_json::json!({"version": 1, "days": [
             row("2026-11-24", 10), row("2026-11-23", 5), row("2026-11-24", 1)]});
         fs::write(&path, text.to_string()).unwrap();
-        let ledger = Ledger::load(&path);
+        let (ledger, _) = Ledger::load(&path);
         assert_eq!(ledger.days.len(), 2);
         assert_eq!(ledger.days[1].uptime_s, 11);
         assert_eq!(ledger.days[1].boots, 2);

@@ -189,3 +189,38 @@ fn oversized_messages_on_the_command_topics_do_not_cost_the_connection() {
     assert!(!log.contains("disconnected"), "{log}");
     assert_eq!(log.matches("connected to").count(), 1, "{log}");
 }
+
+/// A flipped bit (invalid UTF-8) or a directory in place of any state file: the agent
+/// keeps working, delivers, and its first heartbeat says what was damaged.
+#[test]
+fn damaged_state_files_do_not_stop_the_agent_and_are_reported() {
+    let world = World::new(&["dev-s"]);
+    let config = world.agent_config("dev-s", "");
+    let (code, log) = run_once(&config, "20s");
+    assert_eq!(code, 0, "{log}");
+    let state = world.path("state-dev-s");
+    for file in ["spool/ledger", "state.json", "usage.json", "patches-memo.json"] {
+        let path = state.join(file);
+        let mut bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x80; // ASCII becomes invalid UTF-8
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let op = world.operator(&topic("dev-s", "#"));
+    let (code, log) = run_once(&config, "20s");
+    assert_eq!(code, 0, "{log}");
+    let heartbeat = op.wait_json(&topic("dev-s", "heartbeat"), SECS(10), |_| true);
+    let error = heartbeat["last_error"].as_str().unwrap_or_default();
+    for what in ["spool ledger", "state", "usage ledger"] {
+        assert!(error.contains(what), "{what} not reported: {heartbeat}");
+    }
+    assert!(heartbeat["corrupt"].as_u64() >= Some(1), "{heartbeat}");
+
+    // A directory where the ledger was: still running, and it can write its ledger again.
+    let ledger = state.join("spool/ledger");
+    std::fs::remove_file(&ledger).unwrap();
+    std::fs::create_dir(&ledger).unwrap();
+    let (code, log) = run_once(&config, "20s");
+    assert_eq!(code, 0, "{log}");
+    assert!(ledger.is_file(), "{log}");
+}

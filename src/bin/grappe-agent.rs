@@ -197,7 +197,7 @@ fn collect_cmd(
                 .map(|c| root.file(&c.state_dir.to_string_lossy()))
                 .unwrap_or_else(|| root.file("/var/lib/grappe-agent"))
         });
-        ledger = Ledger::load(&state_dir.join("usage.json"));
+        ledger = Ledger::load(&state_dir.join("usage.json")).0;
         if root.is_host_disk() {
             if let Ok(probe) = usage::probe(&root) {
                 ledger.record(&probe);

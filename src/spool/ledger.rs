@@ -59,6 +59,28 @@ impl Ledger {
         out
     }
 
+    /// What can still be trusted in a damaged ledger: numbers that only ever grow, where a
+    /// flipped bit errs upwards at worst (ids skipped, a loss over-counted), never towards
+    /// reusing an id or forgetting a loss. The acknowledgements are not kept: believing a
+    /// damaged one would lose a record without a word, forgetting it only resends one.
+    pub fn salvage(text: &str) -> Ledger {
+        let mut ledger = Ledger::default();
+        for line in text.lines() {
+            let mut words = line.split_ascii_whitespace();
+            let (Some(key), Some(Ok(value))) = (words.next(), words.next().map(str::parse)) else {
+                continue;
+            };
+            let field = match key {
+                "next_id" => &mut ledger.next_id,
+                "dropped_total" => &mut ledger.dropped_total,
+                "corrupt_total" => &mut ledger.corrupt_total,
+                _ => continue,
+            };
+            *field = (*field).max(value);
+        }
+        ledger
+    }
+
     /// Parses [`Ledger::encode`]'s output; the error says what is wrong, for the log.
     pub fn decode(text: &str) -> Result<Ledger, String> {
         let crc_at = text.rfind("crc32 ").ok_or("no checksum line")?;
@@ -146,5 +168,30 @@ mod tests {
         assert!(Ledger::decode(&text[..text.len() - 3]).is_err());
         assert!(Ledger::decode("").is_err());
         assert!(Ledger::decode("crc32 zz").is_err());
+    }
+
+    #[test]
+    fn a_damaged_ledger_keeps_only_what_grows() {
+        let text = Ledger {
+            next_id: 20,
+            waiting_from: 4,
+            acked: vec![7],
+            dropped_total: 3,
+            corrupt_total: 2,
+            corrupt_seen: BTreeMap::from([(1, 2)]),
+        }
+        .encode()
+        .replace("waiting_from 4", "waiting_from 9\u{fffd}");
+        assert!(Ledger::decode(&text).is_err());
+        let salvaged = Ledger::salvage(&text);
+        assert_eq!(
+            salvaged,
+            Ledger {
+                next_id: 20,
+                dropped_total: 3,
+                corrupt_total: 2,
+                ..Ledger::default()
+            }
+        );
     }
 }

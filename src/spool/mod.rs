@@ -6,8 +6,8 @@
 //!   id of the first record written to them. Only the newest segment is appended to; a new
 //!   one starts when it would grow past `max_bytes / 8` (capped at 1 MiB), so the oldest
 //!   data can be freed by deleting a whole file and nothing is ever rewritten in place.
-//! - **`ledger`**: a few lines of text replaced with [`write_atomic`] when an ack, a drop or a
-//!   newly found corruption changes it: the next id, the lowest id still waiting, the ids
+//! - **`ledger`**: a few lines of text replaced with [`write_atomic`] when a push, an ack, a
+//!   drop or a newly found corruption changes it: the next id, the lowest id still waiting, the ids
 //!   acknowledged out of order above it, and the `dropped_total` / `corrupt_total` counters.
 //!   A segment is deleted only after the ledger saying all its records are acknowledged
 //!   (or dropped) is on disk.
@@ -33,8 +33,15 @@
 //! - *Damage is local*: a record whose body checksum fails is skipped by its (checksummed)
 //!   length; a damaged header is skipped by scanning for the next magic with a valid header
 //!   checksum. Either way the loss is counted in `corrupt_total`, never fatal.
-//! - *SD card wear*: an ack rewrites only the small ledger, and only when it changes
-//!   something; segments are written once and deleted whole.
+//! - *Every loss is counted*: ids run without gaps from a segment's name to the next
+//!   segment's name (or the ledger's next id), so whatever happened to a file (cut inside a
+//!   record, emptied, overwritten), the ids of that range neither found nor acknowledged
+//!   are the records lost. A damaged ledger (any byte, any bit, or not a file at all) is
+//!   set aside and rebuilt from the segments and the numbers of it that only grow; it
+//!   counts as one loss, and its acknowledgements are forgotten (records resent, not lost).
+//! - *SD card wear*: a push or an ack rewrites only the small ledger, and only when it
+//!   changes something; segments are written once and deleted whole. (Reports are pushed a
+//!   few times an hour.)
 //! - *Memory*: only an index (id, offset, length, acked) is kept; payloads are read back from
 //!   disk by [`Spool::read_after`]. `open` reads one segment at a time to scan it (at most
 //!   1 MiB, or one record if a single record is larger).
@@ -100,6 +107,8 @@ pub struct Spool {
     waiting: u64,
     dropped_total: u64,
     corrupt_total: u64,
+    /// What `open` found damaged, for the agent to report once connected.
+    problems: Vec<String>,
     /// Held for the spool's lifetime: the flock is released when it is closed.
     _lock: File,
 }
@@ -148,17 +157,20 @@ impl Spool {
         fs::create_dir_all(dir).map_err(ctx("cannot create directory", dir))?;
         let lock = lock(dir)?;
         let ledger_path = dir.join(LEDGER);
-        let ledger = match fs::read_to_string(&ledger_path) {
-            Ok(text) => Ledger::decode(&text).unwrap_or_else(|why| {
-                log::error!(
-                    "spool ledger {} is damaged ({why}): starting from the segments alone; \
-                     acknowledged records may be sent again and counters restart",
+        let mut problems = Vec::new();
+        let (ledger, ledger_damaged) = match read_ledger(&ledger_path) {
+            Ok(ledger) => (ledger, false),
+            Err((why, salvaged)) => {
+                let aside = set_aside(&ledger_path);
+                let problem = format!(
+                    "spool ledger {} is damaged ({why}){aside}: rebuilt from the segments; \
+                     reports it had acknowledged may be sent again",
                     ledger_path.display()
                 );
-                Ledger::default()
-            }),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ledger::default(),
-            Err(err) => return Err(context(dir, "cannot read", &ledger_path, err)),
+                log::error!("{problem}");
+                problems.push(problem);
+                (salvaged, true)
+            }
         };
 
         let mut spool = Spool {
@@ -170,43 +182,63 @@ impl Spool {
             next_id: ledger.next_id.max(1),
             waiting: 0,
             dropped_total: ledger.dropped_total,
-            corrupt_total: ledger.corrupt_total,
+            // The damaged ledger is one loss in itself: what it knew is gone.
+            corrupt_total: ledger.corrupt_total + u64::from(ledger_damaged),
+            problems,
             _lock: lock,
         };
         let names = segment_files(dir)?;
+        // A segment holds ids from its name on: new ones never go below the newest name,
+        // even if that file lost its records or was put there by mistake.
+        if let Some((newest, _)) = names.last() {
+            spool.next_id = spool.next_id.max(*newest);
+        }
         let mut last_id = 0;
         for (i, (first_id, path)) in names.iter().enumerate() {
             let bytes = fs::read(path).map_err(ctx("cannot read", path))?;
-            let scan = record::scan(&bytes, last_id);
-            let mut corrupt = scan.corrupt;
+            // Records below the file's name, or at or above the next file's, are strays.
+            let next_first = names.get(i + 1).map(|(id, _)| *id);
+            let mut scan = record::scan(&bytes, last_id.max(first_id.saturating_sub(1)));
+            scan.records
+                .retain(|r| next_first.is_none_or(|next| r.id < next));
             let mut len = bytes.len() as u64;
-            if let Some(tail) = scan.tail {
-                if i + 1 == names.len() {
-                    // The newest segment: a torn write. Cut it so appends follow whole records.
-                    log::warn!(
-                        "spool {}: cutting a torn record at offset {tail}",
-                        path.display()
-                    );
-                    let file = OpenOptions::new()
-                        .write(true)
-                        .open(path)
-                        .map_err(ctx("cannot open", path))?;
-                    file.set_len(tail)
-                        .and_then(|()| file.sync_all())
-                        .map_err(ctx("cannot cut the torn tail of", path))?;
-                    len = tail;
-                    spool.corrupt_total += 1;
-                } else {
+            // Ids run without gaps from a segment's name to the next one's (or to the
+            // ledger's next id): every id in that range neither found nor acknowledged is
+            // a record lost, however the file was damaged (cut, emptied, overwritten).
+            let end = next_first.unwrap_or_else(|| {
+                let after_found = scan.records.last().map_or(0, |r| r.id + 1);
+                spool.next_id.max(after_found)
+            });
+            let mut corrupt = lost_in(&ledger, *first_id, end, &scan.records);
+            if let Some(tail) = scan.tail.filter(|_| next_first.is_none()) {
+                // The newest segment: a torn write. Cut it so appends follow whole records.
+                log::warn!(
+                    "spool {}: cutting a torn record at offset {tail}",
+                    path.display()
+                );
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(ctx("cannot open", path))?;
+                file.set_len(tail)
+                    .and_then(|()| file.sync_all())
+                    .map_err(ctx("cannot cut the torn tail of", path))?;
+                len = tail;
+                // A push cut short by a crash never returned: its id is past the range.
+                let torn_id = scan.records.last().map_or(*first_id, |r| r.id + 1);
+                if torn_id >= end {
                     corrupt += 1;
                 }
             }
             let seen = ledger.corrupt_seen.get(first_id).copied().unwrap_or(0);
             if corrupt > seen {
-                log::warn!(
-                    "spool {}: {} damaged record(s) skipped",
+                let problem = format!(
+                    "spool {}: {} record(s) lost to damage",
                     path.display(),
                     corrupt - seen
                 );
+                log::warn!("{problem}");
+                spool.problems.push(problem);
                 spool.corrupt_total += corrupt - seen;
             }
             let entries: Vec<Entry> = scan
@@ -305,6 +337,12 @@ impl Spool {
         }
         self.waiting += 1;
         self.next_id = id + 1;
+        // The ledger's next id is how a later open knows how many records the newest
+        // segment held if that file is damaged. The record itself is already durable: a
+        // failure here is logged, not returned.
+        if let Err(err) = self.persist() {
+            log::warn!("{err}");
+        }
         self.enforce_bound();
         Ok(id)
     }
@@ -389,6 +427,11 @@ impl Spool {
         }
         self.collect_garbage();
         Ok(())
+    }
+
+    /// What `open` found damaged (a ledger rebuilt, records lost), once.
+    pub fn take_problems(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.problems)
     }
 
     pub fn stats(&self) -> SpoolStats {
@@ -484,12 +527,14 @@ impl Spool {
 
     /// Deletes the segments, other than the one being appended to, whose records are all
     /// acknowledged. The ledger saying so is already on disk; a failure is only logged since
-    /// the next open deletes the file anyway.
+    /// the next open deletes the file anyway. A segment that lost records stays until it is
+    /// the oldest: its name bounds the ids counted as lost in the one before it.
     fn collect_garbage(&mut self) {
         let appending = usize::from(self.active.is_some());
         let mut i = 0;
         while i + appending < self.segments.len() {
-            if self.segments[i].waiting == 0 {
+            let seg = &self.segments[i];
+            if seg.waiting == 0 && (i == 0 || seg.corrupt_seen == 0) {
                 if let Some(seg) = self.segments.remove(i) {
                     self.remove_segment(&seg);
                 }
@@ -532,6 +577,48 @@ impl Spool {
         write_atomic(&path, self.ledger().encode().as_bytes())
             .map_err(|err| context(&self.dir, "cannot write", &path, err))
     }
+}
+
+/// Reads the ledger; a missing one is a new spool. On damage (unreadable, not UTF-8, bad
+/// checksum) says why, with what can still be trusted from it.
+fn read_ledger(path: &Path) -> Result<Ledger, (String, Ledger)> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Ledger::default()),
+        Err(err) => return Err((err.to_string(), Ledger::default())),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    Ledger::decode(&text).map_err(|why| (why, Ledger::salvage(&text)))
+}
+
+/// Moves a damaged file aside; says where it went, for the log line.
+fn set_aside(path: &Path) -> String {
+    match crate::fsutil::set_aside(path) {
+        Ok(Some(aside)) => format!(", kept as {}", aside.display()),
+        Ok(None) => String::new(),
+        Err(err) => format!(" and cannot be moved aside ({err})"),
+    }
+}
+
+/// How many records with ids in `first..end` are gone: neither in `found` nor
+/// acknowledged according to the ledger.
+fn lost_in(ledger: &Ledger, first: u64, end: u64, found: &[record::Located]) -> u64 {
+    if end <= first {
+        return 0;
+    }
+    let acked_below = ledger.waiting_from.clamp(first, end) - first;
+    let acked_above = ledger
+        .acked
+        .iter()
+        .filter(|id| (ledger.waiting_from.max(first)..end).contains(id))
+        .count() as u64;
+    let found_waiting = found
+        .iter()
+        .filter(|r| (first..end).contains(&r.id) && !ledger.is_acked(r.id))
+        .count() as u64;
+    (end - first)
+        .saturating_sub(acked_below + acked_above)
+        .saturating_sub(found_waiting)
 }
 
 /// Appends a whole record and flushes it to disk.

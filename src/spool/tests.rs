@@ -290,6 +290,117 @@ fn a_damaged_ledger_is_survived() {
 }
 
 #[test]
+fn any_damage_to_the_ledger_is_survived_counted_and_ids_never_go_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // One record per segment, so that acknowledged ones are all deleted.
+    let one = record::encoded_len(TOPIC, b"x");
+    let open = |dir: &Path| Spool::open_with(dir, BIG, one).unwrap();
+    let mut spool = open(dir.path());
+    for _ in 1..=5 {
+        spool.push(TOPIC, b"x", false).unwrap();
+    }
+    for id in 1..=5 {
+        spool.ack(id).unwrap();
+    }
+    drop(spool);
+    drop(open(dir.path()));
+    assert!(
+        segments(dir.path()).is_empty(),
+        "only the ledger knows the ids"
+    );
+    let good = fs::read(dir.path().join(LEDGER)).unwrap();
+    // Every single bit flip, some making the file invalid UTF-8; then a directory.
+    for bit in (0..good.len() * 8).step_by(7) {
+        let mut bad = good.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        fs::write(dir.path().join(LEDGER), &bad).unwrap();
+        let mut spool = open(dir.path());
+        let damaged = !spool.take_problems().is_empty();
+        let id = spool.push(TOPIC, b"x", false).unwrap();
+        assert!(id >= 6, "bit {bit}: id {id} used again");
+        if damaged {
+            assert!(spool.stats().corrupt_total >= 1, "bit {bit}");
+        }
+        spool.ack(id).unwrap();
+        drop(spool);
+        fs::write(dir.path().join(LEDGER), &good).unwrap();
+    }
+    fs::remove_file(dir.path().join(LEDGER)).unwrap();
+    fs::create_dir(dir.path().join(LEDGER)).unwrap();
+    let mut spool = open(dir.path());
+    assert_eq!(spool.take_problems().len(), 1);
+    let id = spool.push(TOPIC, b"y", false).unwrap();
+    spool.ack(id).unwrap(); // the ledger can be written again
+}
+
+/// A spool of 12 records in 4 segments of 3, none acknowledged.
+fn four_segments() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let one = record::encoded_len(TOPIC, &payload(1));
+    let mut spool = Spool::open_with(dir.path(), BIG, 3 * one).unwrap();
+    for _ in 1..=12 {
+        spool.push(TOPIC, &payload(1), false).unwrap();
+    }
+    assert_eq!(segments(dir.path()).len(), 4);
+    dir
+}
+
+fn reopen(dir: &Path) -> Spool {
+    let one = record::encoded_len(TOPIC, &payload(1));
+    Spool::open_with(dir, BIG, 3 * one).unwrap()
+}
+
+#[test]
+fn every_record_lost_with_a_damaged_segment_is_counted_once() {
+    let one = record::encoded_len(TOPIC, &payload(1));
+    // Cut inside its first record, or emptied; an older segment and the newest.
+    let damages = [("cut inside a record", one / 2), ("truncated to zero", 0)];
+    for (what, cut) in damages {
+        for which in [1, 3] {
+            let dir = four_segments();
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&segments(dir.path())[which])
+                .unwrap();
+            file.set_len(cut).unwrap();
+            let mut spool = reopen(dir.path());
+            assert_eq!(spool.stats().corrupt_total, 3, "{what}, segment {which}");
+            assert_eq!(spool.stats().records, 9, "{what}, segment {which}");
+            let lost: Vec<u64> = (which as u64 * 3 + 1..=which as u64 * 3 + 3).collect();
+            let left = ids(&all(&mut spool));
+            assert!(lost.iter().all(|id| !left.contains(id)), "{what}: {left:?}");
+            assert!(!spool.take_problems().is_empty());
+            let id = spool.push(TOPIC, b"next", false).unwrap();
+            assert_eq!(id, 13, "{what}, segment {which}: ids never go back");
+            drop(spool);
+            let spool = reopen(dir.path());
+            assert_eq!(
+                spool.stats().corrupt_total,
+                3,
+                "{what}, segment {which}: counted once"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_stray_segment_file_does_not_stop_acknowledgements() {
+    let dir = four_segments();
+    // An empty file named above every id, and junk named below.
+    fs::write(dir.path().join(format!("{:020}{SEGMENT_SUFFIX}", 500)), b"").unwrap();
+    let mut spool = reopen(dir.path());
+    let id = spool.push(TOPIC, b"new", false).unwrap();
+    assert!(id >= 500, "{id}: below the stray file's name");
+    for r in all(&mut spool) {
+        spool.ack(r.id).unwrap();
+    }
+    assert_eq!(spool.stats().records, 0);
+    drop(spool);
+    let spool = reopen(dir.path());
+    assert_eq!(spool.stats().records, 0, "every ack was recorded");
+}
+
+#[test]
 fn a_spool_in_use_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _first = Spool::open(dir.path(), BIG).unwrap();
