@@ -87,8 +87,8 @@ struct Delivery {
     handed: Option<u64>,
     records_in_flight: usize,
     offline_status_acked: bool,
-    /// The spool could not record an acknowledgement: hand it nothing more in this session,
-    /// so that what follows is not delivered before what the spool still holds.
+    /// The broker refused a report: hand it nothing more until the retry, so that what
+    /// follows is not delivered before what the spool still holds.
     stalled: bool,
     /// The broker refused a report: it stays in the spool, and delivery starts again from
     /// the oldest record at this time.
@@ -119,6 +119,10 @@ pub struct Agent {
     /// Why the broker refuses the device's reports, until one is accepted: repeated in every
     /// heartbeat, since nothing is delivered while it lasts.
     refused: Option<String>,
+    /// The spool's acknowledgements are in memory only (disk full), already reported.
+    ack_unsaved: bool,
+    /// The last failed write to the state directory, until one succeeds.
+    storage_problem: Option<String>,
     last_refresh: Option<Instant>,
     usage_samples: u32,
     /// Reports that could be neither stored nor sent in this run.
@@ -171,6 +175,8 @@ impl Agent {
             delivery: Delivery::default(),
             last_error,
             refused: None,
+            ack_unsaved: false,
+            storage_problem: None,
             last_refresh: None,
             usage_samples: 0,
             unstored: 0,
@@ -380,10 +386,12 @@ impl Agent {
 
     fn save_state(&mut self) {
         if let Err(e) = self.state.save(&self.state_path) {
-            self.note_error(format!(
+            self.note_storage_error(format!(
                 "state: cannot save {}: {e}",
                 self.state_path.display()
             ));
+        } else {
+            self.storage_problem = None; // there is room again
         }
     }
 
@@ -439,13 +447,23 @@ impl Agent {
                             self.delivery.records_in_flight.saturating_sub(1);
                         if let Some(reason) = refused {
                             self.on_refused(id, reason);
-                        } else if let Err(e) = self.spool.ack(id) {
-                            self.delivery.stalled = true;
-                            self.note_error(format!(
-                                "spool: cannot record the acknowledgement of report {id}: {e}"
-                            ));
                         } else {
                             self.refused = None;
+                            match self.spool.ack(id) {
+                                Ok(()) => {
+                                    self.ack_unsaved = false;
+                                    self.storage_problem = None;
+                                }
+                                // Kept in memory: delivery goes on. Said once per episode,
+                                // not at every acknowledgement.
+                                Err(e) if !self.ack_unsaved => {
+                                    self.ack_unsaved = true;
+                                    self.note_storage_error(format!(
+                                        "spool: acknowledgements cannot be written to disk: {e}"
+                                    ));
+                                }
+                                Err(_) => {}
+                            }
                         }
                     }
                     Some(Tracked::OfflineStatus) => self.delivery.offline_status_acked = true,
@@ -626,7 +644,7 @@ impl Agent {
             Ok(seq) => seq,
             Err(e) => {
                 self.unstored += 1;
-                self.note_error(format!(
+                self.note_storage_error(format!(
                     "state: cannot reserve report numbers in {}: {e}; the {} report waits for the next collection",
                     self.state_path.display(),
                     kind.name()
@@ -657,6 +675,7 @@ impl Agent {
             };
         match self.spool.push(topic, &payload, true) {
             Ok(id) => {
+                self.storage_problem = None;
                 log::info!(
                     "{} report #{seq} spooled ({} bytes, record {id})",
                     kind.name(),
@@ -666,7 +685,7 @@ impl Agent {
                 true
             }
             Err(e) => {
-                self.note_error(format!(
+                self.note_storage_error(format!(
                     "spool: cannot store the {} report: {e}",
                     kind.name()
                 ));
@@ -702,7 +721,12 @@ impl Agent {
             spool_bytes: if stats.records > 0 { stats.bytes } else { 0 },
             dropped: stats.dropped_total,
             corrupt: stats.corrupt_total,
-            last_error: self.last_error.as_deref().or(self.refused.as_deref()),
+            unstored: self.unstored,
+            last_error: self
+                .last_error
+                .as_deref()
+                .or(self.refused.as_deref())
+                .or(self.storage_problem.as_deref()),
         };
         let payload = serde_json::to_vec(&heartbeat).unwrap_or_default();
         if session
@@ -729,7 +753,7 @@ impl Agent {
 
     fn save_usage(&mut self) {
         if let Err(e) = self.ledger.save(&self.ledger_path) {
-            self.note_error(format!(
+            self.note_storage_error(format!(
                 "usage: cannot save {}: {e}",
                 self.ledger_path.display()
             ));
@@ -826,6 +850,13 @@ impl Agent {
         log::error!("{error}");
         self.last_error = Some(error);
     }
+
+    /// A write to the state directory failed (most often: the disk is full). Repeated in
+    /// every heartbeat until a write succeeds again, since the device cannot fix itself.
+    fn note_storage_error(&mut self, error: String) {
+        self.storage_problem = Some(error.clone());
+        self.note_error(error);
+    }
 }
 
 /// The `heartbeat` payload, sent every few minutes over 4G: it is most of the agent's
@@ -842,6 +873,9 @@ struct Heartbeat<'a> {
     dropped: u64,
     #[serde(skip_serializing_if = "is_zero")]
     corrupt: u64,
+    /// Reports that could be neither stored nor sent since the agent started (disk full).
+    #[serde(skip_serializing_if = "is_zero")]
+    unstored: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<&'a str>,
 }

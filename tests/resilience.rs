@@ -199,7 +199,12 @@ fn damaged_state_files_do_not_stop_the_agent_and_are_reported() {
     let (code, log) = run_once(&config, "20s");
     assert_eq!(code, 0, "{log}");
     let state = world.path("state-dev-s");
-    for file in ["spool/ledger", "state.json", "usage.json", "patches-memo.json"] {
+    for file in [
+        "spool/ledger",
+        "state.json",
+        "usage.json",
+        "patches-memo.json",
+    ] {
         let path = state.join(file);
         let mut bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
         let middle = bytes.len() / 2;
@@ -223,4 +228,135 @@ fn damaged_state_files_do_not_stop_the_agent_and_are_reported() {
     let (code, log) = run_once(&config, "20s");
     assert_eq!(code, 0, "{log}");
     assert!(ledger.is_file(), "{log}");
+}
+
+/// A small file system of its own (tmpfs), unmounted when dropped. Needs root.
+struct SmallDisk {
+    dir: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, bytes: u64) -> Option<SmallDisk> {
+        use std::ffi::CString;
+        std::fs::create_dir_all(dir).unwrap();
+        let target = CString::new(dir.to_str().unwrap()).unwrap();
+        let options = CString::new(format!("size={bytes},mode=0700")).unwrap();
+        let fstype = CString::new("tmpfs").unwrap();
+        // SAFETY: plain C strings that outlive the call.
+        let rc = unsafe {
+            libc::mount(
+                fstype.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                0,
+                options.as_ptr().cast(),
+            )
+        };
+        (rc == 0).then(|| SmallDisk {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Fills what is left with one file; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&block[..1]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let target = std::ffi::CString::new(self.dir.to_str().unwrap()).unwrap();
+        // SAFETY: a C string that outlives the call.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// The disk fills up (by another program) while reports wait in the spool: the agent keeps
+/// running, delivers what it holds, says in its heartbeat that the disk is full and how
+/// many reports it could not store, and stores reports again once there is room.
+#[test]
+fn a_full_disk_neither_stops_the_agent_nor_loses_what_it_holds() {
+    let mut world = World::new(&["dev-f"]);
+    let state = world.path("state-dev-f");
+    let Some(disk) = SmallDisk::mount(&state, 2 << 20) else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    // Inventory every 10 s: a report that could not be stored is tried at the next one.
+    let config = world.agent_config(
+        "dev-f",
+        "[schedule]\nheartbeat = \"10s\"\ninventory = \"10s\"\n",
+    );
+    world.broker.stop();
+    let (code, log) = run_once(&config, "2s");
+    assert_eq!(code, 3, "{log}");
+    let spooled = logged_spooled_seqs(&log);
+    assert_eq!(spooled.len(), 4, "{log}");
+
+    let filler = disk.fill();
+    world.broker.restart();
+    let op = world.operator(&topic("dev-f", "#"));
+    let mut service = Service::start(&world, &config);
+    // Everything spooled before the disk filled arrives, in order.
+    let msgs = op.wait_for("the spooled reports", SECS(20), |msgs| {
+        let seqs: Vec<u64> = msgs
+            .iter()
+            .filter_map(|m| m.json()["seq"].as_u64())
+            .collect();
+        spooled.iter().all(|s| seqs.contains(s))
+    });
+    let seqs: Vec<u64> = msgs
+        .iter()
+        .filter_map(|m| m.json()["seq"].as_u64())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    // A refresh while the disk is full: the reports can be neither numbered (that needs a
+    // write) nor stored; they are dropped, and counted in the heartbeat.
+    op.publish(&topic("dev-f", "cmd/refresh"), b"");
+    op.wait_json(&topic("dev-f", "heartbeat"), SECS(30), |h| {
+        h["unstored"].as_u64() >= Some(4)
+    });
+    // Every heartbeat says so while the disk stays full, not only the first.
+    let before = op.messages().len();
+    op.wait_for("two heartbeats", SECS(30), |msgs| {
+        let heartbeats: Vec<_> = msgs[before..]
+            .iter()
+            .filter(|m| m.topic == topic("dev-f", "heartbeat"))
+            .collect();
+        heartbeats.len() >= 2
+            && heartbeats.iter().all(|h| {
+                h.json()["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("No space left on device"))
+            })
+    });
+    assert_eq!(
+        service.wait(SECS(1)),
+        None,
+        "the agent stopped:\n{}",
+        service.log()
+    );
+
+    // Room again: by itself, the agent stops reporting the problem (the next collection
+    // writes its state), and reports are stored again.
+    std::fs::remove_file(filler).unwrap();
+    let before = op.messages().len();
+    op.wait_for("a heartbeat without the disk problem", SECS(40), |msgs| {
+        msgs[before..]
+            .iter()
+            .any(|m| m.topic == topic("dev-f", "heartbeat") && m.json().get("last_error").is_none())
+    });
+    let log = service.log();
+    assert!(!log.contains("panicked"), "{log}");
+    drop(service);
+    let (code, log) = run_once(&config, "20s");
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(logged_spooled_seqs(&log).len(), 4, "{log}");
+    drop(disk);
 }

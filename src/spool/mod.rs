@@ -109,6 +109,8 @@ pub struct Spool {
     corrupt_total: u64,
     /// What `open` found damaged, for the agent to report once connected.
     problems: Vec<String>,
+    /// The ledger on disk is behind the one in memory (it could not be written: disk full).
+    unsaved: bool,
     /// Held for the spool's lifetime: the flock is released when it is closed.
     _lock: File,
 }
@@ -185,6 +187,7 @@ impl Spool {
             // The damaged ledger is one loss in itself: what it knew is gone.
             corrupt_total: ledger.corrupt_total + u64::from(ledger_damaged),
             problems,
+            unsaved: false,
             _lock: lock,
         };
         let names = segment_files(dir)?;
@@ -273,8 +276,13 @@ impl Spool {
                 spool.active = Some(file);
             }
         }
+        // A full disk must not stop the agent: the ledger is written with the next change
+        // that finds room (acks free whole segments).
         if spool.ledger() != ledger {
-            spool.persist()?;
+            if let Err(err) = spool.persist() {
+                log::warn!("{err}");
+                spool.problems.push(err.to_string());
+            }
         }
         spool.collect_garbage();
         spool.enforce_bound(); // max_bytes may have been lowered since the last run
@@ -413,6 +421,11 @@ impl Spool {
 
     /// Marks a record as delivered. Acks may come out of order; a segment is deleted once all
     /// its records are acked. Acking an unknown/dropped id is harmless.
+    ///
+    /// An error says that the ack is kept in memory but not on disk (the disk is full):
+    /// delivery goes on, and oldest segments whose records are all delivered are still
+    /// deleted, which frees the room to write the ledger later. Until then a restart would
+    /// send the acknowledged records again (never lose them).
     pub fn ack(&mut self, id: u64) -> io::Result<()> {
         let Some((s, e)) = self.find(id) else {
             return Ok(());
@@ -421,12 +434,13 @@ impl Spool {
             return Ok(());
         }
         self.set_acked(s, e, true);
-        if let Err(err) = self.persist() {
-            self.set_acked(s, e, false);
-            return Err(err);
-        }
+        let saved = self.persist();
+        let segments = self.segments.len();
         self.collect_garbage();
-        Ok(())
+        match saved {
+            Err(_) if self.segments.len() < segments => self.persist(), // room was made
+            result => result,
+        }
     }
 
     /// What `open` found damaged (a ledger rebuilt, records lost), once.
@@ -528,13 +542,15 @@ impl Spool {
     /// Deletes the segments, other than the one being appended to, whose records are all
     /// acknowledged. The ledger saying so is already on disk; a failure is only logged since
     /// the next open deletes the file anyway. A segment that lost records stays until it is
-    /// the oldest: its name bounds the ids counted as lost in the one before it.
+    /// the oldest: its name bounds the ids counted as lost in the one before it. While the
+    /// ledger on disk is behind, only the oldest go: a later open forgets what lies below
+    /// the oldest segment, but would count a gap in the middle as lost.
     fn collect_garbage(&mut self) {
         let appending = usize::from(self.active.is_some());
         let mut i = 0;
         while i + appending < self.segments.len() {
             let seg = &self.segments[i];
-            if seg.waiting == 0 && (i == 0 || seg.corrupt_seen == 0) {
+            if seg.waiting == 0 && (i == 0 || (seg.corrupt_seen == 0 && !self.unsaved)) {
                 if let Some(seg) = self.segments.remove(i) {
                     self.remove_segment(&seg);
                 }
@@ -572,10 +588,11 @@ impl Spool {
         }
     }
 
-    fn persist(&self) -> io::Result<()> {
+    fn persist(&mut self) -> io::Result<()> {
         let path = self.dir.join(LEDGER);
-        write_atomic(&path, self.ledger().encode().as_bytes())
-            .map_err(|err| context(&self.dir, "cannot write", &path, err))
+        let written = write_atomic(&path, self.ledger().encode().as_bytes());
+        self.unsaved = written.is_err();
+        written.map_err(|err| context(&self.dir, "cannot write", &path, err))
     }
 }
 
@@ -685,7 +702,8 @@ fn segment_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
 fn context(dir: &Path, what: &str, path: &Path, err: io::Error) -> io::Error {
     let hint = match err.raw_os_error() {
         Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
-            "the disk is full (ENOSPC): free space on it or lower [spool] max_bytes"
+            "the disk is full: free space on it (see what fills it with du); meanwhile the agent \
+             delivers what it holds and drops the reports it cannot store, counted"
         }
         Some(libc::EROFS) => {
             "the file system is read-only: remount it read-write or point [spool] dir elsewhere"
