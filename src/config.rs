@@ -904,6 +904,30 @@ allow_insecure = true
     }
 
     #[test]
+    fn the_common_name_is_found_in_short_and_long_subjects() {
+        for organisation in ["", &"o".repeat(60), &"o".repeat(300)] {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            if !organisation.is_empty() {
+                params
+                    .distinguished_name
+                    .push(rcgen::DnType::OrganizationName, organisation);
+            }
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, "tablette-01");
+            let key = rcgen::KeyPair::generate().unwrap();
+            let der = params.self_signed(&key).unwrap().der().clone();
+            let cert = webpki::EndEntityCert::try_from(&der).unwrap();
+            assert_eq!(
+                common_name(cert.subject()).as_deref(),
+                Some("tablette-01"),
+                "subject of {} bytes",
+                cert.subject().len()
+            );
+        }
+    }
+
+    #[test]
     fn a_binary_file_given_as_config_is_named_as_such() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agent.toml");
