@@ -66,6 +66,8 @@ const DAY_S: i64 = 86_400;
 
 /// Version of the ledger file layout.
 const LEDGER_VERSION: u32 = 1;
+/// Far above a real ledger ([`RETENTION_DAYS`] short entries: tens of KiB).
+const LEDGER_MAX: u64 = 4 * 1024 * 1024;
 
 /// One look at the system, taken every minute by the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,7 +154,7 @@ fn logind_sessions(root: &Root) -> Option<Vec<String>> {
         if !is_file || entry.file_name().to_string_lossy().contains('.') {
             continue;
         }
-        match fs::read_to_string(entry.path()) {
+        match fsutil::read_text_bounded(&entry.path(), crate::collect::max::CONFIG) {
             Ok(text) => sessions.push(text),
             // The session ended between listing and reading.
             Err(e) => log::debug!("session file {}: {e}", entry.path().display()),
@@ -197,6 +199,8 @@ const UTMP_RECORD: usize = 400;
     all(target_pointer_width = "64", not(target_arch = "x86_64"))
 )))]
 const UTMP_RECORD: usize = 384;
+/// Thousands of records: far more terminals than a device has.
+const UTMP_MAX: u64 = 4 * 1024 * 1024;
 const UT_TYPE: usize = 0;
 const UT_PID: usize = 4;
 const UT_LINE: std::ops::Range<usize> = 8..40;
@@ -214,7 +218,7 @@ const UT_TYPE_MAX: i16 = 9;
 /// of records; otherwise the layout is not the one assumed (another libc) and the answer is
 /// "no session", never a guess.
 fn utmp_has_local_login(root: &Root) -> bool {
-    let Ok(bytes) = fs::read(root.live("/run/utmp")) else {
+    let Ok(bytes) = fsutil::read_bounded(&root.live("/run/utmp"), UTMP_MAX) else {
         return false;
     };
     let Some(records) = utmp_records(&bytes) else {
@@ -327,7 +331,7 @@ impl Ledger {
     /// started: losing the history is bad, stopping the agent over it would be worse.
     /// The second value says what was wrong with the file, if it was damaged.
     pub fn load(path: &Path) -> (Ledger, Option<String>) {
-        let problem = match fs::read(path) {
+        let problem = match fsutil::read_bounded(path, LEDGER_MAX) {
             Ok(bytes) => match serde_json::from_slice::<Ledger>(&bytes) {
                 Ok(ledger) if ledger.version == LEDGER_VERSION => {
                     return (ledger.normalized(), None)

@@ -108,15 +108,14 @@ fn check_config_cmd(flag: Option<&Path>) -> ExitCode {
             for w in warnings {
                 eprintln!("warning: {w}");
             }
-            println!(
+            print_line(&format!(
                 "{}: valid; device {} reports to {}:{} under {}",
                 config.path.display(),
                 config.identity.device,
                 config.broker.host,
                 config.broker.port,
                 config.identity.topic("")
-            );
-            ExitCode::SUCCESS
+            ))
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -232,6 +231,21 @@ fn collect_cmd(
     } else {
         serde_json::to_string(&output)
     };
-    println!("{}", text.unwrap_or_default());
-    ExitCode::SUCCESS
+    print_line(&text.unwrap_or_default())
+}
+
+/// Writes one line to standard output. A reader that went away (`collect | head -c1`)
+/// ends the command quietly and successfully, as ripgrep does; any other failure (a full
+/// disk, `> /dev/full`) is an error, so that no truncated report passes for a whole one.
+fn print_line(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -7,7 +7,7 @@ pub mod patches;
 pub mod posture;
 mod root;
 
-pub use root::Root;
+pub use root::{max, Root};
 
 use crate::report::Kind;
 use crate::usage::Ledger;

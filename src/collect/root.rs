@@ -1,5 +1,6 @@
 //! Where collectors read the system from.
 
+use crate::fsutil;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -55,39 +56,40 @@ impl Root {
         self.live.join(abs.trim_start_matches('/'))
     }
 
-    /// Reads an on-disk file as text.
+    /// Reads an on-disk file as text, up to [`max::TEXT`] bytes (see [`fsutil::open`]).
     pub fn read(&self, abs: &str) -> io::Result<String> {
-        read_text(&self.file(abs))
+        self.read_up_to(abs, max::TEXT)
     }
 
-    /// Reads a live file as text (`/proc`, `/sys`, `/run`).
+    /// Reads an on-disk file as text, refusing one larger than `max` bytes.
+    pub fn read_up_to(&self, abs: &str, max: u64) -> io::Result<String> {
+        fsutil::read_text_bounded(&self.file(abs), max)
+    }
+
+    /// Reads a live file as text (`/proc`, `/sys`, `/run`), up to [`max::TEXT`] bytes.
     pub fn read_live(&self, abs: &str) -> io::Result<String> {
-        read_text(&self.live(abs))
+        self.read_live_up_to(abs, max::TEXT)
+    }
+
+    /// Reads a live file as text, refusing one larger than `max` bytes.
+    pub fn read_live_up_to(&self, abs: &str, max: u64) -> io::Result<String> {
+        fsutil::read_text_bounded(&self.live(abs), max)
     }
 }
 
-/// No system file the collectors read comes near this (dpkg status: a few MiB).
-const MAX_TEXT: u64 = 64 * 1024 * 1024;
-
-/// Reads a regular file as text. Paths come from globs and `Include`s in configs: a FIFO
-/// there must not block the agent (opened non-blocking, then refused), nor a device such
-/// as /dev/zero fill its memory (refused, and reads are capped).
-fn read_text(path: &Path) -> io::Result<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    let mut text = String::new();
-    file.take(MAX_TEXT).read_to_string(&mut text)?;
-    Ok(text)
+/// How large a file the agent accepts, by kind: far above any real one, far below what
+/// would cost a small device its memory.
+pub mod max {
+    /// Any text a collector reads whole (dpkg status: a few MiB on a desktop).
+    pub const TEXT: u64 = 64 * 1024 * 1024;
+    /// A configuration file (sshd_config, apt preferences): real ones are a few KiB.
+    pub const CONFIG: u64 = 1024 * 1024;
+    /// os-release: a dozen short lines.
+    pub const OS_RELEASE: u64 = 64 * 1024;
+    /// A /sys attribute or an EFI variable: the kernel serves at most a page.
+    pub const ATTR: u64 = 4096;
+    /// An apt Release file: a few hundred KiB with its checksums.
+    pub const RELEASE: u64 = 16 * 1024 * 1024;
 }
 
 #[cfg(test)]
@@ -97,10 +99,7 @@ mod tests {
     #[test]
     fn fifos_and_devices_are_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("etc/ssh/fifo.conf");
-        std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        crate::fsutil::testing::mkfifo(&dir.path().join("etc/ssh/fifo.conf"));
         let root = Root::at(dir.path());
         assert_eq!(
             root.read("/etc/ssh/fifo.conf").unwrap_err().kind(),

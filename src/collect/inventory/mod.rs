@@ -11,7 +11,7 @@
 //! running kernel, so with a fake live tree (tests) those fields are `null` rather than
 //! describing another machine. No user names or home directories are read.
 
-use super::Root;
+use super::{max, Root};
 use crate::parse::{device_tree, dmi, dpkg, os_release, power_supply, procfs};
 use serde::Serialize;
 use std::io;
@@ -147,12 +147,6 @@ impl<'a> Reader<'a> {
         self.check(abs, r, true)
     }
 
-    /// An on-disk file that may legitimately be absent.
-    pub fn disk_opt(&mut self, abs: &str) -> Option<String> {
-        let r = self.root.read(abs);
-        self.check(abs, r, false)
-    }
-
     /// A live file (`/proc`, `/sys`) that should exist.
     pub fn live(&mut self, abs: &str) -> Option<String> {
         let r = self.root.read_live(abs);
@@ -167,15 +161,18 @@ impl<'a> Reader<'a> {
 
     /// A live file as raw bytes (device-tree properties are NUL-terminated).
     fn live_bytes_opt(&mut self, abs: &str) -> Option<Vec<u8>> {
-        let r = std::fs::read(self.root.live(abs));
+        let r = crate::fsutil::read_bounded(&self.root.live(abs), max::ATTR);
         self.check(abs, r, false)
     }
 
     /// `/etc/os-release`, falling back to `/usr/lib/os-release` as os-release(5) says.
     pub fn os_release(&mut self) -> Option<os_release::OsRelease> {
-        let text = self
-            .disk_opt("/etc/os-release")
-            .or_else(|| self.disk("/usr/lib/os-release"))?;
+        // Read up to a bound: a bomb here must not cost its size in memory.
+        let mut read = |abs: &str, required: bool| {
+            let r = self.root.read_up_to(abs, max::OS_RELEASE);
+            self.check(abs, r, required)
+        };
+        let text = read("/etc/os-release", false).or_else(|| read("/usr/lib/os-release", true))?;
         Some(os_release::parse(&text))
     }
 }

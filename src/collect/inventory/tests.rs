@@ -442,3 +442,30 @@ fn show() {
             .unwrap()
     );
 }
+
+#[test]
+fn an_os_release_that_is_a_fifo_or_a_bomb_is_a_problem_not_a_hang() {
+    let (t, root) = arm_board();
+    let disk = t.path().join("disk");
+    crate::fsutil::testing::mkfifo(&disk.join("etc/os-release"));
+    // Sparse: 100 MB that cost no disk, and would cost 100 MB of memory if read.
+    fs::File::create(disk.join("usr/lib/os-release"))
+        .unwrap()
+        .set_len(100 << 20)
+        .unwrap();
+    let inv = crate::fsutil::testing::within(move || collect(&root));
+    assert!(inv.os.is_none(), "{:?}", inv.os);
+    let error = |file: &str| {
+        inv.problems
+            .iter()
+            .find(|p| p.file == file)
+            .map(|p| p.error.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(error("/etc/os-release"), "is a FIFO, not a regular file");
+    assert!(
+        error("/usr/lib/os-release").starts_with("is larger than 65536 bytes"),
+        "{:?}",
+        inv.problems
+    );
+}

@@ -7,7 +7,8 @@
 //! ignored, as apt ignores it. This module turns the sources into that plan and opens
 //! the lists; it reads, never writes.
 
-use crate::collect::Root;
+use crate::collect::{max, Root};
+use crate::fsutil;
 use crate::parse::apt_release::{self, Release};
 use crate::parse::apt_sources::{self, Item, Kind};
 use std::collections::BTreeMap;
@@ -301,7 +302,7 @@ fn existing(root: &Root, plain: &str) -> Option<(String, Compression)> {
 /// Opens a list for streaming, decompressing as it is read. Decompression runs on a
 /// second thread, a few chunks ahead of the parser, so that the two overlap.
 pub fn open_list(root: &Root, list: &ListFile) -> io::Result<Box<dyn Read>> {
-    let file = io::BufReader::with_capacity(64 * 1024, std::fs::File::open(root.file(&list.path))?);
+    let file = io::BufReader::with_capacity(64 * 1024, fsutil::open(&root.file(&list.path))?);
     Ok(match list.compression {
         Compression::Plain => Box::new(file),
         Compression::Gzip => Prefetch::spawn(CutIsEnd(flate2::read::MultiGzDecoder::new(file)))?,
@@ -415,7 +416,8 @@ pub fn release_of(root: &Root, archive: &Archive) -> Result<Release, String> {
     let Some(path) = &archive.release_file else {
         return Ok(Release::default());
     };
-    let bytes = std::fs::read(root.file(path)).map_err(|e| format!("{path}: {e}"))?;
+    let bytes =
+        fsutil::read_bounded(&root.file(path), max::RELEASE).map_err(|e| format!("{path}: {e}"))?;
     apt_release::parse(&bytes).map_err(|e| format!("{path}: {e}"))
 }
 

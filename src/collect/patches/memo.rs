@@ -29,6 +29,10 @@ pub const FILE: &str = "patches-memo.json";
 
 /// Files whose changes can be missed when they are this recent: timestamps come from a
 /// coarse clock (a few ms on Linux, 2 s on FAT).
+/// Far above a real memo (the upgradable packages and problems of one system): a larger
+/// file is not one this agent wrote, and is recomputed.
+const MAX_BYTES: u64 = 16 * 1024 * 1024;
+
 const RACY: Duration = Duration::from_secs(3);
 
 /// Directories whose every entry counts.
@@ -109,7 +113,7 @@ pub fn compute(root: &Root, state_dir: Option<&Path>) -> Outcome {
 }
 
 fn load(path: &Path) -> Option<Memo> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = crate::fsutil::read_bounded(path, MAX_BYTES).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 

@@ -409,3 +409,36 @@ fn auto_updates_follow_unattended_upgrades_and_apt_periodic() {
         Some(false)
     );
 }
+
+#[test]
+fn a_fifo_at_dpkg_status_or_an_apt_list_is_a_problem_not_a_hang() {
+    const LIST: &str =
+        "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages";
+    for fifo in ["var/lib/dpkg/status", LIST] {
+        let dir = tempfile::tempdir().unwrap();
+        debian12(dir.path());
+        put(
+            dir.path(),
+            "etc/apt/sources.list",
+            "deb http://deb.debian.org/debian bookworm main\n",
+        );
+        crate::fsutil::testing::mkfifo(&dir.path().join(fifo));
+        if fifo == LIST {
+            // dpkg's own architecture is the native one, whatever this test was built for.
+            put(
+                dir.path(),
+                "var/lib/dpkg/status",
+                "Package: dpkg\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.21.22\n\n",
+            );
+        }
+        let root = device(dir.path());
+        let p = crate::fsutil::testing::within(move || collect_at(&root, None, now()));
+        let file = format!("/{fifo}");
+        let problem = p.problems.iter().find(|p| p.file == file);
+        assert!(
+            problem.is_some_and(|p| p.error.contains("is a FIFO, not a regular file")),
+            "{fifo}: {:?}",
+            p.problems
+        );
+    }
+}

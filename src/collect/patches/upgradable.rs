@@ -12,7 +12,8 @@
 use super::index::{self, Arches, ListFile};
 use super::policy::{Build, Cache, Package, PkgFile, ReleaseInfo};
 use crate::collect::inventory::Problem;
-use crate::collect::Root;
+use crate::collect::{max, Root};
+use crate::fsutil;
 use crate::parse::apt_packages::{self, Stanza, StanzaFields};
 use crate::parse::apt_prefs::{self, Selector};
 use crate::parse::aptconf;
@@ -220,7 +221,7 @@ fn is_security(r: &ReleaseInfo) -> bool {
 
 /// The installed packages in dpkg's status file, after apt's checks on every record.
 fn read_status(root: &Root) -> Result<Vec<Installed>, Refusal> {
-    let file = std::fs::File::open(root.file(STATUS)).map_err(|e| {
+    let file = fsutil::open(&root.file(STATUS)).map_err(|e| {
         Refusal::new(
             STATUS,
             format!("{e}: no dpkg database, so no package state to compare"),
@@ -439,7 +440,7 @@ fn read_preferences(
         true,
     ));
     for file in files {
-        let text = std::fs::read(root.file(&file)).map_err(|e| {
+        let text = fsutil::read_bounded(&root.file(&file), max::CONFIG).map_err(|e| {
             Refusal::new(
                 &file,
                 format!("{e}; apt cannot read its preferences either"),
@@ -483,7 +484,7 @@ pub(crate) fn all_versions(root: &Root) -> Vec<String> {
             }
         }
     };
-    if let Ok(f) = std::fs::File::open(root.file(STATUS)) {
+    if let Ok(f) = fsutil::open(&root.file(STATUS)) {
         add(Box::new(f));
     }
     // The architectures apt uses here (dpkg's, not the one this test binary was built

@@ -2,7 +2,7 @@
 //! control, UEFI Secure Boot.
 
 use super::{pass_if, sys, Check, Ctx, Rule, Severity, Status};
-use crate::collect::apt_periodic;
+use crate::collect::{apt_periodic, max};
 
 const UPDATES: Rule = Rule {
     id: "updates.automatic",
@@ -141,7 +141,7 @@ pub(super) fn secure_boot(ctx: &Ctx) -> Check {
             "not booted through UEFI (no /sys/firmware/efi): BIOS or board firmware such as U-Boot",
         );
     }
-    match std::fs::read(ctx.root.live(SECURE_BOOT_VAR)) {
+    match crate::fsutil::read_bounded(&ctx.root.live(SECURE_BOOT_VAR), max::ATTR) {
         Ok(b) if b.len() >= 5 => SECURE_BOOT.check(
             pass_if(b[4] == 1),
             format!("EFI variable SecureBoot = {}", b[4]),

@@ -2,6 +2,7 @@
 //! `Include`d drop-ins (see [`crate::parse::sshd`] for the precedence rules).
 
 use super::{pass_if, sys, Check, Ctx, Rule, Severity, Status};
+use crate::collect::max;
 use crate::parse::sshd::{self, Effective, Loaded};
 
 const ROOT_LOGIN: Rule = Rule {
@@ -24,7 +25,7 @@ const MAIN: &str = "/etc/ssh/sshd_config";
 fn read(ctx: &Ctx) -> Result<Effective, String> {
     let main = ctx
         .root
-        .read(MAIN)
+        .read_up_to(MAIN, max::CONFIG)
         .map_err(|e| format!("{MAIN} {}", sys::why(&e)))?;
     let mut load = |pattern: &str| -> Vec<Loaded> {
         let abs = if pattern.starts_with('/') {
@@ -35,7 +36,10 @@ fn read(ctx: &Ctx) -> Result<Effective, String> {
         sys::glob(ctx.root, &abs)
             .into_iter()
             .map(|name| Loaded {
-                text: ctx.root.read(&name).map_err(|e| sys::why(&e).to_string()),
+                text: ctx
+                    .root
+                    .read_up_to(&name, max::CONFIG)
+                    .map_err(|e| sys::why(&e).to_string()),
                 name,
             })
             .collect()
@@ -181,6 +185,31 @@ mod tests {
         let mut files: Vec<(&str, &str)> = vec![("/var/lib/dpkg/status", &status)];
         files.extend_from_slice(extra);
         run(&files)
+    }
+
+    #[test]
+    fn an_oversized_config_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &[("/var/lib/dpkg/status", &dpkg(&["openssh-server"]))],
+        );
+        let main = dir.path().join("etc/ssh/sshd_config");
+        std::fs::create_dir_all(main.parent().unwrap()).unwrap();
+        // One 50 MB line (sparse: no disk), which would cost its size in memory if read.
+        std::fs::File::create(&main)
+            .unwrap()
+            .set_len(50 << 20)
+            .unwrap();
+        let root = Root::at(dir.path()).with_live(dir.path());
+        let c = checks(&Ctx::load(&root));
+        assert_eq!(c[0].status, Status::Unknown);
+        assert!(
+            c[0].evidence
+                .starts_with("/etc/ssh/sshd_config is larger than 1048576 bytes"),
+            "{}",
+            c[0].evidence
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Storage: full-disk encryption of the root filesystem and /tmp mount options.
 
 use super::{pass_if, sys, Check, Ctx, Rule, Severity, Status};
+use crate::collect::max;
+use crate::fsutil;
 use crate::parse::mountinfo::{self, Mount};
 use std::path::{Path, PathBuf};
 
@@ -28,7 +30,7 @@ fn crypt_layer(dir: &Path, depth: usize) -> Option<String> {
     if depth > MAX_DEPTH {
         return None;
     }
-    if let Ok(uuid) = std::fs::read_to_string(dir.join("dm/uuid")) {
+    if let Ok(uuid) = fsutil::read_text_bounded(&dir.join("dm/uuid"), max::ATTR) {
         if let Some(rest) = uuid.trim().strip_prefix("CRYPT-") {
             return Some(rest.split('-').next().unwrap_or("dm-crypt").to_string());
         }
@@ -55,7 +57,8 @@ fn block_dir(ctx: &Ctx, m: &Mount) -> Option<PathBuf> {
             .into_iter()
             .map(|d| block.join(d))
             .find(|d| {
-                std::fs::read_to_string(d.join("dm/name")).is_ok_and(|n| n.trim() == dm_name)
+                fsutil::read_text_bounded(&d.join("dm/name"), max::ATTR)
+                    .is_ok_and(|n| n.trim() == dm_name)
             });
     }
     Some(ctx.root.live(&format!("/sys/class/block/{name}")))

@@ -2,6 +2,7 @@
 //! files, systemd unit enablement, sysctls. All read through [`Root`], never spawn.
 
 use crate::collect::Root;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -163,12 +164,15 @@ pub fn sysctl(root: &Root, key: &str) -> io::Result<String> {
     root.read_live(&path).map(|s| s.trim().to_string())
 }
 
-/// Short, stable wording of an I/O error for evidence.
-pub fn why(e: &io::Error) -> &'static str {
+/// Short, stable wording of an I/O error for evidence. The safe reader's own refusals
+/// (`is a FIFO, not a regular file`, `is larger than N bytes; ...`) say what to fix, so they
+/// are kept; system errors are summed up.
+pub fn why(e: &io::Error) -> Cow<'static, str> {
     match e.kind() {
-        io::ErrorKind::NotFound => "absent",
-        io::ErrorKind::PermissionDenied => "not readable (permission denied)",
-        _ => "not readable",
+        io::ErrorKind::NotFound => "absent".into(),
+        io::ErrorKind::PermissionDenied => "not readable (permission denied)".into(),
+        _ if e.raw_os_error().is_none() && e.get_ref().is_some() => e.to_string().into(),
+        _ => "not readable".into(),
     }
 }
 
