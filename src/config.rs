@@ -237,14 +237,21 @@ impl Config {
             key: key.to_string(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::InvalidData {
-                "it is not a text file: is it the config (TOML), or was it damaged? Restore it \
-                 from the commented example config/agent.toml"
-            } else {
-                "create it from the commented example config/agent.toml"
-            };
-            err("", format!("cannot read the file: {e} ({hint})"))
+        // Through the safe reader: a FIFO or a huge file in its place must not hang or
+        // swell the agent at start.
+        let bytes = crate::fsutil::read_bounded(path, MAX_CONFIG_BYTES).map_err(|e| {
+            err(
+                "",
+                format!("cannot read the file: {e} (create it from the commented example config/agent.toml)"),
+            )
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            err(
+                "",
+                "cannot read the file: it is not a text file: is it the config (TOML), or was \
+                 it damaged? Restore it from the commented example config/agent.toml"
+                    .into(),
+            )
         })?;
         let raw: RawConfig = toml::from_str(&text)
             .map_err(|e| err("", format!("invalid TOML: {}", e.to_string().trim())))?;
@@ -375,6 +382,9 @@ impl Config {
 fn utc(t: UnixTime) -> String {
     crate::report::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(t.as_secs()))
 }
+
+/// A config is a few KiB of TOML.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 const MIN_INTERVAL: Duration = Duration::from_secs(10);
 /// Longer intervals are surely a typo (and would overflow timers).
