@@ -7,7 +7,7 @@
 # Source it, then:
 #   lb_install_missing                          # mosquitto, mosquitto-clients, openssl, python3
 #   lb_init DIR GRAPPE STRUCTURE                # where the files go, the topic levels
-#   lb_pki DEVICE...                            # DIR/ca.pem, broker.*, operator.*, device-ID.*
+#   lb_pki DEVICE...                            # DIR/ca.pem, broker.*, operator.*, operator-cmd.*, device-ID.*
 #   port=$(lb_free_port)
 #   lb_start_broker PORT DEVICE...              # sets LB_BROKER_PID; waits for the port
 #   lb_agent_config FILE PORT DEVICE STATE_DIR [BROKER_LINES] [SCHEDULE_LINES]
@@ -68,6 +68,9 @@ extendedKeyUsage=serverAuth"
     _lb_issue "device-$device" "$device" "extendedKeyUsage=clientAuth"
   done
   _lb_issue operator operator-it "extendedKeyUsage=clientAuth"
+  # The broker names clients after their certificate (use_username_as_clientid): a
+  # subscriber and a publisher running at once need one certificate each.
+  _lb_issue operator-cmd operator-cmd "extendedKeyUsage=clientAuth"
 }
 
 # A port nobody listens on now (the kernel picks it; tiny race, fine for a test).
@@ -94,6 +97,9 @@ lb_start_broker() { # PORT DEVICE...
   {
     echo "user operator-it"
     echo "topic read grappe/#"
+    echo "topic write grappe/v1/+/+/+/cmd/#"
+    echo
+    echo "user operator-cmd"
     echo "topic write grappe/v1/+/+/+/cmd/#"
     local device
     for device in "$@"; do
@@ -171,5 +177,5 @@ lb_operator_sub() {
 }
 lb_operator_pub() {
   mosquitto_pub -h 127.0.0.1 -p "$LB_PORT" --cafile "$LB_DIR/ca.pem" \
-    --cert "$LB_DIR/operator.pem" --key "$LB_DIR/operator.key" "$@"
+    --cert "$LB_DIR/operator-cmd.pem" --key "$LB_DIR/operator-cmd.key" "$@"
 }

@@ -169,7 +169,9 @@ check "purge also removes a plain /var/lib/grappe-agent directory" \
 
 # --- This machine, copy-on-write, with systemd "running" ------------------------------
 
-# A CA and a device certificate the agent accepts (client auth), for a config that passes.
+# A CA and a device certificate the agent accepts (client auth), for a config that passes:
+# the example config leaves the device id to /etc/machine-id, so that is the certificate's
+# common name (the agent refuses an identity that is not its certificate's).
 make_pki() {
     local d=$WORK/pki
     mkdir -p "$d"
@@ -177,7 +179,7 @@ make_pki() {
         -keyout "$d/ca.key" -out "$d/ca.pem" -subj /CN=package-test-ca \
         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-        -keyout "$d/device.key" -out "$d/device.csr" -subj /CN=package-test
+        -keyout "$d/device.key" -out "$d/device.csr" -subj "/CN=$(cat /etc/machine-id)"
     printf '%s\n' basicConstraints=CA:FALSE keyUsage=critical,digitalSignature \
         extendedKeyUsage=clientAuth >"$d/ext"
     openssl x509 -req -in "$d/device.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
