@@ -209,7 +209,7 @@ impl Spool {
             // ledger's next id): every id in that range neither found nor acknowledged is
             // a record lost, however the file was damaged (cut, emptied, overwritten).
             let end = next_first.unwrap_or_else(|| {
-                let after_found = scan.records.last().map_or(0, |r| r.id + 1);
+                let after_found = scan.records.last().map_or(0, |r| r.id.saturating_add(1));
                 spool.next_id.max(after_found)
             });
             let mut corrupt = lost_in(&ledger, *first_id, end, &scan.records);
@@ -228,7 +228,10 @@ impl Spool {
                     .map_err(ctx("cannot cut the torn tail of", path))?;
                 len = tail;
                 // A push cut short by a crash never returned: its id is past the range.
-                let torn_id = scan.records.last().map_or(*first_id, |r| r.id + 1);
+                let torn_id = scan
+                    .records
+                    .last()
+                    .map_or(*first_id, |r| r.id.saturating_add(1));
                 if torn_id >= end {
                     corrupt += 1;
                 }
