@@ -9,7 +9,7 @@
 
 use super::posture::sys;
 use super::Root;
-use crate::parse::{aptconf, dpkg};
+use crate::parse::aptconf;
 
 /// The answer, with what it was decided from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,10 +24,9 @@ pub(crate) const UPGRADE_TIMER: &str = "apt-daily-upgrade.timer";
 
 /// Reads the dpkg database and apt configuration of `root`.
 pub fn auto_updates(root: &Root) -> AutoUpdates {
-    let installed = root
-        .read("/var/lib/dpkg/status")
-        .ok()
-        .map(|status| dpkg::is_installed(&status, "unattended-upgrades"));
+    let mut installed = false;
+    let read = super::each_installed(root, |p| installed |= p.name == "unattended-upgrades");
+    let installed = read.ok().map(|()| installed);
     auto_updates_with(root, installed, sys::is_masked(root, UPGRADE_TIMER))
 }
 

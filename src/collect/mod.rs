@@ -9,10 +9,22 @@ mod root;
 
 pub use root::{max, Root};
 
+use crate::parse::dpkg;
 use crate::report::Kind;
 use crate::usage::Ledger;
+use std::io;
 use std::path::Path;
 use std::time::SystemTime;
+
+/// dpkg's database of the packages on the system.
+pub const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+
+/// Streams the installed packages of `root`'s dpkg database into `each`, one paragraph
+/// in memory at a time (see [`dpkg::each_installed`]).
+pub fn each_installed(root: &Root, each: impl FnMut(dpkg::Package<'_>)) -> io::Result<()> {
+    let file = crate::fsutil::open(&root.file(DPKG_STATUS))?;
+    dpkg::each_installed(io::BufReader::new(file), each)
+}
 
 /// Collects one report's `data`, as JSON.
 ///
@@ -45,5 +57,47 @@ pub fn report(
             "{} collector failed (panic); see the log",
             kind.name()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dpkg database larger than any whole-file limit (64 MiB) is read by every report
+    /// that needs it, streamed: nothing is refused for its size.
+    #[test]
+    fn a_status_file_beyond_every_text_limit_is_streamed_by_every_report() {
+        let t = tempfile::tempdir().unwrap();
+        let status = t.path().join("disk/var/lib/dpkg/status");
+        std::fs::create_dir_all(status.parent().unwrap()).unwrap();
+        let entry = |name: &str, extra: &str| {
+            format!("Package: {name}\nStatus: install ok installed\nArchitecture: arm64\nVersion: 1.0\n{extra}\n")
+        };
+        let long = format!("Description: {}\n", "x".repeat(1000 * 1000));
+        let mut text = entry("unattended-upgrades", "");
+        for i in 0..70 {
+            text.push_str(&entry(&format!("big-{i}"), &long));
+        }
+        text.push_str(&entry("dpkg", ""));
+        assert!(text.len() as u64 > max::TEXT);
+        std::fs::write(&status, text).unwrap();
+        let root = Root::at(t.path().join("disk")).with_live(t.path().join("live"));
+
+        let inventory = inventory::collect(&root);
+        assert_eq!(inventory.packages.map(|p| p.count), Some(72));
+        let posture = posture::collect(&root);
+        let updates = posture.checks.iter().find(|c| c.id == "updates.automatic");
+        assert!(
+            updates.is_some_and(|c| c.evidence.contains("unattended-upgrades")
+                && !c.evidence.contains("not readable")),
+            "{updates:?}"
+        );
+        let patches = patches::collect(&root, None);
+        assert!(
+            patches.auto_updates_enabled.is_some(),
+            "{:?}",
+            patches.problems
+        );
     }
 }

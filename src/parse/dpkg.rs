@@ -2,7 +2,11 @@
 //!
 //! The file is a sequence of deb822 paragraphs separated by blank lines; each field is
 //! `Name: value`, continued on lines starting with a space or tab. Only the fields the
-//! agent needs are kept, borrowed from the text (no copy of a 2-3 MB file).
+//! agent needs are kept, borrowed from the text (no copy of a 2-3 MB file). The file
+//! itself is streamed ([`each_installed`]): a system with 200,000 packages has a 100 MB
+//! one, and the agent never holds more than one paragraph of it.
+
+use std::io::{self, BufRead, Read};
 
 /// One paragraph of a deb822 file: its fields in order, names as written.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -113,6 +117,55 @@ pub fn is_installed(status: &str, name: &str) -> bool {
     installed(status).any(|p| p.name == name)
 }
 
+/// Largest paragraph kept. A real one is a few KiB (a long Conffiles list); a larger one
+/// is damage, skipped like a damaged line, so that memory stays bounded whatever the file.
+const MAX_PARAGRAPH: usize = 1024 * 1024;
+
+/// Calls `each` with every installed package of the status file read from `reader`,
+/// holding one paragraph at a time.
+pub fn each_installed(
+    mut reader: impl BufRead,
+    mut each: impl FnMut(Package<'_>),
+) -> io::Result<()> {
+    let mut paragraph: Vec<u8> = Vec::new();
+    let mut line: Vec<u8> = Vec::new();
+    // The paragraph went over MAX_PARAGRAPH: drop it up to the next blank line.
+    let mut skipping = false;
+    let mut at_line_start = true;
+    let mut flush = |paragraph: &mut Vec<u8>, skipping: bool| {
+        if !skipping {
+            installed(&String::from_utf8_lossy(paragraph)).for_each(&mut each);
+        }
+        paragraph.clear();
+    };
+    loop {
+        line.clear();
+        // A line longer than a paragraph arrives in pieces, each bounded.
+        let n = reader
+            .by_ref()
+            .take(MAX_PARAGRAPH as u64)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        let whole_line = at_line_start && line.ends_with(b"\n");
+        at_line_start = line.ends_with(b"\n");
+        if whole_line && line.iter().all(u8::is_ascii_whitespace) {
+            flush(&mut paragraph, skipping);
+            skipping = false;
+        } else if !skipping {
+            if paragraph.len() + line.len() > MAX_PARAGRAPH {
+                skipping = true;
+                paragraph.clear();
+            } else {
+                paragraph.extend_from_slice(&line);
+            }
+        }
+    }
+    flush(&mut paragraph, skipping);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +218,37 @@ Architecture: amd64
             }
         );
         assert_eq!(all[1].arch, "i386");
+    }
+
+    /// What [`each_installed`] finds in `text`, as `name=version`.
+    fn streamed(text: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        each_installed(text, |p| out.push(format!("{}={}", p.name, p.version))).unwrap();
+        out
+    }
+
+    #[test]
+    fn streaming_finds_what_the_whole_text_has() {
+        let whole: Vec<String> = installed(SAMPLE)
+            .map(|p| format!("{}={}", p.name, p.version))
+            .collect();
+        assert_eq!(streamed(SAMPLE.as_bytes()), whole);
+        // No blank line at the end, blank lines made of spaces, CRLF-free garbage between.
+        let text = b"Package: a\nStatus: install ok installed\nVersion: 1\n \t\n\n\xff\xfe\n\nPackage: b\nStatus: install ok installed\nVersion: 2";
+        assert_eq!(streamed(text), ["a=1", "b=2"]);
+    }
+
+    #[test]
+    fn streaming_skips_an_oversized_paragraph_only() {
+        let huge_line = format!("Description: {}\n", "x".repeat(3 * MAX_PARAGRAPH));
+        let many_lines = " continued line of a description\n".repeat(MAX_PARAGRAPH / 16);
+        let text = format!(
+            "Package: a\nStatus: install ok installed\nVersion: 1\n{huge_line}\n\
+             Package: b\nStatus: install ok installed\nVersion: 2\n\n\
+             Package: c\nStatus: install ok installed\nVersion: 3\nDescription: c\n{many_lines}\n\
+             Package: d\nStatus: install ok installed\nVersion: 4\n"
+        );
+        assert_eq!(streamed(text.as_bytes()), ["b=2", "d=4"]);
     }
 
     #[test]
@@ -221,9 +305,16 @@ Architecture: amd64
         let mut ours: Vec<String> = installed(&status)
             .map(|p| format!("{}|{}|{}", p.name, p.arch, p.version))
             .collect();
+        let mut streamed = Vec::new();
+        each_installed(status.as_bytes(), |p| {
+            streamed.push(format!("{}|{}|{}", p.name, p.arch, p.version))
+        })
+        .unwrap();
+        streamed.sort();
         expected.sort();
         ours.sort();
         assert!(!ours.is_empty());
         assert_eq!(ours, expected);
+        assert_eq!(streamed, expected);
     }
 }

@@ -12,7 +12,7 @@
 //! describing another machine. No user names or home directories are read.
 
 use super::{max, Root};
-use crate::parse::{device_tree, dmi, dpkg, os_release, power_supply, procfs};
+use crate::parse::{device_tree, dmi, os_release, power_supply, procfs};
 use serde::Serialize;
 use std::io;
 use std::path::Path;
@@ -275,14 +275,27 @@ fn uname_machine() -> Option<String> {
 /// Package count and digest, and the native architecture (that of the `dpkg` package),
 /// from one read of the dpkg status file.
 fn packages(r: &mut Reader) -> (Option<Packages>, Option<String>) {
-    let Some(status) = r.disk("/var/lib/dpkg/status") else {
+    // What the digest covers, as `name NUL arch NUL version` per package: NUL sorts below
+    // any character, so these sort as the triples do. The file's other fields (nine tenths
+    // of it) are not kept.
+    let mut lines: Vec<Box<str>> = Vec::new();
+    let mut dpkg_arch = None;
+    let read = super::each_installed(r.root, |p| {
+        if p.name == "dpkg" && !p.arch.is_empty() && dpkg_arch.is_none() {
+            dpkg_arch = Some(p.arch.to_owned());
+        }
+        lines.push(format!("{}\0{}\0{}", p.name, p.arch, p.version).into());
+    });
+    if let Err(e) = read {
+        r.note(super::DPKG_STATUS, e);
         return (None, None);
-    };
-    let mut list: Vec<dpkg::Package> = dpkg::installed(&status).collect();
-    list.sort_unstable_by(|a, b| (a.name, a.arch, a.version).cmp(&(b.name, b.arch, b.version)));
+    }
+    lines.sort_unstable();
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for p in &list {
-        for part in [p.name, ":", p.arch, "=", p.version, "\n"] {
+    for line in &lines {
+        let mut parts = line.splitn(3, '\0');
+        let mut next = || parts.next().unwrap_or_default();
+        for part in [next(), ":", next(), "=", next(), "\n"] {
             ctx.update(part.as_bytes());
         }
     }
@@ -295,12 +308,8 @@ fn packages(r: &mut Reader) -> (Option<Packages>, Option<String>) {
             let _ = write!(s, "{b:02x}");
             s
         });
-    let dpkg_arch = list
-        .iter()
-        .find(|p| p.name == "dpkg" && !p.arch.is_empty())
-        .map(|p| p.arch.to_owned());
     let packages = Packages {
-        count: list.len(),
+        count: lines.len(),
         sha256,
     };
     (Some(packages), dpkg_arch)

@@ -301,16 +301,10 @@ fn unreadable_serial_is_null_with_a_note_and_packages_digest_is_stable() {
     let p = inv.packages.unwrap();
     assert_eq!(p.count, 2, "config-files only is not installed");
     // sha256 of "dpkg:armhf=1.21.22\nlibc6:armhf=2.36-9+rpt2+deb12u9\n"
-    let expected = ring::digest::digest(
-        &ring::digest::SHA256,
-        b"dpkg:armhf=1.21.22\nlibc6:armhf=2.36-9+rpt2+deb12u9\n",
+    assert_eq!(
+        p.sha256,
+        sha256_hex(b"dpkg:armhf=1.21.22\nlibc6:armhf=2.36-9+rpt2+deb12u9\n")
     );
-    let hex: String = expected
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(p.sha256, hex);
 }
 
 #[test]
@@ -468,4 +462,38 @@ fn an_os_release_that_is_a_fifo_or_a_bomb_is_a_problem_not_a_hang() {
         "{:?}",
         inv.problems
     );
+}
+
+#[test]
+fn packages_digest_follows_name_arch_version_order() {
+    let t = tempfile::tempdir().unwrap();
+    let status = t.path().join("disk/var/lib/dpkg/status");
+    fs::create_dir_all(status.parent().unwrap()).unwrap();
+    let entry = |name: &str, arch: &str| {
+        format!(
+            "Package: {name}\nStatus: install ok installed\nArchitecture: {arch}\nVersion: 1.0\n\n"
+        )
+    };
+    // Written out of order; "lib-dev" sorts after "lib" as a name, though '-' < ':' in a
+    // line: the digest follows the packages' order, not the lines'.
+    let text = [
+        entry("lib2", "amd64"),
+        entry("lib-dev", "amd64"),
+        entry("lib", "i386"),
+        entry("lib", "amd64"),
+    ]
+    .concat();
+    fs::write(&status, text).unwrap();
+    let root = Root::at(t.path().join("disk")).with_live(t.path().join("live"));
+    let p = collect(&root).packages.unwrap();
+    assert_eq!(p.count, 4);
+    assert_eq!(
+        p.sha256,
+        sha256_hex(b"lib:amd64=1.0\nlib:i386=1.0\nlib-dev:amd64=1.0\nlib2:amd64=1.0\n")
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -27,27 +27,30 @@ pub enum Kernel {
 
 const PREFIX: &str = "linux-image-";
 
+/// An installed kernel image: the release it installs and the package's version.
+pub type Image = (String, String);
+
+/// The kernel image an installed package is, if it is one.
+pub fn image(p: &dpkg::Package) -> Option<Image> {
+    let release = p.name.strip_prefix(PREFIX)?;
+    let release = release.strip_suffix("-unsigned").unwrap_or(release);
+    release
+        .starts_with(|c: char| c.is_ascii_digit())
+        .then(|| (release.to_owned(), p.version.to_owned()))
+}
+
 /// Compares the running kernel (`osrelease`: `/proc/sys/kernel/osrelease`, `version`:
-/// `/proc/version`) with the kernel packages installed in `status`.
-pub fn check(status: &str, osrelease: &str, version: &str) -> Kernel {
+/// `/proc/version`) with the installed kernel `images`.
+pub fn check(images: &[Image], osrelease: &str, version: &str) -> Kernel {
     let running = osrelease.trim();
     let running_flavour = flavour(running);
-    let images: Vec<(&str, &str)> = dpkg::installed(status)
-        .filter_map(|p| {
-            let release = p.name.strip_prefix(PREFIX)?;
-            let release = release.strip_suffix("-unsigned").unwrap_or(release);
-            release
-                .starts_with(|c: char| c.is_ascii_digit())
-                .then_some((release, p.version))
-        })
-        .collect();
     if images.is_empty() || running.is_empty() {
         return Kernel::Unknown;
     }
     let newest = images
         .iter()
         .filter(|(release, _)| flavour(release) == running_flavour)
-        .max_by(|a, b| debversion::compare(a.0, b.0));
+        .max_by(|a, b| debversion::compare(&a.0, &b.0));
     if let Some((release, _)) = newest {
         if debversion::compare(release, running) == Ordering::Greater {
             return Kernel::Outdated {
@@ -55,7 +58,7 @@ pub fn check(status: &str, osrelease: &str, version: &str) -> Kernel {
             };
         }
     }
-    let Some((_, installed)) = images.iter().find(|(release, _)| *release == running) else {
+    let Some((_, installed)) = images.iter().find(|(release, _)| release == running) else {
         // The running kernel is not one of the packages (built locally, or removed).
         return Kernel::Unknown;
     };
@@ -101,6 +104,12 @@ fn running_build(version: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
+    /// [`check`] against the images installed in a status file's text.
+    fn check_in(status: &str, osrelease: &str, version: &str) -> Kernel {
+        let images: Vec<Image> = dpkg::installed(status).filter_map(|p| image(&p)).collect();
+        check(&images, osrelease, version)
+    }
+
     fn status(images: &[(&str, &str)]) -> String {
         let mut s = String::from("Package: linux-image-amd64\nStatus: install ok installed\nArchitecture: amd64\nVersion: 6.1.123-1\n\n");
         for (name, version) in images {
@@ -121,7 +130,7 @@ mod tests {
             ("linux-image-6.1.0-31-rt-amd64", "6.1.128-1"),
         ]);
         assert_eq!(
-            check(&s, "6.1.0-28-amd64\n", PROC),
+            check_in(&s, "6.1.0-28-amd64\n", PROC),
             Kernel::Outdated {
                 package: "linux-image-6.1.0-30-amd64".into()
             }
@@ -129,20 +138,20 @@ mod tests {
         let booted_30 = PROC
             .replace("6.1.0-28", "6.1.0-30")
             .replace("6.1.119-1", "6.1.124-1");
-        assert_eq!(check(&s, "6.1.0-30-amd64", &booted_30), Kernel::Current);
+        assert_eq!(check_in(&s, "6.1.0-30-amd64", &booted_30), Kernel::Current);
     }
 
     #[test]
     fn the_running_package_upgraded_in_place_wants_a_reboot() {
         let s = status(&[("linux-image-6.1.0-28-amd64", "6.1.119-2")]);
         assert_eq!(
-            check(&s, "6.1.0-28-amd64", PROC),
+            check_in(&s, "6.1.0-28-amd64", PROC),
             Kernel::Outdated {
                 package: "linux-image-6.1.0-28-amd64".into()
             }
         );
         let s = status(&[("linux-image-6.1.0-28-amd64", "6.1.119-1")]);
-        assert_eq!(check(&s, "6.1.0-28-amd64", PROC), Kernel::Current);
+        assert_eq!(check_in(&s, "6.1.0-28-amd64", PROC), Kernel::Current);
     }
 
     #[test]
@@ -154,14 +163,14 @@ mod tests {
             ("linux-image-6.6.62+rpt-rpi-2712", "1:6.6.62-1+rpt1"),
         ]);
         assert_eq!(
-            check(&s, "6.6.51+rpt-rpi-v8", "Linux version 6.6.51+rpt-rpi-v8 #1 SMP PREEMPT Debian 1:6.6.51-1+rpt3 (2024-10-08) aarch64"),
+            check_in(&s, "6.6.51+rpt-rpi-v8", "Linux version 6.6.51+rpt-rpi-v8 #1 SMP PREEMPT Debian 1:6.6.51-1+rpt3 (2024-10-08) aarch64"),
             Kernel::Outdated {
                 package: "linux-image-6.6.62+rpt-rpi-v8".into()
             }
         );
         // No kernel package at all (this machine, a container): nothing to say.
         assert_eq!(
-            check(&status(&[]), "6.18.44-fc-v1045", "Linux version 6.18.44"),
+            check_in(&status(&[]), "6.18.44-fc-v1045", "Linux version 6.18.44"),
             Kernel::Unknown
         );
         assert_eq!(flavour("5.15.0-91-generic"), "generic");

@@ -9,7 +9,6 @@
 use super::inventory::{Problem, Reader};
 use super::posture::sys;
 use super::{apt_periodic, Root};
-use crate::parse::dpkg;
 use crate::parse::os_release::OsRelease;
 use serde::Serialize;
 use std::io;
@@ -63,12 +62,15 @@ fn collect_at(root: &Root, memo_dir: Option<&Path>, now: SystemTime) -> Patches 
     let today = crate::report::rfc3339(now);
     // Read once for the automatic updates and the kernel check (the upgradable packages
     // come from the memo, or read it their own way).
-    let status = root.read(upgradable::STATUS).ok();
+    let mut unattended = false;
+    let mut images = Vec::new();
+    let status = super::each_installed(root, |p| {
+        unattended |= p.name == "unattended-upgrades";
+        images.extend(kernel::image(&p));
+    });
     let auto_updates = apt_periodic::auto_updates_with(
         root,
-        status
-            .as_deref()
-            .map(|s| dpkg::is_installed(s, "unattended-upgrades")),
+        status.is_ok().then_some(unattended),
         sys::is_masked(root, apt_periodic::UPGRADE_TIMER),
     );
     if auto_updates.enabled.is_none() {
@@ -79,9 +81,9 @@ fn collect_at(root: &Root, memo_dir: Option<&Path>, now: SystemTime) -> Patches 
         let mut packages = reboot_packages(&mut r);
         let osrelease = r.live_opt("/proc/sys/kernel/osrelease");
         let version = r.live_opt("/proc/version").unwrap_or_default();
-        if let (Some(status), Some(osrelease)) = (&status, osrelease) {
+        if let (Ok(()), Some(osrelease)) = (&status, osrelease) {
             if let kernel::Kernel::Outdated { package } =
-                kernel::check(status, &osrelease, &version)
+                kernel::check(&images, &osrelease, &version)
             {
                 flag = Some(true);
                 if let Some(list) = packages.as_mut() {

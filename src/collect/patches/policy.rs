@@ -43,17 +43,40 @@ pub struct ReleaseInfo {
     pub site: String,
 }
 
+/// An architecture name, shared: there are a few of them for 200,000 records.
+pub type Arch = std::sync::Arc<str>;
+
+/// The architecture names met so far, each kept once.
+#[derive(Debug, Default)]
+pub struct ArchNames(Vec<Arch>);
+
+impl ArchNames {
+    pub fn get(&mut self, name: &str) -> Arch {
+        if let Some(known) = self.0.iter().find(|a| &***a == name) {
+            return known.clone();
+        }
+        let new: Arch = name.into();
+        self.0.push(new.clone());
+        new
+    }
+}
+
 /// What a record says of a version: the version string and what tells two builds of it
 /// apart (apt's dependency hash, download size and Multi-Arch).
+///
+/// One is kept per installed package and per version the lists offer for it: a device
+/// with 200,000 packages holds 200,000 of these, so strings are boxed (no spare capacity)
+/// and the source name is kept only where it differs from the package's.
 #[derive(Debug, Clone)]
 pub struct Build {
-    pub version: String,
+    pub version: Box<str>,
     /// The record's `Architecture` (`all` for architecture-independent packages).
-    pub arch: String,
+    pub arch: Arch,
     pub hash: u32,
     pub size: u64,
     pub multi_arch: u8,
-    pub source: String,
+    /// The source package, when its name is not the binary package's.
+    pub source: Option<Box<str>>,
 }
 
 /// One version of a package: a build, and the files that offer it.
@@ -69,21 +92,26 @@ pub struct Version {
 /// A package (name, architecture) with its versions, newest first.
 #[derive(Debug, Clone)]
 pub struct Package {
-    pub name: String,
-    pub arch: String,
+    pub name: Box<str>,
+    pub arch: Arch,
     pub versions: Vec<Version>,
     /// The installed version (index into `versions`).
     pub current: Option<usize>,
 }
 
 impl Package {
-    pub fn new(name: String, arch: String) -> Self {
+    pub fn new(name: Box<str>, arch: Arch) -> Self {
         Package {
             name,
             arch,
             versions: Vec::new(),
             current: None,
         }
+    }
+
+    /// The source package a version was built from.
+    pub fn source_of<'a>(&'a self, v: &'a Version) -> &'a str {
+        v.build.source.as_deref().unwrap_or(&self.name)
     }
 
     /// apt's `MergeListVersion`: adds a record from `file`; returns its version's index.
@@ -120,12 +148,16 @@ impl Package {
             && self.versions[pos].build.hash == new.hash
         {
             let v = &mut self.versions[pos];
+            v.files.reserve_exact(1);
             v.files.push(file);
             if v.build.size == 0 {
                 v.build.size = new.size;
             }
             return pos;
         }
+        // Exactly one more: a package has a version or two, and 200,000 packages each
+        // with room for four (Vec's first growth) would cost 60 MB for nothing.
+        self.versions.reserve_exact(1);
         self.versions.insert(
             pos,
             Version {
@@ -322,12 +354,12 @@ impl Cache {
         }
         let is_regex = name.starts_with('/') && name.ends_with('/');
         if is_regex || name.contains(['*', '[', '?']) {
-            let mut groups: Vec<&str> = self.packages.iter().map(|p| p.name.as_str()).collect();
+            let mut groups: Vec<&str> = self.packages.iter().map(|p| &*p.name).collect();
             if is_source {
                 groups.extend(
                     self.packages
                         .iter()
-                        .flat_map(|p| p.versions.iter().map(|v| v.build.source.as_str())),
+                        .flat_map(|p| p.versions.iter().map(|v| p.source_of(v))),
                 );
             }
             groups.sort_unstable();
@@ -354,12 +386,13 @@ impl Cache {
         let wanted = arch.unwrap_or(&self.native_arch).to_owned();
         for p in 0..self.packages.len() {
             let pkg = &self.packages[p];
-            if !arch_matches(&wanted, &pkg.arch) || (!is_source && pkg.name != name) {
+            if !arch_matches(&wanted, &pkg.arch) || (!is_source && &*pkg.name != name) {
                 continue;
             }
             for v in 0..pkg.versions.len() {
-                let version = &self.packages[p].versions[v];
-                if version.pin.is_some() || (is_source && version.build.source != name) {
+                let pkg = &self.packages[p];
+                let version = &pkg.versions[v];
+                if version.pin.is_some() || (is_source && pkg.source_of(version) != name) {
                     continue;
                 }
                 if self.version_matches(selector, version) {
@@ -396,7 +429,7 @@ impl Cache {
 
     /// apt's `GetCandidateVer`.
     pub fn candidate(&self, pkg: &Package, file_prio: &[i16]) -> Option<usize> {
-        let current = pkg.current.map(|c| pkg.versions[c].build.version.as_str());
+        let current = pkg.current.map(|c| pkg.versions[c].build.version.as_ref());
         let mut best: Option<(usize, i32)> = None;
         for v in 0..pkg.versions.len() {
             let priority = self.version_priority(pkg, v, file_prio);
@@ -504,7 +537,7 @@ mod tests {
             hash,
             size: 0,
             multi_arch: 0,
-            source: "a".into(),
+            source: None,
         }
     }
 
@@ -521,7 +554,7 @@ mod tests {
         let listed: Vec<(&str, &[usize])> = p
             .versions
             .iter()
-            .map(|v| (v.build.version.as_str(), v.files.as_slice()))
+            .map(|v| (&*v.build.version, v.files.as_slice()))
             .collect();
         assert_eq!(listed, [("2.0", &[1][..]), ("1.0", &[0, 1]), ("1.0", &[2])]);
         assert_eq!(p.current, Some(2));

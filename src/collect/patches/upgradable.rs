@@ -10,7 +10,7 @@
 //! upgrades, are stuck on that device until it is fixed.
 
 use super::index::{self, Arches, ListFile};
-use super::policy::{Build, Cache, Package, PkgFile, ReleaseInfo};
+use super::policy::{ArchNames, Build, Cache, Package, PkgFile, ReleaseInfo};
 use crate::collect::inventory::Problem;
 use crate::collect::{max, Root};
 use crate::fsutil;
@@ -19,9 +19,8 @@ use crate::parse::apt_prefs::{self, Selector};
 use crate::parse::aptconf;
 use crate::parse::deb822::TagFile;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
-pub const STATUS: &str = "/var/lib/dpkg/status";
+pub const STATUS: &str = crate::collect::DPKG_STATUS;
 const DPKG_ARCH: &str = "/var/lib/dpkg/arch";
 pub const PREFERENCES: &str = "/etc/apt/preferences";
 pub const PREFERENCES_PARTS: &str = "/etc/apt/preferences.d";
@@ -82,27 +81,15 @@ pub fn compute(root: &Root) -> Outcome {
     }
 }
 
-/// An installed package's record in the status file.
-struct Installed {
-    name: String,
-    arch_key: String,
-    version: Build,
-}
-
 fn compute_inner(root: &Root, problems: &mut Vec<Problem>) -> Result<Vec<Upgradable>, Refusal> {
     let (config, notes) = crate::collect::apt_periodic::read_config(root);
     problems.extend(notes.into_iter().map(|n| Problem {
         file: "/etc/apt/apt.conf.d".into(),
         error: n,
     }));
-    let mut installed = read_status(root)?;
+    let mut arch_names = ArchNames::default();
+    let installed = read_status(root, &mut arch_names)?;
     let arches = arches(root, &config, &installed);
-    // "all" packages belong to the native architecture.
-    for i in &mut installed {
-        if i.arch_key == "all" {
-            i.arch_key.clone_from(&arches.native);
-        }
-    }
     let items = index::source_items(root, &arches.native).map_err(|e| {
         Refusal::new(
             index::SOURCES_LIST,
@@ -125,24 +112,32 @@ fn compute_inner(root: &Root, problems: &mut Vec<Problem>) -> Result<Vec<Upgrada
     });
 
     // Only installed packages can be upgradable: the others' records are checked (apt
-    // would refuse a bad one) but not kept.
-    let mut wanted: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
-    for i in &installed {
-        let index = cache.packages.len();
-        cache
-            .packages
-            .push(Package::new(i.name.clone(), i.arch_key.clone()));
-        wanted
-            .entry(i.name.as_bytes().to_vec())
-            .or_default()
-            .push(index);
-    }
+    // would refuse a bad one) but not kept. The packages are sorted by name, so that a
+    // list's record finds its own by binary search, without an index beside them.
+    let (packages, current): (Vec<Package>, Vec<Build>) = installed
+        .into_iter()
+        .map(|(name, build)| {
+            // "all" packages belong to the native architecture.
+            let arch = match &*build.arch {
+                "all" => arch_names.get(&arches.native),
+                _ => build.arch.clone(),
+            };
+            (Package::new(name, arch), build)
+        })
+        .unzip();
+    cache.packages = packages;
     for (file, list) in lists.iter().enumerate() {
-        read_list(root, list, file, &mut cache, &wanted, &arches.native)?;
+        read_list(
+            root,
+            list,
+            file,
+            &mut cache,
+            &arches.native,
+            &mut arch_names,
+        )?;
     }
-    for (index, i) in installed.into_iter().enumerate() {
-        let pkg = &mut cache.packages[index];
-        let v = pkg.merge(i.version, status_file, &cache.files);
+    for (pkg, build) in cache.packages.iter_mut().zip(current) {
+        let v = pkg.merge(build, status_file, &cache.files);
         pkg.current = Some(v);
     }
 
@@ -200,10 +195,10 @@ fn upgradables(cache: &Cache, file_prio: &[i16]) -> Vec<Upgradable> {
                 .is_some_and(|r| is_security(&cache.releases[r]))
         });
         out.push(Upgradable {
-            name: pkg.name.clone(),
-            arch: pkg.versions[current].build.arch.clone(),
-            installed: pkg.versions[current].build.version.clone(),
-            candidate: cand.build.version.clone(),
+            name: pkg.name.to_string(),
+            arch: pkg.versions[current].build.arch.to_string(),
+            installed: pkg.versions[current].build.version.to_string(),
+            candidate: cand.build.version.to_string(),
             security,
         });
     }
@@ -219,16 +214,21 @@ fn is_security(r: &ReleaseInfo) -> bool {
     ends(&r.suite) || ends(&r.codename) || r.label.as_deref() == Some("Debian-Security")
 }
 
-/// The installed packages in dpkg's status file, after apt's checks on every record.
-fn read_status(root: &Root) -> Result<Vec<Installed>, Refusal> {
+/// An installed package of the status file: its name and its build.
+type Installed = (Box<str>, Build);
+
+/// The installed packages in dpkg's status file, after apt's checks on every record,
+/// sorted by name. The file is streamed: what stays in memory is one [`Build`] per
+/// installed package, not the text (100 MB on a system with 200,000 packages).
+fn read_status(root: &Root, arch_names: &mut ArchNames) -> Result<Vec<Installed>, Refusal> {
     let file = fsutil::open(&root.file(STATUS)).map_err(|e| {
         Refusal::new(
             STATUS,
             format!("{e}: no dpkg database, so no package state to compare"),
         )
     })?;
-    let mut tags = TagFile::<_, StanzaFields>::with_fields(std::io::BufReader::new(file));
-    let mut installed = Vec::new();
+    let mut tags = TagFile::<_, StanzaFields>::with_fields(file);
+    let mut installed: Vec<Installed> = Vec::new();
     loop {
         let s = match tags.next_record() {
             Ok(Some((text, fields))) => Stanza::from_fields(text, fields),
@@ -249,7 +249,7 @@ fn read_status(root: &Root) -> Result<Vec<Installed>, Refusal> {
         let Some(version) = s.version.filter(|v| !v.is_empty()) else {
             continue;
         };
-        let version = String::from_utf8_lossy(version).into_owned();
+        let version = String::from_utf8_lossy(version);
         let is_installed = match s.status {
             Some(st) => apt_packages::status_installed(st).map_err(|e| {
                 Refusal::new(
@@ -268,23 +268,25 @@ fn read_status(root: &Root) -> Result<Vec<Installed>, Refusal> {
         if !is_installed {
             continue;
         }
-        installed.push(Installed {
-            arch_key: String::from_utf8_lossy(s.arch()).into_owned(),
-            version: new_version(&s, version, &name),
-            name,
-        });
+        let build = new_version(&s, &version, &name, arch_names);
+        installed.push((name.into(), build));
     }
+    installed.shrink_to_fit();
+    installed.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(installed)
 }
 
-fn new_version(s: &Stanza, version: String, name: &str) -> Build {
+fn new_version(s: &Stanza, version: &str, name: &str, arch_names: &mut ArchNames) -> Build {
     Build {
-        version,
-        arch: String::from_utf8_lossy(s.arch()).into_owned(),
+        version: version.into(),
+        arch: arch_names.get(&String::from_utf8_lossy(s.arch())),
         hash: s.version_hash(),
         size: s.download_size(),
         multi_arch: s.multi_arch_flags(),
-        source: s.source_name().unwrap_or_else(|| name.to_owned()),
+        source: s
+            .source_name()
+            .filter(|source| source != name)
+            .map(Into::into),
     }
 }
 
@@ -298,8 +300,8 @@ fn arches(root: &Root, config: &aptconf::Config, installed: &[Installed]) -> Arc
         .or_else(|| {
             installed
                 .iter()
-                .find(|i| i.name == "dpkg")
-                .map(|i| i.version.arch.clone())
+                .find(|(name, _)| &**name == "dpkg")
+                .map(|(_, build)| build.arch.to_string())
         })
         .unwrap_or_else(|| build_arch().to_owned());
     let mut all: Vec<String> = config.list("APT::Architectures").to_vec();
@@ -344,8 +346,8 @@ fn read_list(
     list: &ListFile,
     file: usize,
     cache: &mut Cache,
-    wanted: &HashMap<Vec<u8>, Vec<usize>>,
     native: &str,
+    arch_names: &mut ArchNames,
 ) -> Result<(), Refusal> {
     let refuse = |e: &dyn std::fmt::Display| {
         Refusal::new(
@@ -377,23 +379,28 @@ fn read_list(
                 String::from_utf8_lossy(version)
             )));
         }
-        let lookup = if raw_name.iter().any(u8::is_ascii_uppercase) && !raw_name.contains(&b'/') {
-            wanted.get(&raw_name.to_ascii_lowercase())
+        let lowered;
+        let name = if raw_name.iter().any(u8::is_ascii_uppercase) && !raw_name.contains(&b'/') {
+            lowered = raw_name.to_ascii_lowercase();
+            &lowered[..]
         } else {
-            wanted.get(raw_name)
+            raw_name
         };
-        let Some(candidates) = lookup else { continue };
+        let first = cache.packages.partition_point(|p| p.name.as_bytes() < name);
         let arch = s.arch();
         let arch_key: &[u8] = if arch == b"all" {
             native.as_bytes()
         } else {
             arch
         };
-        for &p in candidates {
-            let pkg = &mut cache.packages[p];
+        for p in first..cache.packages.len() {
+            let pkg = &cache.packages[p];
+            if pkg.name.as_bytes() != name {
+                break;
+            }
             if pkg.arch.as_bytes() == arch_key {
-                let v = new_version(&s, String::from_utf8_lossy(version).into_owned(), &pkg.name);
-                pkg.merge(v, file, &cache.files);
+                let v = new_version(&s, &String::from_utf8_lossy(version), &pkg.name, arch_names);
+                cache.packages[p].merge(v, file, &cache.files);
             }
         }
     }
@@ -490,7 +497,11 @@ pub(crate) fn all_versions(root: &Root) -> Vec<String> {
     // The architectures apt uses here (dpkg's, not the one this test binary was built
     // for: under qemu they differ).
     let (config, _) = crate::collect::apt_periodic::read_config(root);
-    let arches = arches(root, &config, &read_status(root).unwrap_or_default());
+    let arches = arches(
+        root,
+        &config,
+        &read_status(root, &mut ArchNames::default()).unwrap_or_default(),
+    );
     let items = index::source_items(root, &arches.native).unwrap_or_default();
     for archive in index::plan(root, &items, &arches).unwrap_or_default() {
         for list in &archive.lists {

@@ -20,7 +20,7 @@ mod storage;
 pub(crate) mod sys;
 
 use super::Root;
-use crate::parse::{dpkg, mountinfo, sockets};
+use crate::parse::{mountinfo, sockets};
 use serde::Serialize;
 use std::collections::HashSet;
 
@@ -115,11 +115,26 @@ pub(crate) fn pass_if(ok: bool) -> Status {
     }
 }
 
+/// Every package a check asks about. Only these are looked for in the dpkg database, so
+/// that a system with 200,000 packages costs the checks no more than one with 500.
+const ASKED: [&[&str]; 5] = [
+    &network::LEGACY_PACKAGES,
+    &session::DISPLAY_MANAGERS,
+    &session::GRAPHICAL,
+    &session::LOCKERS,
+    &["unattended-upgrades", "openssh-server", "gnome-shell"],
+];
+
+fn is_asked(pkg: &str) -> bool {
+    ASKED.iter().any(|names| names.contains(&pkg))
+}
+
 /// What several checks need, read once per collection.
 pub(crate) struct Ctx<'a> {
     pub root: &'a Root,
-    /// Names of the installed packages, or why the dpkg database could not be read.
-    pub dpkg: Result<HashSet<String>, String>,
+    /// Which of the [`ASKED`] packages are installed, or why the dpkg database could not
+    /// be read.
+    pub dpkg: Result<HashSet<&'static str>, String>,
     pub units: sys::Units,
     /// Sockets of /proc/net/{tcp,tcp6,udp,udp6}, or why none could be read.
     pub sockets: Result<Vec<sockets::Socket>, String>,
@@ -129,11 +144,16 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn load(root: &'a Root) -> Ctx<'a> {
-        // The text (MiBs on a desktop image) is dropped once the names are taken.
-        let dpkg = root
-            .read("/var/lib/dpkg/status")
-            .map(|s| dpkg::installed(&s).map(|p| p.name.to_string()).collect())
-            .map_err(|e| format!("/var/lib/dpkg/status {}", sys::why(&e)));
+        let mut found = HashSet::new();
+        let dpkg = super::each_installed(root, |p| {
+            found.extend(
+                ASKED
+                    .iter()
+                    .flat_map(|names| names.iter().find(|n| **n == p.name)),
+            );
+        })
+        .map(|()| found)
+        .map_err(|e| format!("{} {}", super::DPKG_STATUS, sys::why(&e)));
         Ctx {
             root,
             dpkg,
@@ -145,11 +165,16 @@ impl<'a> Ctx<'a> {
 
     /// Whether a package is installed; `None` when the dpkg database is unreadable.
     pub fn installed(&self, pkg: &str) -> Option<bool> {
+        debug_assert!(is_asked(pkg), "{pkg}: add it to posture::ASKED");
         self.dpkg.as_ref().ok().map(|names| names.contains(pkg))
     }
 
     /// The packages of `pkgs` that are installed; `None` when dpkg is unreadable.
     pub fn installed_of<'p>(&self, pkgs: &[&'p str]) -> Option<Vec<&'p str>> {
+        debug_assert!(
+            pkgs.iter().all(|p| is_asked(p)),
+            "{pkgs:?}: add them to posture::ASKED"
+        );
         let names = self.dpkg.as_ref().ok()?;
         Some(
             pkgs.iter()

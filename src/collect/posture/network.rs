@@ -265,7 +265,7 @@ pub(super) fn listening(ctx: &Ctx) -> Check {
 }
 
 /// Server packages of clear-text remote-access protocols.
-const LEGACY_PACKAGES: [&str; 8] = [
+pub(super) const LEGACY_PACKAGES: [&str; 8] = [
     "telnetd",
     "inetutils-telnetd",
     "telnetd-ssl",

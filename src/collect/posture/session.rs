@@ -19,10 +19,10 @@ const SCREEN_LOCK: Rule = Rule {
     reference: "ANSSI BP-028 v2.0 R32 (Expirer les sessions utilisateur locales)",
 };
 
-const DISPLAY_MANAGERS: [&str; 8] = [
+pub(super) const DISPLAY_MANAGERS: [&str; 8] = [
     "gdm3", "lightdm", "sddm", "nodm", "lxdm", "slim", "xdm", "greetd",
 ];
-const GRAPHICAL: [&str; 4] = ["xserver-xorg-core", "xwayland", "weston", "cage"];
+pub(super) const GRAPHICAL: [&str; 4] = ["xserver-xorg-core", "xwayland", "weston", "cage"];
 
 /// Whether a graphical session can run here: `None` when dpkg is unreadable.
 fn graphical(ctx: &Ctx) -> Option<Vec<&'static str>> {
@@ -157,7 +157,7 @@ pub(super) fn autologin(ctx: &Ctx) -> Check {
 }
 
 /// Screen lockers for non-GNOME desktops; whether they lock is a per-user setting.
-const LOCKERS: [&str; 10] = [
+pub(super) const LOCKERS: [&str; 10] = [
     "light-locker",
     "xscreensaver",
     "xfce4-screensaver",
