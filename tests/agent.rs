@@ -8,7 +8,6 @@ use serde_json::Value;
 use std::time::Duration;
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
-const REPORTS: [&str; 4] = ["inventory", "posture", "patches", "usage"];
 
 fn current_period() -> String {
     let today = time::OffsetDateTime::now_utc().date();
@@ -20,18 +19,6 @@ fn report_topic(device: &str, kind: &str) -> String {
         "usage" => topic(device, &format!("usage/{}", current_period())),
         k => topic(device, k),
     }
-}
-
-/// The reports (topic, seq) an operator received, in arrival order.
-fn received_reports(msgs: &[Msg], device: &str) -> Vec<(String, u64)> {
-    msgs.iter()
-        .filter(|m| {
-            REPORTS
-                .iter()
-                .any(|k| m.topic.starts_with(&topic(device, k)))
-        })
-        .map(|m| (m.topic.clone(), m.json()["seq"].as_u64().unwrap()))
-        .collect()
 }
 
 fn check_envelope(report: &Value, kind: &str, device: &str) {

@@ -230,53 +230,6 @@ fn damaged_state_files_do_not_stop_the_agent_and_are_reported() {
     assert!(ledger.is_file(), "{log}");
 }
 
-/// A small file system of its own (tmpfs), unmounted when dropped. Needs root.
-struct SmallDisk {
-    dir: std::path::PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(dir: &std::path::Path, bytes: u64) -> Option<SmallDisk> {
-        use std::ffi::CString;
-        std::fs::create_dir_all(dir).unwrap();
-        let target = CString::new(dir.to_str().unwrap()).unwrap();
-        let options = CString::new(format!("size={bytes},mode=0700")).unwrap();
-        let fstype = CString::new("tmpfs").unwrap();
-        // SAFETY: plain C strings that outlive the call.
-        let rc = unsafe {
-            libc::mount(
-                fstype.as_ptr(),
-                target.as_ptr(),
-                fstype.as_ptr(),
-                0,
-                options.as_ptr().cast(),
-            )
-        };
-        (rc == 0).then(|| SmallDisk {
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    /// Fills what is left with one file; returns its path.
-    fn fill(&self) -> std::path::PathBuf {
-        use std::io::Write;
-        let path = self.dir.join("filler");
-        let mut file = std::fs::File::create(&path).unwrap();
-        let block = vec![0u8; 4096];
-        while file.write_all(&block).is_ok() {}
-        while file.write_all(&block[..1]).is_ok() {}
-        path
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let target = std::ffi::CString::new(self.dir.to_str().unwrap()).unwrap();
-        // SAFETY: a C string that outlives the call.
-        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
-    }
-}
-
 /// The disk fills up (by another program) while reports wait in the spool: the agent keeps
 /// running, delivers what it holds, says in its heartbeat that the disk is full and how
 /// many reports it could not store, and stores reports again once there is room.

@@ -123,12 +123,37 @@ impl Broker {
     /// Starts it again on the same port, with its persisted retained messages.
     pub fn restart(&mut self) {
         self.stop();
+        self.start_again();
+    }
+
+    /// Stops it as an administrator would (SIGTERM: Mosquitto saves its sessions and the
+    /// messages queued for them).
+    pub fn stop_gracefully(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again, on the same port, after a stop.
+    pub fn start_again(&mut self) {
         self.spawn();
         assert!(
             self.wait_listening(),
             "mosquitto did not restart; log:\n{}",
             self.log_text()
         );
+    }
+
+    /// [`Broker::stop_gracefully`], then [`Broker::start_again`].
+    pub fn restart_gracefully(&mut self) {
+        self.stop_gracefully();
+        self.start_again();
     }
 
     /// Adds lines to the ACL and restarts the broker so that they apply.
@@ -277,6 +302,21 @@ pub fn logged_spooled_seqs(log: &str) -> Vec<u64> {
         .collect()
 }
 
+/// The reports' topic suffixes.
+pub const REPORTS: [&str; 4] = ["inventory", "posture", "patches", "usage"];
+
+/// The reports of `device` among `msgs`, in arrival order: (topic, seq).
+pub fn received_reports(msgs: &[Msg], device: &str) -> Vec<(String, u64)> {
+    msgs.iter()
+        .filter(|m| {
+            REPORTS
+                .iter()
+                .any(|k| m.topic.starts_with(&topic(device, k)))
+        })
+        .map(|m| (m.topic.clone(), m.json()["seq"].as_u64().unwrap()))
+        .collect()
+}
+
 /// A message as an operator sees it.
 #[derive(Debug, Clone)]
 pub struct Msg {
@@ -314,10 +354,27 @@ impl Operator {
 
     /// A client with the certificate of `cn`, asking for `client_id`, subscribed to `filter`.
     pub fn connect_as(world: &World, cn: &str, client_id: &str, filter: &str) -> Operator {
+        Operator::connect_with(world, cn, client_id, filter, true)
+    }
+
+    /// An operator whose session outlives its connection (clean session off): what is
+    /// published while it is away, a broker restart included, reaches it when it is back.
+    pub fn connect_persistent(world: &World, filter: &str) -> Operator {
+        Operator::connect_with(world, OPERATOR, OPERATOR, filter, false)
+    }
+
+    fn connect_with(
+        world: &World,
+        cn: &str,
+        client_id: &str,
+        filter: &str,
+        clean_session: bool,
+    ) -> Operator {
         let pair = world.pki.client(cn);
         let mut options = MqttOptions::new(client_id, "127.0.0.1", world.broker.port);
         options
             .set_keep_alive(Duration::from_secs(30))
+            .set_clean_session(clean_session)
             .set_max_packet_size(1 << 20, 1 << 20);
         // The same loading and rustls setup as the agent's.
         let tls = grappe_agent::config::Tls::load(&world.pki.ca_file("ca"), &pair.cert, &pair.key)
@@ -488,5 +545,52 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A small file system of its own (tmpfs), unmounted when dropped. Needs root.
+pub struct SmallDisk {
+    pub dir: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    pub fn mount(dir: &std::path::Path, bytes: u64) -> Option<SmallDisk> {
+        use std::ffi::CString;
+        std::fs::create_dir_all(dir).unwrap();
+        let target = CString::new(dir.to_str().unwrap()).unwrap();
+        let options = CString::new(format!("size={bytes},mode=0700")).unwrap();
+        let fstype = CString::new("tmpfs").unwrap();
+        // SAFETY: plain C strings that outlive the call.
+        let rc = unsafe {
+            libc::mount(
+                fstype.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                0,
+                options.as_ptr().cast(),
+            )
+        };
+        (rc == 0).then(|| SmallDisk {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Fills what is left with one file; returns its path.
+    pub fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&block[..1]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let target = std::ffi::CString::new(self.dir.to_str().unwrap()).unwrap();
+        // SAFETY: a C string that outlives the call.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
     }
 }
