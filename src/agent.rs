@@ -13,15 +13,16 @@
 //! report is at worst delivered twice (QoS 1), never lost.
 
 use crate::collect::{self, Root};
-use crate::command::{self, Answer, Command};
 use crate::config::Config;
-use crate::report::{self, Envelope, Identity, Kind};
 use crate::spool::Spool;
 use crate::state::{self, State};
 use crate::transport::{self, Event, Session};
 use crate::usage::{self, Ledger};
+use crate::wire::command::{self, Answer, Command};
+use crate::wire::heartbeat::Heartbeat;
+use crate::wire::status::{Status, REASON_SHUTDOWN};
+use crate::wire::{self, Envelope, Identity, Kind, Topic};
 use anyhow::Context;
-use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -127,6 +128,8 @@ pub struct Agent {
     usage_samples: u32,
     /// Reports that could be neither stored nor sent in this run.
     unstored: u64,
+    /// When the device certificate expires (RFC 3339), for the status payload.
+    cert_not_after: Option<String>,
 }
 
 /// Gives the heap that collection freed back to the system. Computing the upgradable
@@ -170,7 +173,6 @@ impl Agent {
             spool,
             state_path,
             ledger_path,
-            config,
             session: None,
             delivery: Delivery::default(),
             last_error,
@@ -180,6 +182,13 @@ impl Agent {
             last_refresh: None,
             usage_samples: 0,
             unstored: 0,
+            cert_not_after: config
+                .broker
+                .tls
+                .as_ref()
+                .and_then(|tls| tls.cert_not_after())
+                .map(wire::rfc3339),
+            config,
         })
     }
 
@@ -187,13 +196,21 @@ impl Agent {
         &self.config.identity
     }
 
+    /// Publishes on one of this device's topics, retained as the contract says; whether
+    /// the message was handed to the connection.
+    fn publish(&self, session: &Session, topic: &Topic, payload: Vec<u8>) -> bool {
+        session
+            .publish(&topic.of(self.identity()), payload, topic.retained())
+            .is_ok()
+    }
+
     /// Runs until SIGTERM/SIGINT (service) or until the cycle is delivered or timed out (once).
     pub async fn run(mut self, mode: Mode) -> anyhow::Result<Outcome> {
         let settings = transport::Settings {
             client_id: self.identity().device.clone(),
             broker: self.config.broker.clone(),
-            will_topic: self.identity().topic("status"),
-            will_payload: br#"{"state":"offline","reason":"connection lost"}"#.to_vec(),
+            will_topic: Topic::Status.of(self.identity()),
+            will_payload: Status::last_will().to_json(),
             backoff: transport::Backoff::default(),
         };
         let (mut events, transport_task) = transport::spawn(settings)
@@ -237,7 +254,7 @@ impl Agent {
         log::info!(
             "agent {} started as {} (broker {}:{})",
             env!("CARGO_PKG_VERSION"),
-            self.identity().topic(""),
+            self.identity().branch(),
             self.config.broker.host,
             self.config.broker.port
         );
@@ -353,11 +370,9 @@ impl Agent {
     async fn shut_down(&mut self, events: &mut tokio::sync::mpsc::Receiver<Event>) {
         self.save_usage();
         if let Some(session) = self.session.clone() {
-            let payload = status_payload("offline", Some("shutdown"));
-            if session
-                .publish(&self.identity().topic("status"), payload, true)
-                .is_ok()
-            {
+            let now = wire::rfc3339(SystemTime::now());
+            let status = Status::offline(now, REASON_SHUTDOWN, self.cert_not_after.clone());
+            if self.publish(&session, &Topic::Status, status.to_json()) {
                 self.delivery.awaiting_id.push_back(Tracked::OfflineStatus);
                 let deadline = Instant::now() + SHUTDOWN_GRACE;
                 while !self.delivery.offline_status_acked && self.session.is_some() {
@@ -416,12 +431,15 @@ impl Agent {
                     self.config.broker.port
                 );
                 self.delivery = Delivery::default();
-                let me = self.identity().clone();
-                let online = status_payload("online", None);
-                if session.publish(&me.topic("status"), online, true).is_ok() {
+                let now = wire::rfc3339(SystemTime::now());
+                let online = Status::online(now, self.cert_not_after.clone());
+                if self.publish(&session, &Topic::Status, online.to_json()) {
                     self.delivery.awaiting_id.push_back(Tracked::Other);
                 }
-                if session.subscribe(&me.topic("cmd/+")).is_err() {
+                if session
+                    .subscribe(&self.identity().commands_filter())
+                    .is_err()
+                {
                     log::warn!("cannot subscribe to commands");
                 }
                 self.session = Some(session);
@@ -581,7 +599,7 @@ impl Agent {
             let state_dir = Some(self.config.state_dir.as_path());
             match collect::report(kind, &self.root, &self.ledger, state_dir, now) {
                 Ok(data) => {
-                    let topic = self.topic_of(kind, &data);
+                    let topic = topic_of(kind, now).of(self.identity());
                     self.spool_report(kind, &topic, &data, now, force);
                 }
                 Err(e) => self.note_error(e),
@@ -592,17 +610,10 @@ impl Agent {
         release_freed_memory();
     }
 
-    fn topic_of(&self, kind: Kind, data: &serde_json::Value) -> String {
-        match (kind, data.get("period").and_then(|p| p.as_str())) {
-            (Kind::Usage, Some(period)) => self.identity().topic(&format!("usage/{period}")),
-            _ => self.identity().topic(kind.name()),
-        }
-    }
-
     /// When a month has ended, publishes its final figures once (retried until stored).
     fn close_previous_usage_month(&mut self, now: SystemTime) {
         let today = time::OffsetDateTime::from(now).date();
-        let period = format!("{:04}-{:02}", today.year(), today.month() as u8);
+        let period = Ledger::period(today.year(), today.month());
         let Some(previous) = self.state.usage_period.clone().filter(|p| *p != period) else {
             self.state.usage_period = Some(period);
             return;
@@ -611,11 +622,11 @@ impl Agent {
             .ledger
             .months()
             .into_iter()
-            .find(|(y, m)| format!("{y:04}-{:02}", *m as u8) == previous);
+            .find(|(y, m)| Ledger::period(*y, *m) == previous);
         let closed = match month {
             Some((year, month)) => {
                 let data = serde_json::to_value(self.ledger.month(year, month)).unwrap_or_default();
-                let topic = self.identity().topic(&format!("usage/{previous}"));
+                let topic = Topic::UsageMonth(previous.clone()).of(self.identity());
                 self.spool_report(Kind::Usage, &topic, &data, now, true)
             }
             None => true, // nothing recorded for that month
@@ -716,7 +727,7 @@ impl Agent {
         };
         let stats = self.spool.stats();
         let heartbeat = Heartbeat {
-            at: report::rfc3339(SystemTime::now()),
+            at: wire::rfc3339(SystemTime::now()),
             spooled: stats.records,
             spool_bytes: if stats.records > 0 { stats.bytes } else { 0 },
             dropped: stats.dropped_total,
@@ -726,13 +737,11 @@ impl Agent {
                 .last_error
                 .as_deref()
                 .or(self.refused.as_deref())
-                .or(self.storage_problem.as_deref()),
+                .or(self.storage_problem.as_deref())
+                .map(str::to_owned),
         };
         let payload = serde_json::to_vec(&heartbeat).unwrap_or_default();
-        if session
-            .publish(&self.identity().topic("heartbeat"), payload, false)
-            .is_ok()
-        {
+        if self.publish(&session, &Topic::Heartbeat, payload) {
             self.delivery.awaiting_id.push_back(Tracked::Other);
             self.last_error = None;
         }
@@ -761,14 +770,17 @@ impl Agent {
     }
 
     fn on_message(&mut self, topic: &str, payload: &[u8]) {
-        let prefix = self.identity().topic("cmd/");
-        let Some(name) = topic.strip_prefix(&prefix) else {
-            log::warn!(
-                "ignoring a message on unexpected topic {:?}",
-                topic.escape_debug().to_string()
-            );
-            return;
+        let name = match Topic::parse(topic) {
+            Some((who, Topic::Command(name))) if who == *self.identity() => name,
+            _ => {
+                log::warn!(
+                    "ignoring a message on unexpected topic {:?}",
+                    topic.escape_debug().to_string()
+                );
+                return;
+            }
         };
+        let name = name.as_str();
         let (command_name, id, result) = match command::parse(name, payload) {
             Ok(request) => {
                 log::info!(
@@ -777,39 +789,28 @@ impl Agent {
                     request.id
                 );
                 let result = self.execute(request.command);
-                (
-                    serde_json::to_value(request.command).ok(),
-                    request.id,
-                    result,
-                )
+                (request.command.name().to_owned(), request.id, result)
             }
             Err(refusal) => {
                 log::warn!("command refused: {:?}: {}", refusal.name, refusal.reason);
-                (
-                    Some(serde_json::Value::String(refusal.name)),
-                    refusal.id,
-                    Err(refusal.reason),
-                )
+                (refusal.name, refusal.id, Err(refusal.reason))
             }
         };
-        let name = command_name
-            .as_ref()
-            .and_then(|v| v.as_str())
-            .unwrap_or("?");
+        let (ok, result, error) = match result {
+            Ok(value) => (true, Some(value), None),
+            Err(e) => (false, None, Some(e)),
+        };
         let answer = Answer {
-            command: name,
-            id: id.as_deref(),
-            ok: result.is_ok(),
-            error: result.as_ref().err().map(String::as_str),
-            result: result.as_ref().ok().cloned(),
-            at: report::rfc3339(SystemTime::now()),
+            command: command_name,
+            id,
+            ok,
+            result,
+            error,
+            at: wire::rfc3339(SystemTime::now()),
         };
         let payload = serde_json::to_vec(&answer).unwrap_or_default();
-        if let Some(session) = &self.session {
-            if session
-                .publish(&self.identity().topic("cmd-result"), payload, false)
-                .is_ok()
-            {
+        if let Some(session) = self.session.clone() {
+            if self.publish(&session, &Topic::CommandResult, payload) {
                 self.delivery.awaiting_id.push_back(Tracked::Other);
             }
         }
@@ -859,41 +860,15 @@ impl Agent {
     }
 }
 
-/// The `heartbeat` payload, sent every few minutes over 4G: it is most of the agent's
-/// traffic, so it says only what is not nothing. An absent counter is zero; `last_error`
-/// is the last error since the previous heartbeat, if any.
-#[derive(Serialize)]
-struct Heartbeat<'a> {
-    at: String,
-    #[serde(skip_serializing_if = "is_zero")]
-    spooled: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    spool_bytes: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    dropped: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    corrupt: u64,
-    /// Reports that could be neither stored nor sent since the agent started (disk full).
-    #[serde(skip_serializing_if = "is_zero")]
-    unstored: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_error: Option<&'a str>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-fn status_payload(state: &str, reason: Option<&str>) -> Vec<u8> {
-    let mut status = serde_json::json!({
-        "state": state,
-        "since": report::rfc3339(SystemTime::now()),
-        "agent_version": env!("CARGO_PKG_VERSION"),
-    });
-    if let Some(reason) = reason {
-        status["reason"] = reason.into();
+/// Where a report of `kind` collected at `now` is published: usage on its month's topic.
+fn topic_of(kind: Kind, now: SystemTime) -> Topic {
+    match kind {
+        Kind::Usage => {
+            let today = time::OffsetDateTime::from(now).date();
+            Topic::UsageMonth(Ledger::period(today.year(), today.month()))
+        }
+        kind => Topic::Report(kind),
     }
-    serde_json::to_vec(&status).unwrap_or_default()
 }
 
 fn interval_of(schedule: &crate::config::Schedule, kind: Kind) -> Duration {

@@ -5,7 +5,7 @@
 //! An error names the key (or file) and says what to do; `check-config` prints it and
 //! exits 2, and so does `run`, so that systemd does not restart a service that cannot work.
 
-use crate::report::Identity;
+use crate::wire::Identity;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use serde::Deserialize;
@@ -366,7 +366,7 @@ impl Config {
                 "{} is not valid before {} (the clock says {}); check the device clock (NTP) or the certificate",
                 tls.cert_file.display(),
                 utc(not_before),
-                crate::report::rfc3339(now)
+                crate::wire::rfc3339(now)
             ))),
             Err(webpki::Error::UnknownIssuer) => Ok(vec![format!(
                 "{} is not issued by the CA in {}: fine if the broker trusts another CA for clients, otherwise issue it from the grappe CA",
@@ -378,9 +378,36 @@ impl Config {
     }
 }
 
+impl Tls {
+    /// When the client certificate expires. webpki gives a certificate's validity only in
+    /// its verdict, so the certificate is checked as of the last second of year 9999: the
+    /// end of validity that verdict names is the certificate's own (webpki checks the
+    /// validity before it looks for the issuer, so any CA will do).
+    pub fn cert_not_after(&self) -> Option<SystemTime> {
+        const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
+        let ee = webpki::EndEntityCert::try_from(&self.chain[0]).ok()?;
+        let anchors: Vec<_> = self.roots.roots.to_vec();
+        let verdict = ee.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &anchors,
+            &self.chain[1..],
+            UnixTime::since_unix_epoch(Duration::from_secs(LAST_SECOND_OF_9999)),
+            webpki::KeyUsage::client_auth(),
+            None,
+            None,
+        );
+        match verdict {
+            Err(webpki::Error::CertExpired { not_after, .. }) => {
+                Some(SystemTime::UNIX_EPOCH + Duration::from_secs(not_after.as_secs()))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A certificate's date as the IT staff read it (UTC, RFC 3339).
 fn utc(t: UnixTime) -> String {
-    crate::report::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(t.as_secs()))
+    crate::wire::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(t.as_secs()))
 }
 
 /// A config is a few KiB of TOML.
@@ -892,6 +919,26 @@ allow_insecure = true
         let warnings = c.check_certificate(SystemTime::now()).unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("not issued by"), "{warnings:?}");
+    }
+
+    #[test]
+    fn the_certificate_expiry_is_read_whoever_issued_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki::Pki::new(dir.path(), "ca");
+        let other_ca = pki::Pki::new(dir.path(), "other-ca");
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap();
+        for (issuer, not_after) in [
+            (&pki, now + time::Duration::days(30)),
+            (&pki, now - time::Duration::days(2)),
+            (&other_ca, now + time::Duration::days(3650)),
+        ] {
+            let pair = issuer.client_valid("d", now - time::Duration::days(10), not_after);
+            let c = load_str(&tls_config(&pki.ca_file("ca"), &pair)).unwrap();
+            let tls = c.broker.tls.as_ref().unwrap();
+            assert_eq!(tls.cert_not_after(), Some(SystemTime::from(not_after)));
+        }
     }
 
     #[test]

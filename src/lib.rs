@@ -4,24 +4,24 @@
 //! The layout follows the data:
 //! - [`collect`] reads the system and nothing else (collectors never write or send);
 //! - [`parse`] holds the pure parsers the collectors use, one file format per module;
-//! - [`report`] is the envelope every published report shares;
+//! - [`wire`] is the MQTT contract: topics, the report envelope, status, heartbeat,
+//!   commands and their answers, both ways;
 //! - [`usage`] keeps the per-day usage ledger on disk;
 //! - [`spool`] stores reports on disk until the broker has acknowledged them;
 //! - [`transport`] only delivers: one MQTT connection over mutual TLS;
-//! - [`agent`] ties them together on a schedule, with [`command`] for operator commands;
+//! - [`agent`] ties them together on a schedule and answers operator commands;
 //! - [`config`] is validated before anything runs.
 
 pub mod agent;
 pub mod collect;
-pub mod command;
 pub mod config;
 pub mod fsutil;
 pub mod parse;
-pub mod report;
 pub mod spool;
 pub mod state;
 pub mod transport;
 pub mod usage;
+pub mod wire;
 
 /// The throwaway PKI the integration tests use, shared with the unit tests.
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! report sequence number and what was last published for each report.
 
 use crate::fsutil;
-use crate::report::Kind;
+use crate::wire::Kind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io;

@@ -106,9 +106,16 @@ fn service_goes_online_answers_commands_and_leaves_its_last_will_when_killed() {
     let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
     let service = Service::start(&world, &config);
 
-    op.wait_json(&topic("dev-b", "status"), SECS(15), |s| {
+    let online = op.wait_json(&topic("dev-b", "status"), SECS(15), |s| {
         s["state"] == "online"
     });
+    // The certificate's expiry, for the fleet to warn before the device is locked out.
+    let not_after = online["cert_not_after"].as_str().unwrap_or_default();
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    assert!(
+        not_after.len() == now.len() && not_after.ends_with('Z') && *not_after > *now,
+        "{online}"
+    );
     let msgs = op.wait_for("the four reports", SECS(20), |msgs| {
         REPORTS
             .iter()

@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 use grappe_agent::agent::{Agent, Mode, Outcome};
 use grappe_agent::collect::{self, Root};
 use grappe_agent::config::{self, Config};
-use grappe_agent::report::{Envelope, Identity, Kind};
 use grappe_agent::usage::{self, Ledger};
+use grappe_agent::wire::{Envelope, Identity, Kind};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -109,12 +109,12 @@ fn check_config_cmd(flag: Option<&Path>) -> ExitCode {
                 eprintln!("warning: {w}");
             }
             print_line(&format!(
-                "{}: valid; device {} reports to {}:{} under {}",
+                "{}: valid; device {} reports to {}:{} under {}/",
                 config.path.display(),
                 config.identity.device,
                 config.broker.host,
                 config.broker.port,
-                config.identity.topic("")
+                config.identity.branch()
             ))
         }
         Err(e) => {

@@ -10,8 +10,8 @@ mod root;
 pub use root::{max, Root};
 
 use crate::parse::dpkg;
-use crate::report::Kind;
 use crate::usage::Ledger;
+use crate::wire::Kind;
 use std::io;
 use std::path::Path;
 use std::time::SystemTime;

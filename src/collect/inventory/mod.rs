@@ -199,7 +199,7 @@ pub fn collect(root: &Root) -> Inventory {
         // A garbled value must not overflow the time types (a real kernel stops at 2262).
         .and_then(|t| UNIX_EPOCH.checked_add(Duration::from_secs(t)))
         .filter(|t| *t < UNIX_EPOCH + Duration::from_secs(253_402_300_800)) // year 10000
-        .map(crate::report::rfc3339);
+        .map(crate::wire::rfc3339);
     let uptime_s = r.live("/proc/uptime").and_then(|s| procfs::uptime_s(&s));
     Inventory {
         hostname,

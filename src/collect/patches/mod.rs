@@ -59,7 +59,7 @@ fn collect_at(root: &Root, memo_dir: Option<&Path>, now: SystemTime) -> Patches 
     let upgradable = memo::compute(root, memo_dir);
     r.problems.extend(upgradable.problems);
     let eol = r.os_release().and_then(|os| end_of_life(&mut r, &os));
-    let today = crate::report::rfc3339(now);
+    let today = crate::wire::rfc3339(now);
     // Read once for the automatic updates and the kernel check (the upgradable packages
     // come from the memo, or read it their own way).
     let mut unattended = false;

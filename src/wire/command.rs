@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// Payloads larger than this are refused without being parsed.
 pub const MAX_PAYLOAD: usize = 512;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Command {
     /// Collect and publish every report now, even if unchanged.
@@ -22,13 +22,19 @@ pub enum Command {
 }
 
 impl Command {
-    fn from_name(name: &str) -> Option<Command> {
-        match name {
-            "refresh" => Some(Command::Refresh),
-            "update-check" => Some(Command::UpdateCheck),
-            "ping" => Some(Command::Ping),
-            _ => None,
+    /// The name in the command's topic, `cmd/{name}`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Refresh => "refresh",
+            Command::UpdateCheck => "update-check",
+            Command::Ping => "ping",
         }
+    }
+
+    fn from_name(name: &str) -> Option<Command> {
+        [Command::Refresh, Command::UpdateCheck, Command::Ping]
+            .into_iter()
+            .find(|c| c.name() == name)
     }
 }
 
@@ -123,16 +129,18 @@ fn printable(name: &str) -> String {
 }
 
 /// The answer published on `cmd-result`.
-#[derive(Debug, Serialize)]
-pub struct Answer<'a> {
-    pub command: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<&'a str>,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// The command's name as received (printable, at most 64 characters).
+    pub command: String,
+    /// The id the operator gave, to match the answer to its request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'a str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub at: String,
 }
 

@@ -1,0 +1,113 @@
+//! The retained `status` topic: `online` while connected, `offline` after a clean stop
+//! (with the reason) or, published by the broker as the agent's Last Will, when the
+//! connection was lost.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Online,
+    Offline,
+}
+
+/// Why a device is offline, as the agent says it.
+pub const REASON_SHUTDOWN: &str = "shutdown";
+/// The Last Will's reason: the broker lost the connection (power cut, network, crash).
+pub const REASON_CONNECTION_LOST: &str = "connection lost";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub state: State,
+    /// When the state began (RFC 3339); absent from the Last Will, which is written at
+    /// connection time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the device certificate expires (RFC 3339): past it, the broker refuses the
+    /// device, and only someone on site can install a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_not_after: Option<String>,
+}
+
+impl Status {
+    pub fn online(since: String, cert_not_after: Option<String>) -> Status {
+        Status {
+            state: State::Online,
+            since: Some(since),
+            agent_version: Some(env!("CARGO_PKG_VERSION").into()),
+            reason: None,
+            cert_not_after,
+        }
+    }
+
+    /// A clean stop.
+    pub fn offline(since: String, reason: &str, cert_not_after: Option<String>) -> Status {
+        Status {
+            state: State::Offline,
+            reason: Some(reason.into()),
+            ..Status::online(since, cert_not_after)
+        }
+    }
+
+    /// What the broker publishes for the agent when it loses the connection.
+    pub fn last_will() -> Status {
+        Status {
+            state: State::Offline,
+            since: None,
+            agent_version: None,
+            reason: Some(REASON_CONNECTION_LOST.into()),
+            cert_not_after: None,
+        }
+    }
+
+    /// Whether the device stopped on purpose (shutdown, end of a `run --once`), as opposed
+    /// to a lost connection.
+    pub fn stopped_cleanly(&self) -> bool {
+        self.state == State::Offline && self.reason.as_deref() != Some(REASON_CONNECTION_LOST)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_as_published_and_read_back() {
+        let online = Status::online(
+            "2026-12-01T08:00:00Z".into(),
+            Some("2027-12-01T00:00:00Z".into()),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&online.to_json()).unwrap();
+        assert_eq!(v["state"], "online");
+        assert_eq!(v["cert_not_after"], "2027-12-01T00:00:00Z");
+        assert_eq!(v.get("reason"), None);
+        assert_eq!(serde_json::from_value::<Status>(v).unwrap(), online);
+
+        let will = Status::last_will().to_json();
+        assert_eq!(will, br#"{"state":"offline","reason":"connection lost"}"#);
+        let will: Status = serde_json::from_slice(&will).unwrap();
+        assert!(!will.stopped_cleanly());
+        let stop = Status::offline("2026-12-01T09:00:00Z".into(), REASON_SHUTDOWN, None);
+        assert!(stop.stopped_cleanly() && !online.stopped_cleanly());
+    }
+
+    #[test]
+    fn payloads_of_earlier_agents_stay_readable() {
+        // Before cert_not_after.
+        let old: Status = serde_json::from_str(
+            r#"{"state":"offline","since":"2026-11-23T10:00:00Z","agent_version":"0.1.0","reason":"shutdown"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.cert_not_after, None);
+        assert!(old.stopped_cleanly());
+        assert!(serde_json::from_str::<Status>(r#"{"state":"away"}"#).is_err());
+    }
+}
