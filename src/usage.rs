@@ -267,19 +267,7 @@ fn utmp_records(bytes: &[u8]) -> Option<impl Iterator<Item = UtmpRecord<'_>>> {
     valid.then_some(records)
 }
 
-/// One day of the ledger, also one row of the published report.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct DayUsage {
-    /// UTC date, serialized `YYYY-MM-DD`.
-    #[serde(with = "ymd")]
-    pub date: Date,
-    /// Seconds the device was up that day.
-    pub uptime_s: u64,
-    /// Seconds during which an interactive local session existed.
-    pub active_s: u64,
-    /// Boots that started that day.
-    pub boots: u32,
-}
+pub use crate::wire::usage::{DayUsage, UsageMonth};
 
 impl DayUsage {
     fn empty(date: Date) -> Self {
@@ -290,19 +278,6 @@ impl DayUsage {
             boots: 0,
         }
     }
-}
-
-/// The report `data` for one month (schema `grappe-agent/usage/1`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct UsageMonth {
-    /// `YYYY-MM`.
-    pub period: String,
-    /// One row per day with any record, sorted by date.
-    pub days: Vec<DayUsage>,
-    /// Days with some uptime.
-    pub days_on: u32,
-    /// Days with some active time.
-    pub days_active: u32,
 }
 
 /// The previous sample, from which the next one is accounted.
@@ -544,24 +519,6 @@ fn date_of(unix: i64) -> Option<Date> {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .map(|t| t.date())
-}
-
-/// `time::Date` as `"YYYY-MM-DD"` (the `time` crate is built without its serde feature).
-mod ymd {
-    use serde::{de, Deserialize, Deserializer, Serializer};
-    use time::{format_description::BorrowedFormatItem, macros::format_description, Date};
-
-    const FORMAT: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
-
-    pub fn serialize<S: Serializer>(date: &Date, s: S) -> Result<S::Ok, S::Error> {
-        let text = date.format(FORMAT).map_err(serde::ser::Error::custom)?;
-        s.serialize_str(&text)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
-        let text = String::deserialize(d)?;
-        Date::parse(&text, FORMAT).map_err(de::Error::custom)
-    }
 }
 
 #[cfg(test)]

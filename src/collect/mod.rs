@@ -64,6 +64,31 @@ pub fn report(
 mod tests {
     use super::*;
 
+    /// What the agent publishes reads back into the contract's types as it was: the fleet
+    /// sees every field the device sent (this machine's real reports).
+    #[test]
+    fn every_report_reads_back_into_the_wire_types_unchanged() {
+        fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(v: &serde_json::Value) {
+            let typed: T = serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"));
+            assert_eq!(&serde_json::to_value(&typed).unwrap(), v);
+        }
+        let now = SystemTime::now();
+        let ledger = Ledger::default();
+        for kind in Kind::ALL {
+            let v = report(kind, &Root::host(), &ledger, None, now).unwrap();
+            match kind {
+                Kind::Inventory => round_trip::<crate::wire::inventory::Inventory>(&v),
+                Kind::Posture => round_trip::<crate::wire::posture::Posture>(&v),
+                Kind::Patches => round_trip::<crate::wire::patches::Patches>(&v),
+                Kind::Usage => round_trip::<crate::wire::usage::UsageMonth>(&v),
+            }
+        }
+        let month = serde_json::json!({"period": "2026-11", "days": [
+            {"date": "2026-11-02", "uptime_s": 86400, "active_s": 3600, "boots": 1}],
+            "days_on": 1, "days_active": 1});
+        round_trip::<crate::wire::usage::UsageMonth>(&month);
+    }
+
     /// A dpkg database larger than any whole-file limit (64 MiB) is read by every report
     /// that needs it, streamed: nothing is refused for its size.
     #[test]

@@ -5,19 +5,7 @@
 //! literal; unquoted values may escape any character with a backslash). Variable expansion
 //! is not supported by the format, so none is done.
 
-/// The fields of os-release that the agent reports (inventory `os`) or matches on.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct OsRelease {
-    pub id: Option<String>,
-    /// `ID_LIKE`, split on spaces (`["debian"]` on Ubuntu and Raspbian).
-    pub id_like: Vec<String>,
-    pub name: Option<String>,
-    pub pretty_name: Option<String>,
-    pub version: Option<String>,
-    /// Absent on Debian testing and unstable.
-    pub version_id: Option<String>,
-    pub version_codename: Option<String>,
-}
+pub use crate::wire::inventory::OsRelease;
 
 /// Parses an os-release text. Malformed lines are skipped, never fatal; empty values count
 /// as absent. When a key repeats, the last one wins (as a shell sourcing it would see).

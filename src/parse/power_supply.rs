@@ -7,7 +7,7 @@
 //! µWh, many ARM fuel gauges report charge in µAh, some neither), so every field is
 //! optional and only present ones are serialized.
 
-use serde::Serialize;
+pub use crate::wire::inventory::Battery;
 
 /// The properties of one supply: lower-case name without the `POWER_SUPPLY_` prefix
 /// (the sysfs file name), and the trimmed value.
@@ -41,42 +41,6 @@ pub const FILES: &[&str] = &[
     "charge_full",
     "charge_full_design",
 ];
-
-/// One battery of the device.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Battery {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub present: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub capacity_percent: Option<u8>,
-    /// `Charging`, `Discharging`, `Full`, `Not charging`, `Unknown`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// `Good`, `Overheat`, `Dead`... (ARM fuel gauges mostly; ACPI has none).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub health: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cycle_count: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub technology: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub manufacturer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub energy_full_uwh: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub energy_full_design_uwh: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub charge_full_uah: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub charge_full_design_uah: Option<u64>,
-    /// How much of its design capacity the battery has lost, in percent (0 when it holds
-    /// as much as designed or more), from energy or else charge figures.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub wear_percent: Option<f64>,
-}
 
 /// The battery described by `props`, or `None` when the supply is not a battery of the
 /// device itself (mains and USB supplies, and `scope=Device` batteries: a wireless

@@ -4,12 +4,19 @@
 //! - [`topic`]: the topic tree, built and parsed, retain flags, ACL grants;
 //! - the envelope every report is published in ([`Envelope`]) and the report kinds;
 //! - [`status`] and [`heartbeat`]: the device's state and its periodic sign of life;
-//! - [`command`]: operator commands and their answers.
+//! - [`command`]: operator commands and their answers;
+//! - the four reports' `data`: [`inventory`], [`posture`], [`patches`], [`usage`]. The
+//!   collectors fill these types; the fleet reads them back. Deserialising is generic
+//!   code, so it costs the device binary nothing until something calls it.
 
 pub mod command;
 pub mod heartbeat;
+pub mod inventory;
+pub mod patches;
+pub mod posture;
 pub mod status;
 pub mod topic;
+pub mod usage;
 
 pub use topic::{Identity, Topic};
 
@@ -57,6 +64,13 @@ impl Kind {
         let name = schema.strip_prefix("grappe-agent/")?.split_once('/')?.0;
         Kind::from_name(name)
     }
+}
+
+/// What a report could not read, in its `problems`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub file: String,
+    pub error: String,
 }
 
 /// The JSON object every report is published as: who and when, then the report's `data`.

@@ -13,99 +13,11 @@
 
 use super::{max, Root};
 use crate::parse::{device_tree, dmi, os_release, power_supply, procfs};
-use serde::Serialize;
+pub use crate::wire::inventory::*;
+pub use crate::wire::Problem;
 use std::io;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Inventory {
-    pub hostname: Option<String>,
-    pub machine_id: Option<String>,
-    pub os: Option<crate::parse::os_release::OsRelease>,
-    /// Kernel release (`uname -r`).
-    pub kernel: Option<String>,
-    /// Kernel machine (`uname -m`: `x86_64`, `aarch64`, `armv7l`).
-    pub arch: Option<String>,
-    /// Userland architecture as dpkg sees it (`amd64`, `arm64`, `armhf`): it differs from
-    /// `arch` on 32-bit Raspberry Pi OS running a 64-bit kernel.
-    pub dpkg_arch: Option<String>,
-    pub cpu: Cpu,
-    pub memory_bytes: Option<u64>,
-    pub swap_bytes: Option<u64>,
-    pub board: Board,
-    pub disks: Vec<Disk>,
-    /// `null` when it could not be read (fake live tree in tests).
-    pub filesystems: Option<Vec<Filesystem>>,
-    /// `null` when it could not be read (fake live tree in tests).
-    pub network: Option<Vec<Interface>>,
-    pub batteries: Vec<power_supply::Battery>,
-    pub packages: Option<Packages>,
-    /// RFC 3339 UTC.
-    pub boot_time: Option<String>,
-    pub uptime_s: Option<u64>,
-    /// Files that exist (or must exist) but could not be read, and why.
-    pub problems: Vec<Problem>,
-}
-
-/// A file that could not be read: the path on the target system and the error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Problem {
-    pub file: String,
-    pub error: String,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Cpu {
-    pub model: Option<String>,
-    /// Logical CPUs.
-    pub cores: Option<usize>,
-    pub physical_cores: Option<usize>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Board {
-    pub vendor: Option<String>,
-    pub model: Option<String>,
-    pub serial: Option<String>,
-    /// Where the three came from: `dmi` or `device-tree`; `null` when neither had any.
-    pub source: Option<&'static str>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Disk {
-    pub name: String,
-    pub model: Option<String>,
-    pub size_bytes: Option<u64>,
-    pub removable: Option<bool>,
-    pub rotational: Option<bool>,
-    /// `nvme`, `sata`, `usb`, `sd`, `emmc`, `virtio`, `scsi`...; `null` when unknown.
-    pub transport: Option<&'static str>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Filesystem {
-    pub mount: String,
-    pub fs: String,
-    pub total_bytes: u64,
-    pub available_bytes: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Interface {
-    pub name: String,
-    pub mac: Option<String>,
-    pub ipv4: Vec<String>,
-    pub ipv6: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Packages {
-    pub count: usize,
-    /// SHA-256 (hex) over the sorted `name:arch=version\n` lines of installed packages:
-    /// two devices with the same value have exactly the same packages.
-    pub sha256: String,
-}
 
 /// Reads files through a [`Root`] and notes what could not be read.
 pub(crate) struct Reader<'a> {
@@ -320,14 +232,14 @@ fn board(r: &mut Reader) -> Board {
     let dmi = dmi_board(r);
     if dmi.vendor.is_some() || dmi.model.is_some() || dmi.serial.is_some() {
         return Board {
-            source: Some("dmi"),
+            source: Some("dmi".into()),
             ..dmi
         };
     }
     let dt = device_tree_board(r);
     if dt.vendor.is_some() || dt.model.is_some() || dt.serial.is_some() {
         return Board {
-            source: Some("device-tree"),
+            source: Some("device-tree".into()),
             ..dt
         };
     }
@@ -424,7 +336,7 @@ fn disks(r: &mut Reader) -> Vec<Disk> {
                 model,
                 removable: attr("removable").map(|v| v == "1"),
                 rotational: attr("queue/rotational").map(|v| v == "1"),
-                transport: transport(&name, mmc_type.as_deref(), &dir.join(&name)),
+                transport: transport(&name, mmc_type.as_deref(), &dir.join(&name)).map(Into::into),
                 name,
             })
         })

@@ -185,7 +185,7 @@ fn arm_board_from_device_tree() {
             vendor: Some("raspberrypi".into()),
             model: Some("Raspberry Pi 4 Model B Rev 1.4".into()),
             serial: Some("10000000a1b2c3d4".into()),
-            source: Some("device-tree"),
+            source: Some("device-tree".into()),
         }
     );
     assert_eq!(inv.hostname.as_deref(), Some("ehpad-salon-1"));
@@ -208,7 +208,7 @@ fn arm_board_from_device_tree() {
                 size_bytes: Some(62_333_952 * 512),
                 removable: Some(false),
                 rotational: Some(false),
-                transport: Some("sd"),
+                transport: Some("sd".into()),
             },
             Disk {
                 name: "sda".into(),
@@ -216,7 +216,7 @@ fn arm_board_from_device_tree() {
                 size_bytes: Some(976_773_168 * 512),
                 removable: Some(false),
                 rotational: Some(true),
-                transport: Some("usb"),
+                transport: Some("usb".into()),
             },
         ]
     );
@@ -262,7 +262,7 @@ fn x86_box_from_dmi_with_placeholders_filtered() {
             vendor: Some("AZW".into()),
             model: Some("MINI S".into()),
             serial: Some("M80-D5A21100456".into()),
-            source: Some("dmi"),
+            source: Some("dmi".into()),
         }
     );
     assert_eq!(inv.hostname.as_deref(), Some("poste-accueil"));
@@ -274,7 +274,7 @@ fn x86_box_from_dmi_with_placeholders_filtered() {
         inv.disks
     );
     assert_eq!(inv.disks[0].model.as_deref(), Some("KINGSTON SNV2S500G"));
-    assert_eq!(inv.disks[0].transport, Some("nvme"));
+    assert_eq!(inv.disks[0].transport, Some("nvme".into()));
     let names: Vec<_> = inv.batteries.iter().map(|b| b.name.as_str()).collect();
     assert_eq!(names, ["BAT0"], "mains and mouse batteries are not listed");
     let bat = &inv.batteries[0];

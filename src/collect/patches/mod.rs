@@ -6,11 +6,10 @@
 //! answer, `upgradable`, `upgradable_count` and `security_count` are `null` and
 //! `problems` says why, never an invented zero.
 
-use super::inventory::{Problem, Reader};
+use super::inventory::Reader;
 use super::posture::sys;
 use super::{apt_periodic, Root};
 use crate::parse::os_release::OsRelease;
-use serde::Serialize;
 use std::io;
 use std::path::Path;
 use std::time::SystemTime;
@@ -18,35 +17,13 @@ use std::time::SystemTime;
 /// End-of-support dates per OS release; see the file's header for sources and choices.
 const OS_EOL: &str = include_str!("os_eol.csv");
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Patches {
-    /// `YYYY-MM-DD`: end of public security support (Debian LTS, Ubuntu standard support);
-    /// `null` when the release is not in the table (or is testing/unstable).
-    pub os_end_of_life: Option<String>,
-    pub end_of_life_reached: Option<bool>,
-    /// `YYYY-MM-DD`: end of regular security support (Debian Security Team; for Ubuntu the
-    /// same as `os_end_of_life`), for planning upgrades before LTS ends.
-    pub os_regular_support_end: Option<String>,
-    /// Seconds since apt last refreshed its package lists; `null` when there are none.
-    pub package_lists_age_s: Option<u64>,
-    pub upgradable: Option<Vec<Upgradable>>,
-    pub upgradable_count: Option<usize>,
-    pub security_count: Option<usize>,
-    pub reboot_required: Option<bool>,
-    /// Packages that asked for the reboot, sorted, each once.
-    pub reboot_required_packages: Option<Vec<String>>,
-    pub auto_updates_enabled: Option<bool>,
-    /// Files that could not be read, and why.
-    pub problems: Vec<Problem>,
-}
-
 pub mod index;
 pub mod kernel;
 pub mod memo;
 pub mod policy;
 pub mod upgradable;
 
-pub use upgradable::Upgradable;
+pub use crate::wire::patches::{Patches, Upgradable};
 
 /// The patch report; `memo_dir` keeps the upgradable packages' memo (see [`memo`]).
 pub fn collect(root: &Root, memo_dir: Option<&Path>) -> Patches {

@@ -18,24 +18,13 @@ use crate::parse::apt_packages::{self, Stanza, StanzaFields};
 use crate::parse::apt_prefs::{self, Selector};
 use crate::parse::aptconf;
 use crate::parse::deb822::TagFile;
-use serde::{Deserialize, Serialize};
 
 pub const STATUS: &str = crate::collect::DPKG_STATUS;
 const DPKG_ARCH: &str = "/var/lib/dpkg/arch";
 pub const PREFERENCES: &str = "/etc/apt/preferences";
 pub const PREFERENCES_PARTS: &str = "/etc/apt/preferences.d";
 
-/// A package with a newer candidate version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Upgradable {
-    pub name: String,
-    /// The installed version's architecture (`all` for architecture-independent ones).
-    pub arch: String,
-    pub installed: String,
-    pub candidate: String,
-    /// The candidate is available from a security archive.
-    pub security: bool,
-}
+pub use crate::wire::patches::Upgradable;
 
 /// The answer, or why there is none, and what could not be read on the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

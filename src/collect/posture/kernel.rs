@@ -233,17 +233,17 @@ mod tests {
     use super::*;
     use crate::collect::Root;
 
-    fn statuses(files: &[(&str, &str)]) -> Vec<(&'static str, Status, String)> {
+    fn statuses(files: &[(&str, &str)]) -> Vec<(String, Status, String)> {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), files);
         let root = Root::at(dir.path()).with_live(dir.path());
         checks(&Ctx::load(&root))
             .into_iter()
-            .map(|c| (c.id, c.status, c.evidence))
+            .map(|c| (c.id.into_owned(), c.status, c.evidence))
             .collect()
     }
 
-    fn get(all: &[(&'static str, Status, String)], id: &str) -> (Status, String) {
+    fn get(all: &[(String, Status, String)], id: &str) -> (Status, String) {
         let (_, s, e) = all.iter().find(|c| c.0 == id).unwrap();
         (*s, e.clone())
     }

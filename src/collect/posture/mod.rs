@@ -21,56 +21,8 @@ pub(crate) mod sys;
 
 use super::Root;
 use crate::parse::{mountinfo, sockets};
-use serde::Serialize;
+pub use crate::wire::posture::*;
 use std::collections::HashSet;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Posture {
-    pub checks: Vec<Check>,
-    /// 0..=100, see the module documentation.
-    pub score: u8,
-    pub counts: Counts,
-}
-
-/// How many checks ended in each status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub pass: usize,
-    pub fail: usize,
-    pub unknown: usize,
-    pub not_applicable: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    /// Stable identifier, e.g. `ssh.root_login`.
-    pub id: &'static str,
-    pub title: &'static str,
-    pub status: Status,
-    pub severity: Severity,
-    /// Short and factual: what was read and what was found. Counts, never user names.
-    pub evidence: String,
-    /// The ANSSI or CIS rule the check comes from.
-    pub reference: &'static str,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Pass,
-    Fail,
-    Unknown,
-    NotApplicable,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
 
 impl Severity {
     /// Weight in the score.
@@ -96,12 +48,12 @@ pub(crate) struct Rule {
 impl Rule {
     pub fn check(&self, status: Status, evidence: impl Into<String>) -> Check {
         Check {
-            id: self.id,
-            title: self.title,
+            id: self.id.into(),
+            title: self.title.into(),
             status,
             severity: self.severity,
             evidence: evidence.into(),
-            reference: self.reference,
+            reference: self.reference.into(),
         }
     }
 }
@@ -392,7 +344,7 @@ mod tests {
     fn collects_on_this_host() {
         let p = collect(&Root::host());
         assert!(p.checks.len() >= 20, "{}", p.checks.len());
-        let ids: HashSet<_> = p.checks.iter().map(|c| c.id).collect();
+        let ids: HashSet<_> = p.checks.iter().map(|c| &*c.id).collect();
         assert_eq!(ids.len(), p.checks.len(), "duplicate ids");
         for c in &p.checks {
             assert!(!c.evidence.trim().is_empty(), "{} has no evidence", c.id);

@@ -1,0 +1,50 @@
+//! The usage report's `data` (schema `grappe-agent/usage/1`): one month, one row per
+//! day. Counts only: no user names, no content.
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+/// One day of the ledger, also one row of the published report.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DayUsage {
+    /// UTC date, serialized `YYYY-MM-DD`.
+    #[serde(with = "ymd")]
+    pub date: Date,
+    /// Seconds the device was up that day.
+    pub uptime_s: u64,
+    /// Seconds during which an interactive local session existed.
+    pub active_s: u64,
+    /// Boots that started that day.
+    pub boots: u32,
+}
+
+/// The report `data` for one month (schema `grappe-agent/usage/1`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageMonth {
+    /// `YYYY-MM`.
+    pub period: String,
+    /// One row per day with any record, sorted by date.
+    pub days: Vec<DayUsage>,
+    /// Days with some uptime.
+    pub days_on: u32,
+    /// Days with some active time.
+    pub days_active: u32,
+}
+
+/// `time::Date` as `"YYYY-MM-DD"` (the `time` crate is built without its serde feature).
+mod ymd {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+    use time::{format_description::BorrowedFormatItem, macros::format_description, Date};
+
+    const FORMAT: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
+
+    pub fn serialize<S: Serializer>(date: &Date, s: S) -> Result<S::Ok, S::Error> {
+        let text = date.format(FORMAT).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        let text = String::deserialize(d)?;
+        Date::parse(&text, FORMAT).map_err(de::Error::custom)
+    }
+}
