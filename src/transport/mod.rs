@@ -173,21 +173,12 @@ impl Backoff {
     }
 }
 
-/// Builds the rustls client config: the configured CA only, the device certificate, ring.
-pub fn tls_config(tls: &crate::config::Tls) -> Result<rustls::ClientConfig, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(tls.roots.clone())
-        .with_client_auth_cert(tls.chain.clone(), tls.key.clone_key())
-}
-
 /// Starts the connection task. It stops when the agent drops the event receiver or after
 /// a clean [`Session::disconnect`].
 pub fn spawn(settings: Settings) -> Result<(mpsc::Receiver<Event>, JoinHandle<()>), rustls::Error> {
     let tls = match &settings.broker.tls {
         Some(tls) => Some(rumqttc::Transport::tls_with_config(
-            rumqttc::TlsConfiguration::Rustls(Arc::new(tls_config(tls)?)),
+            rumqttc::TlsConfiguration::Rustls(Arc::new(tls.client_config()?)),
         )),
         None => None,
     };

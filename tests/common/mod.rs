@@ -379,7 +379,7 @@ impl Operator {
         // The same loading and rustls setup as the agent's.
         let tls = grappe_agent::config::Tls::load(&world.pki.ca_file("ca"), &pair.cert, &pair.key)
             .unwrap();
-        let tls = grappe_agent::transport::tls_config(&tls).unwrap();
+        let tls = tls.client_config().unwrap();
         options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
             Arc::new(tls),
         )));

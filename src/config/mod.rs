@@ -5,13 +5,15 @@
 //! An error names the key (or file) and says what to do; `check-config` prints it and
 //! exits 2, and so does `run`, so that systemd does not restart a service that cannot work.
 
+mod broker;
+
+pub use broker::{Broker, Tls};
+
 use crate::wire::Identity;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use broker::RawBroker;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Where the config is read from when no `--config` is given.
@@ -61,25 +63,6 @@ pub struct Config {
     pub update: Update,
 }
 
-#[derive(Debug, Clone)]
-pub struct Broker {
-    pub host: String,
-    pub port: u16,
-    /// None only for `mqtt://` with `allow_insecure = true`.
-    pub tls: Option<Tls>,
-    pub keep_alive: Duration,
-}
-
-/// The parsed TLS material: loaded once at validation, reused on every reconnection.
-#[derive(Debug, Clone)]
-pub struct Tls {
-    pub ca_file: PathBuf,
-    pub cert_file: PathBuf,
-    pub roots: Arc<rustls::RootCertStore>,
-    pub chain: Vec<CertificateDer<'static>>,
-    pub key: Arc<PrivateKeyDer<'static>>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
     pub heartbeat: Duration,
@@ -127,18 +110,6 @@ struct RawIdentity {
     structure: String,
     #[serde(default)]
     device: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBroker {
-    url: String,
-    ca: Option<PathBuf>,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    #[serde(default)]
-    allow_insecure: bool,
-    keep_alive: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -280,7 +251,7 @@ impl Config {
             structure: check_name("[identity] structure", raw.identity.structure)?,
             device: check_name("[identity] device", device)?,
         };
-        let broker = validate_broker(raw.broker)?;
+        let broker = broker::validate(raw.broker)?;
         if let Some(tls) = &broker.tls {
             check_identity_is_the_certificates(&identity, raw_device_is_empty, tls)?;
         }
@@ -331,83 +302,12 @@ impl Config {
                     .into(),
             ]);
         };
-        let err = |message: String| ConfigError {
+        tls.check(now).map_err(|message| ConfigError {
             file: self.path.clone(),
             key: "[broker] cert".into(),
             message,
-        };
-        let ee = webpki::EndEntityCert::try_from(&tls.chain[0]).map_err(|e| {
-            err(format!(
-                "{}: not a usable certificate: {e}",
-                tls.cert_file.display()
-            ))
-        })?;
-        let anchors: Vec<_> = tls.roots.roots.to_vec();
-        let since_epoch = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        let result = ee.verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
-            &anchors,
-            &tls.chain[1..],
-            UnixTime::since_unix_epoch(since_epoch),
-            webpki::KeyUsage::client_auth(),
-            None,
-            None,
-        );
-        match result {
-            Ok(_) => Ok(Vec::new()),
-            Err(webpki::Error::CertExpired { not_after, .. }) => Err(err(format!(
-                "{} expired on {}; issue a new device certificate",
-                tls.cert_file.display(),
-                utc(not_after)
-            ))),
-            Err(webpki::Error::CertNotValidYet { not_before, .. }) => Err(err(format!(
-                "{} is not valid before {} (the clock says {}); check the device clock (NTP) or the certificate",
-                tls.cert_file.display(),
-                utc(not_before),
-                crate::wire::rfc3339(now)
-            ))),
-            Err(webpki::Error::UnknownIssuer) => Ok(vec![format!(
-                "{} is not issued by the CA in {}: fine if the broker trusts another CA for clients, otherwise issue it from the grappe CA",
-                tls.cert_file.display(),
-                tls.ca_file.display()
-            )]),
-            Err(e) => Err(err(format!("{} cannot be used as a client certificate: {e}", tls.cert_file.display()))),
-        }
+        })
     }
-}
-
-impl Tls {
-    /// When the client certificate expires. webpki gives a certificate's validity only in
-    /// its verdict, so the certificate is checked as of the last second of year 9999: the
-    /// end of validity that verdict names is the certificate's own (webpki checks the
-    /// validity before it looks for the issuer, so any CA will do).
-    pub fn cert_not_after(&self) -> Option<SystemTime> {
-        const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
-        let ee = webpki::EndEntityCert::try_from(&self.chain[0]).ok()?;
-        let anchors: Vec<_> = self.roots.roots.to_vec();
-        let verdict = ee.verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
-            &anchors,
-            &self.chain[1..],
-            UnixTime::since_unix_epoch(Duration::from_secs(LAST_SECOND_OF_9999)),
-            webpki::KeyUsage::client_auth(),
-            None,
-            None,
-        );
-        match verdict {
-            Err(webpki::Error::CertExpired { not_after, .. }) => {
-                Some(SystemTime::UNIX_EPOCH + Duration::from_secs(not_after.as_secs()))
-            }
-            _ => None,
-        }
-    }
-}
-
-/// A certificate's date as the IT staff read it (UTC, RFC 3339).
-fn utc(t: UnixTime) -> String {
-    crate::wire::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(t.as_secs()))
 }
 
 /// A config is a few KiB of TOML.
@@ -417,13 +317,6 @@ const MIN_INTERVAL: Duration = Duration::from_secs(10);
 /// Longer intervals are surely a typo (and would overflow timers).
 const MAX_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
 const MIN_SPOOL_BYTES: u64 = 64 * 1024;
-/// rumqttc pings every keep_alive whatever else was sent, so on 4G a long one saves data; a
-/// dead link is caught sooner by the agent's PUBACK deadline on its heartbeats. The cost:
-/// the broker notices a device that vanished (power cut) after 1.5 times this.
-const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15 * 60);
-/// MQTT carries the keepalive in a 16-bit number of seconds.
-const MAX_KEEP_ALIVE: Duration = Duration::from_secs(u16::MAX as u64);
-
 /// The broker takes the device's identity from its certificate's common name (Mosquitto's
 /// `use_identity_as_username`), and its ACL lets that name publish only under its own
 /// topics: a config naming another device would have every report refused (or, over MQTT
@@ -435,10 +328,7 @@ fn check_identity_is_the_certificates(
 ) -> Result<(), (String, String)> {
     let key = || "[identity] device".to_string();
     let cert = tls.cert_file.display();
-    let common_name = webpki::EndEntityCert::try_from(&tls.chain[0])
-        .ok()
-        .and_then(|cert| common_name(cert.subject()));
-    let Some(common_name) = common_name else {
+    let Some(common_name) = tls.common_name() else {
         return Err((
             "[broker] cert".into(),
             format!("{cert} has no common name (CN); the broker takes the device identity from it: issue the device certificate with CN = the device id"),
@@ -457,27 +347,6 @@ fn check_identity_is_the_certificates(
         key(),
         format!("{origin} but {cert} is the certificate of {common_name:?}, and the broker would refuse every report: set device = {common_name:?} or install this device's own certificate"),
     ))
-}
-
-/// The first common name (CN) in a certificate subject, as webpki hands it over: the DER
-/// of the Name without its outer SEQUENCE header, which is put back for x509-parser. Only
-/// the Name is parsed (not the whole certificate with its extensions): a smaller binary.
-fn common_name(subject: &[u8]) -> Option<String> {
-    use x509_parser::prelude::FromDer;
-    let mut der = vec![0x30]; // SEQUENCE
-    match u32::try_from(subject.len()).ok()? {
-        len @ 0..=0x7f => der.push(len as u8),
-        len => {
-            let bytes = len.to_be_bytes();
-            let skip = bytes.iter().take_while(|b| **b == 0).count();
-            der.push(0x80 | (4 - skip) as u8);
-            der.extend_from_slice(&bytes[skip..]);
-        }
-    }
-    der.extend_from_slice(subject);
-    let (_, name) = x509_parser::x509::X509Name::from_der(&der).ok()?;
-    let cn = name.iter_common_name().next()?.as_str().ok()?;
-    Some(cn.to_owned())
 }
 
 /// Grappe, structure and device names appear in topics: `[a-z0-9-]{1,64}`.
@@ -533,184 +402,6 @@ fn absolute(key: &str, path: PathBuf) -> Result<PathBuf, (String, String)> {
             format!("{} must be an absolute path", path.display()),
         ))
     }
-}
-
-/// `mqtts://host[:port]` (or `mqtt://` when allowed). IPv6 hosts go in brackets.
-fn parse_url(url: &str) -> Result<(bool, String, u16), String> {
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtts://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("mqtt://") {
-        (false, rest)
-    } else {
-        return Err(format!("{url:?} must start with mqtts:// (TLS) or mqtt://"));
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    // Before the port is split off, so that "host:8883/x" is blamed on its path.
-    if rest.contains(['/', '@', '?', '#', ' ']) {
-        return Err(format!(
-            "{url:?}: write the broker as mqtts://HOST:PORT (no user, path or query)"
-        ));
-    }
-    let default_port = if tls { 8883 } else { 1883 };
-    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or_else(|| format!("{url:?}: missing ']' after the IPv6 address"))?;
-        match after {
-            "" => (host, None),
-            p => (
-                host,
-                Some(
-                    p.strip_prefix(':')
-                        .ok_or_else(|| format!("{url:?}: expected ':port' after ']'"))?,
-                ),
-            ),
-        }
-    } else {
-        match rest.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (rest, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!(
-            "{url:?}: write the broker as mqtts://HOST:PORT (no user, path or query)"
-        ));
-    }
-    let port = match port {
-        None => default_port,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("{url:?}: {p:?} is not a port number"))?,
-    };
-    Ok((tls, host.to_string(), port))
-}
-
-fn validate_broker(raw: RawBroker) -> Result<Broker, (String, String)> {
-    let key = |k: &str| format!("[broker] {k}");
-    let (use_tls, host, port) = parse_url(&raw.url).map_err(|m| (key("url"), m))?;
-    if !use_tls && !raw.allow_insecure {
-        return Err((
-            key("url"),
-            format!("{:?} is not encrypted; use mqtts:// (set allow_insecure = true only for a test broker)", raw.url),
-        ));
-    }
-    let keep_alive = match raw.keep_alive {
-        Some(v) => duration(&key("keep_alive"), &v, Duration::from_secs(5))?,
-        None => DEFAULT_KEEP_ALIVE,
-    };
-    if keep_alive > MAX_KEEP_ALIVE {
-        return Err((
-            key("keep_alive"),
-            "is too long: MQTT allows at most 18h12m15s".into(),
-        ));
-    }
-    let tls = if use_tls {
-        let file = |k: &str, v: Option<PathBuf>| {
-            v.ok_or_else(|| {
-                (
-                    key(k),
-                    "is required with mqtts://: the path of a PEM file".to_string(),
-                )
-            })
-        };
-        Some(load_tls(
-            file("ca", raw.ca)?,
-            file("cert", raw.cert)?,
-            file("key", raw.key)?,
-        )?)
-    } else {
-        None
-    };
-    Ok(Broker {
-        host,
-        port,
-        tls,
-        keep_alive,
-    })
-}
-
-impl Tls {
-    /// Reads the CA, certificate and key, and checks that the key belongs to the
-    /// certificate. The error names the `[broker]` key at fault and says why.
-    pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Tls, String> {
-        load_tls(ca.to_path_buf(), cert.to_path_buf(), key.to_path_buf())
-            .map_err(|(key, message)| format!("{key}: {message}"))
-    }
-}
-
-/// Reads the CA, certificate and key, and checks that the key belongs to the certificate.
-fn load_tls(ca: PathBuf, cert: PathBuf, key: PathBuf) -> Result<Tls, (String, String)> {
-    let pem_err = |k: &str, path: &Path, e: rustls::pki_types::pem::Error| {
-        let why = match e {
-            rustls::pki_types::pem::Error::Io(io) => format!("cannot read it: {io}"),
-            rustls::pki_types::pem::Error::NoItemsFound => {
-                "holds no PEM item of the expected kind".to_string()
-            }
-            other => format!("is not valid PEM: {other}"),
-        };
-        (format!("[broker] {k}"), format!("{} {why}", path.display()))
-    };
-    let certs_in =
-        |k: &str, path: &Path| -> Result<Vec<CertificateDer<'static>>, (String, String)> {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| pem_err(k, path, e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| pem_err(k, path, e))?;
-            if certs.is_empty() {
-                return Err((
-                    format!("[broker] {k}"),
-                    format!(
-                        "{} holds no certificate (expected PEM \"BEGIN CERTIFICATE\")",
-                        path.display()
-                    ),
-                ));
-            }
-            Ok(certs)
-        };
-
-    let mut roots = rustls::RootCertStore::empty();
-    for c in certs_in("ca", &ca)? {
-        roots.add(c).map_err(|e| {
-            (
-                "[broker] ca".to_string(),
-                format!(
-                    "{}: a certificate cannot be used as a CA: {e}",
-                    ca.display()
-                ),
-            )
-        })?;
-    }
-    let chain = certs_in("cert", &cert)?;
-    let private_key = PrivateKeyDer::from_pem_file(&key).map_err(|e| pem_err("key", &key, e))?;
-    let signing_key =
-        rustls::crypto::ring::sign::any_supported_type(&private_key).map_err(|e| {
-            (
-                "[broker] key".to_string(),
-                format!("{}: unsupported private key: {e}", key.display()),
-            )
-        })?;
-    rustls::sign::CertifiedKey::new(chain.clone(), signing_key)
-        .keys_match()
-        .map_err(|_| {
-            (
-                "[broker] key".to_string(),
-                format!(
-                    "{} does not belong to the certificate {}; install the key the certificate was issued for",
-                    key.display(),
-                    cert.display()
-                ),
-            )
-        })?;
-    Ok(Tls {
-        ca_file: ca,
-        cert_file: cert,
-        roots: Arc::new(roots),
-        chain,
-        key: Arc::new(private_key),
-    })
 }
 
 fn validate_update(raw: RawUpdate) -> Result<Update, (String, String)> {
@@ -961,30 +652,6 @@ allow_insecure = true
     }
 
     #[test]
-    fn the_common_name_is_found_in_short_and_long_subjects() {
-        for organisation in ["", &"o".repeat(60), &"o".repeat(300)] {
-            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-            if !organisation.is_empty() {
-                params
-                    .distinguished_name
-                    .push(rcgen::DnType::OrganizationName, organisation);
-            }
-            params
-                .distinguished_name
-                .push(rcgen::DnType::CommonName, "tablette-01");
-            let key = rcgen::KeyPair::generate().unwrap();
-            let der = params.self_signed(&key).unwrap().der().clone();
-            let cert = webpki::EndEntityCert::try_from(&der).unwrap();
-            assert_eq!(
-                common_name(cert.subject()).as_deref(),
-                Some("tablette-01"),
-                "subject of {} bytes",
-                cert.subject().len()
-            );
-        }
-    }
-
-    #[test]
     fn a_binary_file_given_as_config_is_named_as_such() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agent.toml");
@@ -997,25 +664,6 @@ allow_insecure = true
     fn broken_toml_says_where() {
         let e = load_str("[identity\ngrappe = 1").unwrap_err();
         assert!(e.message.contains("line 1"), "{e}");
-    }
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            parse_url("mqtts://b.example").unwrap(),
-            (true, "b.example".into(), 8883)
-        );
-        assert_eq!(
-            parse_url("mqtts://[::1]:9883").unwrap(),
-            (true, "::1".into(), 9883)
-        );
-        assert_eq!(parse_url("mqtt://h:1/").unwrap(), (false, "h".into(), 1));
-        assert!(parse_url("mqtts://user@h").is_err());
-        assert!(parse_url("mqtts://h:0").is_err());
-        assert!(parse_url("mqtts://").is_err());
-        // A path is named as such, not taken for a bad port.
-        let e = parse_url("mqtts://b.example:8883/mqtt").unwrap_err();
-        assert!(e.contains("no user, path or query"), "{e}");
     }
 
     #[test]
