@@ -177,6 +177,9 @@ fn soak_every_report_is_delivered_in_order_or_counted_lost() {
         std::fs::remove_file(path).unwrap();
     }
     agent.start(&world, &mut tally);
+    // Whatever a killed agent had in flight has arrived by now; the new one's first
+    // heartbeat comes after 10 s.
+    std::thread::sleep(SECS(2));
     let drained_from = op.messages().len();
     op.wait_for("a heartbeat with the spool empty", SECS(120), |msgs| {
         msgs[drained_from..]
