@@ -612,8 +612,7 @@ impl Agent {
 
     /// When a month has ended, publishes its final figures once (retried until stored).
     fn close_previous_usage_month(&mut self, now: SystemTime) {
-        let today = time::OffsetDateTime::from(now).date();
-        let period = Ledger::period(today.year(), today.month());
+        let period = Ledger::period_at(now);
         let Some(previous) = self.state.usage_period.clone().filter(|p| *p != period) else {
             self.state.usage_period = Some(period);
             return;
@@ -863,10 +862,7 @@ impl Agent {
 /// Where a report of `kind` collected at `now` is published: usage on its month's topic.
 fn topic_of(kind: Kind, now: SystemTime) -> Topic {
     match kind {
-        Kind::Usage => {
-            let today = time::OffsetDateTime::from(now).date();
-            Topic::UsageMonth(Ledger::period(today.year(), today.month()))
-        }
+        Kind::Usage => Topic::UsageMonth(Ledger::period_at(now)),
         kind => Topic::Report(kind),
     }
 }

@@ -396,6 +396,12 @@ impl Ledger {
         format!("{year:04}-{:02}", month as u8)
     }
 
+    /// The period `now` falls in (UTC).
+    pub fn period_at(now: SystemTime) -> String {
+        let today = OffsetDateTime::from(now).date();
+        Ledger::period(today.year(), today.month())
+    }
+
     /// The report `data` for one month: `period` "YYYY-MM", `days` sorted, `days_on`
     /// (uptime_s > 0), `days_active` (active_s > 0).
     pub fn month(&self, year: i32, month: Month) -> UsageMonth {

@@ -77,8 +77,13 @@ const ASKED: [&[&str]; 5] = [
     &["unattended-upgrades", "openssh-server", "gnome-shell"],
 ];
 
+/// The [`ASKED`] name equal to `pkg`, if it is one.
+fn asked(pkg: &str) -> Option<&'static str> {
+    ASKED.iter().copied().flatten().copied().find(|n| *n == pkg)
+}
+
 fn is_asked(pkg: &str) -> bool {
-    ASKED.iter().any(|names| names.contains(&pkg))
+    asked(pkg).is_some()
 }
 
 /// What several checks need, read once per collection.
@@ -98,11 +103,7 @@ impl<'a> Ctx<'a> {
     pub fn load(root: &'a Root) -> Ctx<'a> {
         let mut found = HashSet::new();
         let dpkg = super::each_installed(root, |p| {
-            found.extend(
-                ASKED
-                    .iter()
-                    .flat_map(|names| names.iter().find(|n| **n == p.name)),
-            );
+            found.extend(asked(p.name));
         })
         .map(|()| found)
         .map_err(|e| format!("{} {}", super::DPKG_STATUS, sys::why(&e)));
