@@ -10,11 +10,15 @@
 //! - [`spool`] stores reports on disk until the broker has acknowledged them;
 //! - [`transport`] only delivers: one MQTT connection over mutual TLS;
 //! - [`agent`] ties them together on a schedule and answers operator commands;
-//! - [`config`] is validated before anything runs.
+//! - [`config`] is validated before anything runs;
+//! - [`fleet`] (feature `fleet`, never in the device build) is the IT staff's side: the
+//!   grappe's certificates and the broker configuration.
 
 pub mod agent;
 pub mod collect;
 pub mod config;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 pub mod fsutil;
 pub mod parse;
 pub mod spool;

@@ -37,7 +37,7 @@ fn reports_the_broker_refuses_stay_spooled_with_the_reason_until_it_takes_them()
     )
     .unwrap();
 
-    let op = world.operator("grappe/#");
+    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
     let service = Service::start(&world, &config);
     let heartbeat = op.wait_json(&other_topic("dev-r", "heartbeat"), SECS(40), |h| {
         h["last_error"]
@@ -78,7 +78,7 @@ fn reports_the_broker_refuses_stay_spooled_with_the_reason_until_it_takes_them()
     world.broker.grant(&format!(
         "user dev-r\ntopic write grappe/v1/{GRAPPE}/{OTHER_STRUCTURE}/dev-r/#\n"
     ));
-    let op = world.operator("grappe/#");
+    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
     let (code, log) = run_once(&config, "20s");
     assert_eq!(code, 0, "{log}");
     let last = *logged_spooled_seqs(&log).last().unwrap();
@@ -164,7 +164,7 @@ fn another_certificate_cannot_take_over_the_devices_client_id() {
 #[test]
 fn oversized_messages_on_the_command_topics_do_not_cost_the_connection() {
     let world = World::new(&["dev-o"]);
-    let op = world.operator("grappe/#");
+    let op = world.operator(&format!("grappe/v1/{GRAPPE}/#"));
     let big = vec![b'x'; 200 * 1024];
     op.publish_retained(&topic("dev-o", "cmd/ping"), &big);
     let config = world.agent_config("dev-o", "[schedule]\nheartbeat = \"10s\"\n");

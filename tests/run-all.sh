@@ -6,14 +6,14 @@
 #   3. aarch64: release build and package, then the whole suite under qemu-user;
 #   4. armv7 (32 bits): release build and package, then the unit tests under qemu-user.
 # About 10 minutes on 2 cores once the crates are downloaded. For a quick run during
-# development, `cargo test` alone is step 1.
+# development, `cargo test --features fleet` alone is step 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==== %s\n' "$*"; }
 
-step "host tests (cargo test --locked)"
-cargo test --locked
+step "host tests (cargo test --locked --features fleet)"
+cargo test --locked --features fleet
 
 step "x86_64 release build and Debian package"
 cross/build.sh x86_64-unknown-linux-gnu

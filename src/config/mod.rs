@@ -351,16 +351,15 @@ fn check_identity_is_the_certificates(
 
 /// Grappe, structure and device names appear in topics: `[a-z0-9-]{1,64}`.
 fn check_name(key: &str, value: String) -> Result<String, (String, String)> {
-    let ok = (1..=64).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
+    if crate::wire::is_valid_name(&value) {
         Ok(value)
     } else {
         Err((
             key.to_string(),
-            format!("{value:?} is not a valid name: use 1 to 64 characters among a-z, 0-9 and '-'"),
+            format!(
+                "{value:?} is not a valid name: use {}",
+                crate::wire::VALID_NAME
+            ),
         ))
     }
 }

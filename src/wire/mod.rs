@@ -18,7 +18,7 @@ pub mod status;
 pub mod topic;
 pub mod usage;
 
-pub use topic::{Identity, Topic};
+pub use topic::{is_valid_name, Grants, Identity, Topic, VALID_NAME};
 
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;

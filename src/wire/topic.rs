@@ -11,6 +11,19 @@ use super::Kind;
 /// The first two levels of every topic; `v1` changes only with an incompatible tree.
 pub const ROOT: &str = "grappe/v1";
 
+/// Whether `name` may be a level of the tree (a grappe, structure or device id, or an
+/// operator's name): `[a-z0-9-]{1,64}`, which also keeps it clear of MQTT wildcards and
+/// of anything a shell or a file name would read differently.
+pub fn is_valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// What [`is_valid_name`] asks, as a user reads it.
+pub const VALID_NAME: &str = "1 to 64 characters among a-z, 0-9 and '-'";
+
 /// Who a topic is about: the three levels of the tree under [`ROOT`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Identity {
@@ -120,21 +133,37 @@ pub struct Grants {
 }
 
 impl Grants {
-    /// A device writes only under its own branch and reads only its own commands.
+    /// A device writes only what it publishes, each topic spelled out under its own
+    /// branch (a `{branch}/#` grant would let it publish commands to itself), and reads
+    /// only its own commands.
     pub fn device(who: &Identity) -> Grants {
-        let branch = who.branch();
+        let mut published = vec![Topic::Status, Topic::Heartbeat];
+        published.extend(Kind::ALL.map(Topic::Report));
+        published.extend([Topic::UsageMonth("+".into()), Topic::CommandResult]);
         Grants {
-            write: vec![format!("{branch}/#")],
-            read: vec![format!("{branch}/cmd/#")],
+            write: published.iter().map(|t| t.of(who)).collect(),
+            read: vec![format!("{}/cmd/+", who.branch())],
         }
     }
 
     /// An operator reads the whole grappe and writes commands to any of its devices.
     pub fn operator(grappe: &str) -> Grants {
         Grants {
-            write: vec![format!("{ROOT}/{grappe}/+/+/cmd/#")],
+            write: vec![format!("{ROOT}/{grappe}/+/+/cmd/+")],
             read: vec![format!("{ROOT}/{grappe}/#")],
         }
+    }
+
+    /// The ACL lines (Mosquitto's `acl_file` syntax) of the user `name`.
+    pub fn acl_block(&self, name: &str) -> String {
+        let mut block = format!("user {name}\n");
+        for filter in &self.write {
+            block.push_str(&format!("topic write {filter}\n"));
+        }
+        for filter in &self.read {
+            block.push_str(&format!("topic read {filter}\n"));
+        }
+        block
     }
 }
 
@@ -212,11 +241,34 @@ mod tests {
     #[test]
     fn grants_confine_a_device_to_its_branch() {
         let g = Grants::device(&who());
-        assert_eq!(g.write, ["grappe/v1/g/s/d/#"]);
-        assert_eq!(g.read, ["grappe/v1/g/s/d/cmd/#"]);
-        assert_eq!(who().commands_filter(), "grappe/v1/g/s/d/cmd/+");
+        assert_eq!(
+            g.write,
+            [
+                "grappe/v1/g/s/d/status",
+                "grappe/v1/g/s/d/heartbeat",
+                "grappe/v1/g/s/d/inventory",
+                "grappe/v1/g/s/d/posture",
+                "grappe/v1/g/s/d/patches",
+                "grappe/v1/g/s/d/usage",
+                "grappe/v1/g/s/d/usage/+",
+                "grappe/v1/g/s/d/cmd-result",
+            ]
+        );
+        // Every topic a device writes parses back as its own, and none is a command.
+        for filter in &g.write {
+            let topic = filter.replace('+', "2026-12");
+            let (owner, parsed) = Topic::parse(&topic).unwrap();
+            assert_eq!(owner, who());
+            assert!(!matches!(parsed, Topic::Command(_)), "{filter}");
+        }
+        assert_eq!(g.read, ["grappe/v1/g/s/d/cmd/+"]);
+        assert_eq!(who().commands_filter(), g.read[0]);
         let o = Grants::operator("g");
         assert_eq!(o.read, ["grappe/v1/g/#"]);
-        assert_eq!(o.write, ["grappe/v1/g/+/+/cmd/#"]);
+        assert_eq!(o.write, ["grappe/v1/g/+/+/cmd/+"]);
+        assert_eq!(
+            o.acl_block("alice"),
+            "user alice\ntopic write grappe/v1/g/+/+/cmd/+\ntopic read grappe/v1/g/#\n"
+        );
     }
 }

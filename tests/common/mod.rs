@@ -7,6 +7,7 @@
 
 pub mod pki;
 
+use grappe_agent::wire::{Grants, Identity};
 use pki::{Pair, Pki};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::Value;
@@ -32,14 +33,16 @@ impl Broker {
     /// Starts Mosquitto with TLS on a free loopback port; `devices` get their own ACL block.
     pub fn start(dir: &Path, pki: &Pki, devices: &[&str]) -> Broker {
         let server = pki.server("broker");
-        let mut acl = format!(
-            "# operators read everything and send commands\nuser {OPERATOR}\ntopic read grappe/#\ntopic write grappe/v1/+/+/+/cmd/#\n\n"
-        );
+        // The grants grappe-fleet writes: a test passing here passes under its ACL.
+        let mut acl = Grants::operator(GRAPPE).acl_block(OPERATOR);
         for d in devices {
-            let root = format!("grappe/v1/{GRAPPE}/{STRUCTURE}/{d}");
-            acl.push_str(&format!(
-                "user {d}\ntopic write {root}/#\ntopic read {root}/cmd/#\n\n"
-            ));
+            let who = Identity {
+                grappe: GRAPPE.into(),
+                structure: STRUCTURE.into(),
+                device: d.to_string(),
+            };
+            acl.push('\n');
+            acl.push_str(&Grants::device(&who).acl_block(d));
         }
         std::fs::write(dir.join("acl"), acl).unwrap();
         let persistence = dir.join("broker-db");
@@ -176,7 +179,7 @@ impl Drop for Broker {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -371,14 +374,26 @@ impl Operator {
         clean_session: bool,
     ) -> Operator {
         let pair = world.pki.client(cn);
-        let mut options = MqttOptions::new(client_id, "127.0.0.1", world.broker.port);
+        let ca = world.pki.ca_file("ca");
+        let files = [ca.as_path(), &pair.cert, &pair.key];
+        Operator::connect_files(files, world.broker.port, client_id, filter, clean_session)
+    }
+
+    /// A client of the broker on `port`, with the CA, certificate and key of `files`.
+    pub fn connect_files(
+        [ca, cert, key]: [&Path; 3],
+        port: u16,
+        client_id: &str,
+        filter: &str,
+        clean_session: bool,
+    ) -> Operator {
+        let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
         options
             .set_keep_alive(Duration::from_secs(30))
             .set_clean_session(clean_session)
             .set_max_packet_size(1 << 20, 1 << 20);
         // The same loading and rustls setup as the agent's.
-        let tls = grappe_agent::config::Tls::load(&world.pki.ca_file("ca"), &pair.cert, &pair.key)
-            .unwrap();
+        let tls = grappe_agent::config::Tls::load(ca, cert, key).unwrap();
         let tls = tls.client_config().unwrap();
         options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
             Arc::new(tls),

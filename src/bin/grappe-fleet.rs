@@ -1,0 +1,501 @@
+//! `grappe-fleet`: the command line of the grappe's IT staff (see the README): the grappe's
+//! certificates (`pki`) and the broker's configuration (`broker-config`).
+
+use anyhow::{bail, Context, Result};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use grappe_agent::fleet::broker_config::{self, DEFAULT_INSTALL_DIR};
+use grappe_agent::fleet::pki::{
+    self, BrokerSettings, Ca, DeviceRequest, Fresh, KeySource, Pki, Reason, Role,
+};
+use grappe_agent::fsutil;
+use std::net::IpAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const DEFAULT_PKI_DIR: &str = "/var/lib/grappe-fleet/pki";
+
+#[derive(Parser)]
+#[command(
+    name = "grappe-fleet",
+    version,
+    about = "The grappe's fleet: certificates, broker configuration"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The grappe's certificates: its CA, the broker's, one per operator and per device.
+    Pki {
+        /// The PKI directory (CA keys inside: keep it on the IT staff's machine, backed up).
+        #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_PKI_DIR)]
+        dir: PathBuf,
+        #[command(subcommand)]
+        command: PkiCmd,
+    },
+    /// Writes the Mosquitto configuration (TLS listeners, CRLs, per-device ACL) from the
+    /// PKI; it is written again on every later `pki issue-*` and `pki revoke`.
+    BrokerConfig {
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_PKI_DIR)]
+        pki: PathBuf,
+        /// The devices' port (MQTT over TLS).
+        #[arg(long, default_value_t = 8883)]
+        port: u16,
+        /// The operators' port (grappe-fleet); default: the devices' port + 1.
+        #[arg(long)]
+        operator_port: Option<u16>,
+        /// Where the files go: conf.d/grappe.conf and grappe/, as under /etc/mosquitto.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Where grappe/ will be on the broker (the paths written in grappe.conf).
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_INSTALL_DIR)]
+        install_dir: PathBuf,
+        /// Listen on this address only (default: every interface).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PkiCmd {
+    /// Creates the grappe CA and the operators' CA (ECDSA P-256, 20 years).
+    Init {
+        /// The grappe id, as in every agent.toml ([a-z0-9-]).
+        #[arg(long)]
+        grappe: String,
+    },
+    /// The broker's certificate, for the names devices use to reach it.
+    IssueServer {
+        #[arg(long = "host", value_name = "NAME", required = true, num_args = 1..)]
+        hosts: Vec<String>,
+        #[arg(long = "ip", value_name = "ADDR", num_args = 1..)]
+        ips: Vec<IpAddr>,
+        #[arg(long, default_value_t = pki::SERVER_DAYS)]
+        days: i64,
+    },
+    /// An operator's certificate and key (one per person or monitoring tool).
+    IssueOperator {
+        #[arg(long)]
+        name: String,
+        /// Where the bundle goes (default: DIR/operators/NAME).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[arg(long, default_value_t = pki::OPERATOR_DAYS)]
+        days: i64,
+        #[arg(long)]
+        reuse_revoked: bool,
+    },
+    /// A device's certificate, key and agent.toml, ready for /etc/grappe-agent/.
+    IssueDevice {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// The board's serial number, kept in the certificate.
+        #[arg(long = "serial", value_name = "BOARD_SERIAL")]
+        board_serial: Option<String>,
+    },
+    /// Signs a CSR made on the device (`openssl req`): the key never leaves the device.
+    SignCsr {
+        #[arg(long, value_name = "FILE")]
+        csr: PathBuf,
+        #[command(flatten)]
+        device: DeviceArgs,
+        #[arg(long = "serial", value_name = "BOARD_SERIAL")]
+        board_serial: Option<String>,
+    },
+    /// Every certificate issued: identity, serial, expiry, state.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new certificate for an identity (the old one stays valid until it expires).
+    #[command(group(ArgGroup::new("who").required(true).args(["device", "operator", "server"])))]
+    Renew {
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long)]
+        operator: Option<String>,
+        #[arg(long)]
+        server: bool,
+        /// For a device: sign this CSR instead of making a new key.
+        #[arg(long, value_name = "FILE", requires = "device")]
+        csr: Option<PathBuf>,
+        /// Where the new bundle goes (device and operator).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        days: Option<i64>,
+        #[arg(long, value_name = "URL")]
+        broker_url: Option<String>,
+    },
+    /// Revokes an identity: its certificates go on the CRL, its ACL block goes away.
+    #[command(group(ArgGroup::new("who").required(true).args(["device", "operator"])))]
+    Revoke {
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long)]
+        operator: Option<String>,
+        #[arg(long, default_value = "unspecified", value_parser = Reason::NAMES)]
+        reason: String,
+    },
+}
+
+#[derive(Args)]
+struct DeviceArgs {
+    #[arg(long)]
+    structure: String,
+    #[arg(long)]
+    device: String,
+    /// Where the bundle goes (an empty or new directory).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The broker url for agent.toml (default: mqtts://BROKER-HOST:PORT from the PKI).
+    #[arg(long, value_name = "URL")]
+    broker_url: Option<String>,
+    #[arg(long, default_value_t = pki::DEVICE_DAYS)]
+    days: i64,
+    /// Issue again an id whose certificates were revoked.
+    #[arg(long)]
+    reuse_revoked: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Pki { dir, command } => run_pki(&dir, command),
+        Cmd::BrokerConfig {
+            pki,
+            port,
+            operator_port,
+            out,
+            install_dir,
+            bind,
+        } => (|| {
+            let mut pki = Pki::open(&pki)?;
+            let operator_port = match operator_port {
+                Some(p) => p,
+                None => port.checked_add(1).context(
+                    "--port 65535 leaves no room for the operators' port: give --operator-port",
+                )?,
+            };
+            let files = broker_config::write(
+                &mut pki,
+                BrokerSettings {
+                    out: out.clone(),
+                    port,
+                    operator_port,
+                    install_dir,
+                    bind,
+                },
+            )?;
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+            println!("install: see the README (Broker); devices on port {port}, operators on {operator_port}");
+            Ok(())
+        })(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("grappe-fleet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_pki(dir: &Path, command: PkiCmd) -> Result<()> {
+    if let PkiCmd::Init { grappe } = &command {
+        let pki = Pki::init(dir, grappe)?;
+        println!(
+            "grappe {grappe}: CAs created in {} ({}, {}); next: pki issue-server --host BROKER-NAME",
+            dir.display(),
+            pki.ca_path(Ca::Grappe).display(),
+            pki.ca_path(Ca::Operators).display()
+        );
+        return Ok(());
+    }
+    let mut pki = Pki::open(dir)?;
+    match command {
+        PkiCmd::Init { .. } => unreachable!("handled above"),
+        PkiCmd::IssueServer { hosts, ips, days } => {
+            let issued = pki.issue_server(&hosts, &ips, days)?;
+            let (cert, key) = pki.server_files();
+            println!(
+                "broker certificate for {} (serial {}, valid until {}): {} and {}",
+                issued.hosts.join(", "),
+                issued.serial,
+                issued.not_after,
+                cert.display(),
+                key.display()
+            );
+        }
+        PkiCmd::IssueOperator {
+            name,
+            out,
+            days,
+            reuse_revoked,
+        } => {
+            let out = out.unwrap_or_else(|| dir.join("operators").join(&name));
+            prepare_out(&out, "operator")?;
+            let fresh = pki.issue_operator(&name, days, reuse_revoked)?;
+            write_operator_bundle(&pki, &out, &fresh)?;
+        }
+        PkiCmd::IssueDevice {
+            device,
+            board_serial,
+        } => issue_device(
+            &mut pki,
+            &device,
+            board_serial.as_deref(),
+            KeySource::Generate,
+        )?,
+        PkiCmd::SignCsr {
+            csr,
+            device,
+            board_serial,
+        } => {
+            let pem = std::fs::read_to_string(&csr)
+                .with_context(|| format!("cannot read the CSR {}", csr.display()))?;
+            issue_device(
+                &mut pki,
+                &device,
+                board_serial.as_deref(),
+                KeySource::Csr(pem),
+            )?
+        }
+        PkiCmd::List { json } => list(&pki, json)?,
+        PkiCmd::Renew {
+            device,
+            operator,
+            server: _,
+            csr,
+            out,
+            days,
+            broker_url,
+        } => {
+            let (role, id) = match (&device, &operator) {
+                (Some(d), _) => (Role::Device, Some(d.as_str())),
+                (_, Some(o)) => (Role::Operator, Some(o.as_str())),
+                _ => (Role::Server, None),
+            };
+            if role != Role::Server {
+                match &out {
+                    Some(out) => prepare_out(out, role.name())?,
+                    None => bail!("give --out DIR: where the new {} bundle goes", role.name()),
+                }
+            }
+            let key = match &csr {
+                Some(path) => KeySource::Csr(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read the CSR {}", path.display()))?,
+                ),
+                None => KeySource::Generate,
+            };
+            let fresh = pki.renew(role, id, key, days)?;
+            match (role, out) {
+                (Role::Device, Some(out)) => write_device_bundle(&pki, &out, &fresh, broker_url.as_deref())?,
+                (Role::Operator, Some(out)) => write_operator_bundle(&pki, &out, &fresh)?,
+                _ => println!(
+                    "broker certificate renewed (serial {}, valid until {}): restart mosquitto once installed",
+                    fresh.issued.serial, fresh.issued.not_after
+                ),
+            }
+        }
+        PkiCmd::Revoke {
+            device,
+            operator,
+            reason,
+        } => {
+            let (role, id) = match (device, operator) {
+                (Some(d), _) => (Role::Device, d),
+                (_, Some(o)) => (Role::Operator, o),
+                _ => unreachable!("clap requires one"),
+            };
+            let reason = Reason::from_name(&reason).expect("clap checked the name");
+            for c in pki.revoke(role, &id, reason)? {
+                println!("revoked {} {} (serial {})", role.name(), c.id, c.serial);
+            }
+            println!("CRL updated: {}", pki.crl_path(role.ca()).display());
+        }
+    }
+    if let Some(out) = broker_config::refresh(&pki)? {
+        println!(
+            "broker configuration rewritten in {}: install it, then `systemctl reload mosquitto` (ACL) or, for a new CRL or certificate, `systemctl restart mosquitto`",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn issue_device(
+    pki: &mut Pki,
+    args: &DeviceArgs,
+    board_serial: Option<&str>,
+    key: KeySource,
+) -> Result<()> {
+    prepare_out(&args.out, "device")?;
+    let fresh = pki.issue_device(
+        &DeviceRequest {
+            structure: &args.structure,
+            device: &args.device,
+            board_serial,
+            days: args.days,
+            reuse_revoked: args.reuse_revoked,
+        },
+        key,
+    )?;
+    write_device_bundle(pki, &args.out, &fresh, args.broker_url.as_deref())
+}
+
+/// An output directory for a bundle: created 0700, and never one that already holds a
+/// bundle (a key overwritten by mistake cannot be got back).
+fn prepare_out(out: &Path, what: &str) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(out)
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    for name in [format!("{what}.pem"), format!("{what}.key")] {
+        if out.join(&name).exists() {
+            bail!(
+                "{} already holds {name}; give an empty --out directory",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// ca.pem, device.pem, device.key (unless the key stayed on the device) and agent.toml.
+fn write_device_bundle(
+    pki: &Pki,
+    out: &Path,
+    fresh: &Fresh,
+    broker_url: Option<&str>,
+) -> Result<()> {
+    let url = match broker_url {
+        Some(url) => url.to_string(),
+        None => {
+            let server = pki.server().with_context(|| {
+                "the PKI has no broker certificate, so the broker url is unknown: give --broker-url mqtts://HOST:PORT or issue the server certificate first"
+            })?;
+            let port = pki.broker_settings().map_or(8883, |s| s.port);
+            format!("mqtts://{}:{port}", server.id)
+        }
+    };
+    let issued = &fresh.issued;
+    let toml = agent_toml(
+        pki.grappe(),
+        issued.structure.as_deref().unwrap_or_default(),
+        &issued.id,
+        &url,
+    );
+    fsutil::write_atomic(&out.join("ca.pem"), pki.ca_pem(Ca::Grappe)?.as_bytes())?;
+    fsutil::write_atomic(&out.join("device.pem"), fresh.cert_pem.as_bytes())?;
+    if let Some(key) = &fresh.key_pem {
+        fsutil::write_atomic_private(&out.join("device.key"), key.as_bytes())?;
+    }
+    fsutil::write_atomic(&out.join("agent.toml"), toml.as_bytes())?;
+    println!(
+        "device {} of structure {} (serial {}, valid until {}): bundle in {}",
+        issued.id,
+        issued.structure.as_deref().unwrap_or_default(),
+        issued.serial,
+        issued.not_after,
+        out.display()
+    );
+    println!(
+        "install on the device: install -m 0644 {o}/ca.pem {o}/device.pem {o}/agent.toml /etc/grappe-agent/{key}",
+        o = out.display(),
+        key = if fresh.key_pem.is_some() {
+            format!(" && install -m 0600 {}/device.key /etc/grappe-agent/", out.display())
+        } else {
+            " (device.key: the one made with the CSR)".into()
+        }
+    );
+    Ok(())
+}
+
+/// ca.pem (both CAs: the broker's issuer, and the operators' for `check`), operator.pem,
+/// operator.key.
+fn write_operator_bundle(pki: &Pki, out: &Path, fresh: &Fresh) -> Result<()> {
+    let cas = pki.ca_pem(Ca::Grappe)? + &pki.ca_pem(Ca::Operators)?;
+    fsutil::write_atomic(&out.join("ca.pem"), cas.as_bytes())?;
+    fsutil::write_atomic(&out.join("operator.pem"), fresh.cert_pem.as_bytes())?;
+    if let Some(key) = &fresh.key_pem {
+        fsutil::write_atomic_private(&out.join("operator.key"), key.as_bytes())?;
+    }
+    println!(
+        "operator {} (serial {}, valid until {}): bundle in {}",
+        fresh.issued.id,
+        fresh.issued.serial,
+        fresh.issued.not_after,
+        out.display()
+    );
+    Ok(())
+}
+
+/// The packaged agent.toml with this device's identity and broker filled in: every other
+/// setting and comment stays as shipped.
+fn agent_toml(grappe: &str, structure: &str, device: &str, url: &str) -> String {
+    const TEMPLATE: &str = include_str!("../../config/agent.toml");
+    let mut section = "";
+    let mut out = String::with_capacity(TEMPLATE.len());
+    for line in TEMPLATE.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            section = trimmed;
+        }
+        let key = trimmed.split_once('=').map(|(k, _)| k.trim());
+        let value = match (section, key) {
+            ("[identity]", Some("grappe")) => Some(grappe),
+            ("[identity]", Some("structure")) => Some(structure),
+            ("[identity]", Some("device")) => Some(device),
+            ("[broker]", Some("url")) => Some(url),
+            _ => None,
+        };
+        match value {
+            Some(v) if !trimmed.starts_with('#') => out.push_str(&format!(
+                "{} = {}\n",
+                key.unwrap_or_default(),
+                toml_string(v)
+            )),
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn list(pki: &Pki, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(pki.certificates())?);
+        return Ok(());
+    }
+    let now = time::OffsetDateTime::now_utc();
+    println!(
+        "{:<9} {:<24} {:<24} {:<32} {:<20} STATE",
+        "ROLE", "ID", "STRUCTURE", "SERIAL", "NOT AFTER"
+    );
+    for c in pki.certificates() {
+        println!(
+            "{:<9} {:<24} {:<24} {:<32} {:<20} {}",
+            c.role.name(),
+            c.id,
+            c.structure.as_deref().unwrap_or("-"),
+            c.serial,
+            c.not_after,
+            c.state(now)
+        );
+    }
+    Ok(())
+}
