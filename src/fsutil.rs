@@ -85,16 +85,16 @@ pub fn read_text_bounded(path: &Path, max: u64) -> io::Result<String> {
 /// new content, never a mix: write a temporary file beside it, flush it to disk, rename it
 /// over the old one, then flush the directory so the rename itself survives a power cut.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_mode(path, bytes, 0o644)
+    write_atomic_mode(path, bytes, false)
 }
 
 /// [`write_atomic`] for a secret (a private key): readable by its owner only, from the
 /// moment the temporary file exists.
 pub fn write_atomic_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_mode(path, bytes, 0o600)
+    write_atomic_mode(path, bytes, true)
 }
 
-fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+fn write_atomic_mode(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -104,13 +104,19 @@ fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
     let result = (|| {
-        // A leftover temporary file from a crash may have another mode: start afresh.
-        let _ = fs::remove_file(&tmp);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        if private {
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp)?;
+        if private {
+            // A temporary file left by a crash keeps its old mode: narrow it before the
+            // secret is written (one call, on this path only; the agent's state writes
+            // stay as they were).
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;

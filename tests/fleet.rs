@@ -34,7 +34,6 @@ fn fleet_ok(args: &[&str]) -> String {
 /// Mosquitto on the generated configuration, as Debian's mosquitto.conf includes it.
 struct Mosquitto {
     child: Child,
-    main: PathBuf,
     log: PathBuf,
     port: u16,
 }
@@ -65,12 +64,7 @@ impl Mosquitto {
             .stderr(Stdio::null())
             .spawn()
             .expect("mosquitto is installed");
-        let broker = Mosquitto {
-            child,
-            main,
-            log,
-            port,
-        };
+        let broker = Mosquitto { child, log, port };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -98,7 +92,6 @@ impl Drop for Mosquitto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = &self.main;
     }
 }
 

@@ -218,8 +218,11 @@ fn run_pki(dir: &Path, command: PkiCmd) -> Result<()> {
         return Ok(());
     }
     let mut pki = Pki::open(dir)?;
+    if let PkiCmd::List { json } = command {
+        return list(&pki, json);
+    }
     match command {
-        PkiCmd::Init { .. } => unreachable!("handled above"),
+        PkiCmd::Init { .. } | PkiCmd::List { .. } => unreachable!("handled above"),
         PkiCmd::IssueServer { hosts, ips, days } => {
             let issued = pki.issue_server(&hosts, &ips, days)?;
             let (cert, key) = pki.server_files();
@@ -266,7 +269,6 @@ fn run_pki(dir: &Path, command: PkiCmd) -> Result<()> {
                 KeySource::Csr(pem),
             )?
         }
-        PkiCmd::List { json } => list(&pki, json)?,
         PkiCmd::Renew {
             device,
             operator,

@@ -22,7 +22,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams,
     CertificateSigningRequestParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType,
+    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams,
     SerialNumber, PKCS_ECDSA_P256_SHA256,
 };
 use serde::{Deserialize, Serialize};
@@ -151,7 +151,7 @@ impl Issued {
     /// What `pki list` says of it.
     pub fn state(&self, now: OffsetDateTime) -> String {
         if let Some(at) = &self.revoked {
-            format!("revoked {}", &at[..at.len().min(10)])
+            format!("revoked {}", at.get(..10).unwrap_or(at))
         } else if self.is_expired(now) {
             "expired".into()
         } else if self.superseded_by.is_some() {
@@ -376,19 +376,13 @@ impl Pki {
         let first = hosts.first().ok_or_else(|| {
             anyhow!("give at least one --host: the name the devices use in their broker url")
         })?;
+        if let Some(bad) = hosts.iter().find(|h| h.contains(['*', ' ', '/'])) {
+            bail!("--host {bad:?}: give a plain host name (no wildcard)");
+        }
         let mut names: Vec<String> = hosts.to_vec();
         names.extend(ips.iter().map(|ip| ip.to_string()));
         let mut params = CertificateParams::new(names.clone())
             .map_err(|e| anyhow!("a --host is not a valid DNS name: {e}"))?;
-        for san in &params.subject_alt_names {
-            if let SanType::DnsName(name) = san {
-                if name.as_str().parse::<std::net::IpAddr>().is_err()
-                    && name.as_str().contains(['*', ' '])
-                {
-                    bail!("--host {:?}: give a plain host name", name.as_str());
-                }
-            }
-        }
         params.distinguished_name = subject(first, self.grappe(), None);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -730,11 +724,23 @@ impl Pki {
                 .certificates
                 .iter()
                 .filter(|c| c.role.ca() == ca)
-                .filter_map(|c| {
-                    let at = OffsetDateTime::parse(c.revoked.as_deref()?, &Rfc3339).ok()?;
-                    Some(RevokedCertParams {
-                        serial_number: SerialNumber::from_slice(&unhex(&c.serial)?),
-                        revocation_time: at,
+                .filter_map(|c| Some((c, c.revoked.as_deref()?)))
+                .map(|(c, at)| {
+                    // A revoked certificate left off the CRL would let its holder in:
+                    // a damaged register entry stops the command instead.
+                    let damaged = |what: &str| {
+                        anyhow!(
+                            "{REGISTER}: the {what} of revoked certificate {:?} ({}) cannot be read; restore the register from its backup",
+                            c.serial,
+                            c.id
+                        )
+                    };
+                    Ok(RevokedCertParams {
+                        serial_number: SerialNumber::from_slice(
+                            &unhex(&c.serial).ok_or_else(|| damaged("serial"))?,
+                        ),
+                        revocation_time: OffsetDateTime::parse(at, &Rfc3339)
+                            .map_err(|_| damaged("revocation date"))?,
                         reason_code: c
                             .revocation_reason
                             .as_deref()
@@ -743,7 +749,7 @@ impl Pki {
                         invalidity_date: None,
                     })
                 })
-                .collect();
+                .collect::<Result<Vec<_>>>()?;
             let params = CertificateRevocationListParams {
                 this_update: now - BACKDATE,
                 next_update: self.ca_not_after(ca)?,
@@ -848,6 +854,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.is_empty() || s.len() % 2 != 0 {
+        return None;
+    }
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
@@ -986,5 +995,16 @@ mod tests {
         let certs = pki.certificates().to_vec();
         drop(pki);
         assert_eq!(Pki::open(tmp.path()).unwrap().certificates(), certs);
+
+        // A revoked entry whose serial was damaged stops the next CRL instead of
+        // silently leaving that certificate off it.
+        let register = tmp.path().join(REGISTER);
+        let text = std::fs::read_to_string(&register).unwrap();
+        std::fs::write(&register, text.replacen(&first.issued.serial, "abc", 1)).unwrap();
+        let mut pki = Pki::open(tmp.path()).unwrap();
+        pki.issue_device(&device("s", "e", false), KeySource::Generate)
+            .unwrap();
+        let e = error(pki.revoke(Role::Device, "e", Reason::Unspecified));
+        assert!(e.contains("cannot be read"), "{e}");
     }
 }
