@@ -371,7 +371,9 @@ impl Agent {
         self.save_usage();
         if let Some(session) = self.session.clone() {
             let now = wire::rfc3339(SystemTime::now());
-            let status = Status::offline(now, REASON_SHUTDOWN, self.cert_not_after.clone());
+            let stats = self.spool.stats();
+            let status = Status::offline(now, REASON_SHUTDOWN, self.cert_not_after.clone())
+                .with_spool_losses(stats.dropped_total, stats.corrupt_total);
             if self.publish(&session, &Topic::Status, status.to_json()) {
                 self.delivery.awaiting_id.push_back(Tracked::OfflineStatus);
                 let deadline = Instant::now() + SHUTDOWN_GRACE;
@@ -432,7 +434,9 @@ impl Agent {
                 );
                 self.delivery = Delivery::default();
                 let now = wire::rfc3339(SystemTime::now());
-                let online = Status::online(now, self.cert_not_after.clone());
+                let stats = self.spool.stats();
+                let online = Status::online(now, self.cert_not_after.clone())
+                    .with_spool_losses(stats.dropped_total, stats.corrupt_total);
                 if self.publish(&session, &Topic::Status, online.to_json()) {
                     self.delivery.awaiting_id.push_back(Tracked::Other);
                 }

@@ -31,7 +31,7 @@ pub struct Tls {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawBroker {
+pub(crate) struct RawBroker {
     url: String,
     ca: Option<PathBuf>,
     cert: Option<PathBuf>,
@@ -101,7 +101,7 @@ fn parse_url(url: &str) -> Result<(bool, String, u16), String> {
     Ok((tls, host.to_string(), port))
 }
 
-pub(super) fn validate(raw: RawBroker) -> Result<Broker, (String, String)> {
+pub(crate) fn validate(raw: RawBroker) -> Result<Broker, (String, String)> {
     let key = |k: &str| format!("[broker] {k}");
     let (use_tls, host, port) = parse_url(&raw.url).map_err(|m| (key("url"), m))?;
     if !use_tls && !raw.allow_insecure {

@@ -7,10 +7,12 @@
 
 mod broker;
 
+#[cfg(feature = "fleet")]
+pub(crate) use broker::validate as validate_broker;
+pub(crate) use broker::RawBroker;
 pub use broker::{Broker, Tls};
 
 use crate::wire::Identity;
-use broker::RawBroker;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -186,13 +188,45 @@ impl Default for RawUpdate {
 
 /// The config path to use: `--config`, else `GRAPPE_AGENT_CONFIG`, else the default.
 pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
+    resolve_path_with(flag, PATH_ENV, DEFAULT_PATH)
+}
+
+/// `flag`, else the variable `env` when set and not empty, else `default`.
+pub(crate) fn resolve_path_with(flag: Option<&Path>, env: &str, default: &str) -> PathBuf {
     match flag {
         Some(p) => p.to_path_buf(),
-        None => std::env::var_os(PATH_ENV)
+        None => std::env::var_os(env)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH)),
+            .unwrap_or_else(|| PathBuf::from(default)),
     }
+}
+
+/// Reads a TOML config file into its raw form, with unknown keys rejected by `T`; an error
+/// names the file and points to the commented `example` shipped with the project.
+pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    example: &str,
+) -> Result<T, ConfigError> {
+    let err = |message: String| ConfigError {
+        file: path.to_path_buf(),
+        key: String::new(),
+        message,
+    };
+    // Through the safe reader: a FIFO or a huge file in its place must not hang or swell
+    // the process at start.
+    let bytes = crate::fsutil::read_bounded(path, MAX_CONFIG_BYTES).map_err(|e| {
+        err(format!(
+            "cannot read the file: {e} (create it from the commented example {example})"
+        ))
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        err(format!(
+            "cannot read the file: it is not a text file: is it the config (TOML), or was \
+             it damaged? Restore it from the commented example {example}"
+        ))
+    })?;
+    toml::from_str(&text).map_err(|e| err(format!("invalid TOML: {}", e.to_string().trim())))
 }
 
 impl Config {
@@ -203,30 +237,12 @@ impl Config {
         path: &Path,
         machine_id: impl FnOnce() -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let err = |key: &str, message: String| ConfigError {
+        let raw: RawConfig = read_toml(path, "config/agent.toml")?;
+        Self::validate(path, raw, machine_id).map_err(|(key, message)| ConfigError {
             file: path.to_path_buf(),
-            key: key.to_string(),
+            key,
             message,
-        };
-        // Through the safe reader: a FIFO or a huge file in its place must not hang or
-        // swell the agent at start.
-        let bytes = crate::fsutil::read_bounded(path, MAX_CONFIG_BYTES).map_err(|e| {
-            err(
-                "",
-                format!("cannot read the file: {e} (create it from the commented example config/agent.toml)"),
-            )
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            err(
-                "",
-                "cannot read the file: it is not a text file: is it the config (TOML), or was \
-                 it damaged? Restore it from the commented example config/agent.toml"
-                    .into(),
-            )
-        })?;
-        let raw: RawConfig = toml::from_str(&text)
-            .map_err(|e| err("", format!("invalid TOML: {}", e.to_string().trim())))?;
-        Self::validate(path, raw, machine_id).map_err(|(key, message)| err(&key, message))
+        })
     }
 
     fn validate(
@@ -350,7 +366,7 @@ fn check_identity_is_the_certificates(
 }
 
 /// Grappe, structure and device names appear in topics: `[a-z0-9-]{1,64}`.
-fn check_name(key: &str, value: String) -> Result<String, (String, String)> {
+pub(crate) fn check_name(key: &str, value: String) -> Result<String, (String, String)> {
     if crate::wire::is_valid_name(&value) {
         Ok(value)
     } else {
@@ -364,7 +380,11 @@ fn check_name(key: &str, value: String) -> Result<String, (String, String)> {
     }
 }
 
-fn duration(key: &str, value: &str, min: Duration) -> Result<Duration, (String, String)> {
+pub(crate) fn duration(
+    key: &str,
+    value: &str,
+    min: Duration,
+) -> Result<Duration, (String, String)> {
     let d = humantime::parse_duration(value).map_err(|e| {
         (
             key.to_string(),

@@ -7,4 +7,8 @@
 //! the agent's own modules.
 
 pub mod broker_config;
+pub mod config;
+pub mod mqtt;
 pub mod pki;
+pub mod status;
+pub mod view;

@@ -279,26 +279,17 @@ impl Pki {
             );
         }
         let lock = lock(dir)?;
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let register: Register = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is damaged; restore it from the backup of the PKI directory",
-                path.display()
-            )
-        })?;
-        if register.schema != SCHEMA {
-            bail!(
-                "{} is of schema {:?}, this grappe-fleet reads {SCHEMA:?}",
-                path.display(),
-                register.schema
-            );
-        }
         Ok(Pki {
             dir: dir.to_path_buf(),
-            register,
+            register: read_register(&path)?,
             _lock: lock,
         })
+    }
+
+    /// The certificates of the register in `dir`, read without taking the lock (the
+    /// register is replaced atomically): for the views, which change nothing.
+    pub fn read_certificates(dir: &Path) -> Result<Vec<Issued>> {
+        Ok(read_register(&dir.join(REGISTER))?.certificates)
     }
 
     pub fn dir(&self) -> &Path {
@@ -873,6 +864,25 @@ fn read(path: &Path) -> Result<String> {
 }
 
 /// One `pki` command at a time: the register is read, changed and written whole.
+fn read_register(path: &Path) -> Result<Register> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let register: Register = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is damaged; restore it from the backup of the PKI directory",
+            path.display()
+        )
+    })?;
+    if register.schema != SCHEMA {
+        bail!(
+            "{} is of schema {:?}, this grappe-fleet reads {SCHEMA:?}",
+            path.display(),
+            register.schema
+        );
+    }
+    Ok(register)
+}
+
 fn lock(dir: &Path) -> Result<File> {
     let path = dir.join(".lock");
     let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;

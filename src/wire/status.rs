@@ -31,6 +31,18 @@ pub struct Status {
     /// device, and only someone on site can install a new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_not_after: Option<String>,
+    /// Reports the spool dropped (oldest first, to stay within its limit) and reports
+    /// found damaged in it, since the agent was installed, as of this status: kept here
+    /// (retained) as well as in the heartbeat, so that the fleet sees past losses of a
+    /// device that is now offline. Absent means zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spool_dropped: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spool_corrupt: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Status {
@@ -41,6 +53,8 @@ impl Status {
             agent_version: Some(env!("CARGO_PKG_VERSION").into()),
             reason: None,
             cert_not_after,
+            spool_dropped: 0,
+            spool_corrupt: 0,
         }
     }
 
@@ -61,6 +75,17 @@ impl Status {
             agent_version: None,
             reason: Some(REASON_CONNECTION_LOST.into()),
             cert_not_after: None,
+            spool_dropped: 0,
+            spool_corrupt: 0,
+        }
+    }
+
+    /// With the spool's loss counters (since installed).
+    pub fn with_spool_losses(self, dropped: u64, corrupt: u64) -> Status {
+        Status {
+            spool_dropped: dropped,
+            spool_corrupt: corrupt,
+            ..self
         }
     }
 
@@ -89,6 +114,7 @@ mod tests {
         assert_eq!(v["state"], "online");
         assert_eq!(v["cert_not_after"], "2027-12-01T00:00:00Z");
         assert_eq!(v.get("reason"), None);
+        assert_eq!(v.get("spool_dropped"), None, "zero counters are left out");
         assert_eq!(serde_json::from_value::<Status>(v).unwrap(), online);
 
         let will = Status::last_will().to_json();
@@ -97,6 +123,13 @@ mod tests {
         assert!(!will.stopped_cleanly());
         let stop = Status::offline("2026-12-01T09:00:00Z".into(), REASON_SHUTDOWN, None);
         assert!(stop.stopped_cleanly() && !online.stopped_cleanly());
+        let lossy = stop.with_spool_losses(3, 1);
+        let v: serde_json::Value = serde_json::from_slice(&lossy.to_json()).unwrap();
+        assert_eq!(
+            (v["spool_dropped"].as_u64(), v["spool_corrupt"].as_u64()),
+            (Some(3), Some(1))
+        );
+        assert_eq!(serde_json::from_value::<Status>(v).unwrap(), lossy);
     }
 
     #[test]

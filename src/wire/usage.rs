@@ -31,6 +31,14 @@ pub struct UsageMonth {
     pub days_active: u32,
 }
 
+/// What the fleet's view reads of a usage report: the month's totals, not its days.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Summary {
+    pub period: String,
+    pub days_on: u32,
+    pub days_active: u32,
+}
+
 /// `time::Date` as `"YYYY-MM-DD"` (the `time` crate is built without its serde feature).
 mod ymd {
     use serde::{de, Deserialize, Deserializer, Serializer};
