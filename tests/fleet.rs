@@ -6,6 +6,8 @@
 mod common;
 
 use common::{free_port, Operator};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -149,57 +151,74 @@ fn agent(args: &[&str], config: &Path) -> (i32, String) {
     )
 }
 
+/// A grappe with its PKI, broker certificate, operator alice and broker configuration.
+struct Grappe {
+    pki: String,
+    port: u16,
+    operator_port: u16,
+}
+
+impl Grappe {
+    fn init(dir: &Path) -> Grappe {
+        let path = |p: &str| dir.join(p).display().to_string();
+        let pki = path("pki");
+        let (port, operator_port) = (free_port(), free_port());
+        fleet_ok(&["pki", "init", "--dir", &pki, "--grappe", GRAPPE]);
+        fleet_ok(&[
+            "pki",
+            "--dir",
+            &pki,
+            "issue-server",
+            "--host",
+            "localhost",
+            "--ip",
+            "127.0.0.1",
+        ]);
+        fleet_ok(&["pki", "--dir", &pki, "issue-operator", "--name", "alice"]);
+        let broker_out = fleet_ok(&[
+            "broker-config",
+            "--pki",
+            &pki,
+            "--port",
+            &port.to_string(),
+            "--operator-port",
+            &operator_port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--out",
+            &path("broker"),
+            "--install-dir",
+            &path("broker/grappe"),
+        ]);
+        assert!(broker_out.contains("conf.d/grappe.conf"), "{broker_out}");
+        Grappe {
+            pki,
+            port,
+            operator_port,
+        }
+    }
+
+    /// Issues a device's bundle into `dir/DEVICE` (the broker configuration is written
+    /// again with it).
+    fn issue(&self, dir: &Path, structure: &str, device: &str, extra: &[&str]) {
+        let out = dir.join(device).display().to_string();
+        let mut args = vec!["pki", "--dir", &self.pki, "issue-device"];
+        args.extend(["--structure", structure, "--device", device, "--out", &out]);
+        args.extend(extra);
+        fleet_ok(&args);
+    }
+}
+
 #[test]
 fn enrolled_devices_report_and_each_stays_in_its_lane() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let path = |p: &str| dir.join(p).display().to_string();
-    let pki = path("pki");
-    let (port, operator_port) = (free_port(), free_port());
-
-    fleet_ok(&["pki", "init", "--dir", &pki, "--grappe", GRAPPE]);
-    fleet_ok(&[
-        "pki",
-        "--dir",
-        &pki,
-        "issue-server",
-        "--host",
-        "localhost",
-        "--ip",
-        "127.0.0.1",
-    ]);
-    fleet_ok(&["pki", "--dir", &pki, "issue-operator", "--name", "alice"]);
-    let broker_out = fleet_ok(&[
-        "broker-config",
-        "--pki",
-        &pki,
-        "--port",
-        &port.to_string(),
-        "--operator-port",
-        &operator_port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--out",
-        &path("broker"),
-        "--install-dir",
-        &path("broker/grappe"),
-    ]);
-    assert!(broker_out.contains("conf.d/grappe.conf"), "{broker_out}");
+    let grappe = Grappe::init(dir);
+    let (pki, port, operator_port) = (grappe.pki.clone(), grappe.port, grappe.operator_port);
     // Issued after broker-config: the configuration is written again with them.
-    for (device, extra) in [("dev-a1", &["--serial", "SN-0001"][..]), ("dev-a2", &[])] {
-        let out = path(device);
-        let mut args = vec![
-            "pki",
-            "--dir",
-            &pki,
-            "issue-device",
-            "--structure",
-            "ehpad-a",
-        ];
-        args.extend(["--device", device, "--out", &out]);
-        args.extend(extra);
-        fleet_ok(&args);
-    }
+    grappe.issue(dir, "ehpad-a", "dev-a1", &["--serial", "SN-0001"]);
+    grappe.issue(dir, "ehpad-a", "dev-a2", &[]);
     // dev-b1 makes its own key; only the CSR leaves it.
     let csr_ok = Command::new("openssl")
         .args([
@@ -440,6 +459,364 @@ fn enrolled_devices_report_and_each_stays_in_its_lane() {
     assert!(b1_line.contains("revoked"), "{list}");
     drop(broker);
     drop(configs);
+}
+
+/// The fleet.toml of operator alice for this grappe, with its PKI register.
+fn fleet_toml(dir: &Path, grappe: &Grappe) -> PathBuf {
+    let alice = dir.join("pki/operators/alice");
+    let config = dir.join("fleet.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[fleet]\ngrappe = \"{GRAPPE}\"\npki = \"{}\"\n\n[broker]\nurl = \"mqtts://127.0.0.1:{}\"\n\
+             ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n\n\
+             [[structure]]\nid = \"ehpad-a\"\nname = \"EHPAD Les Acacias\"\nfiness = \"750000001\"\n\n\
+             [[structure]]\nid = \"foyer-b\"\nname = \"Foyer B\"\nfiness = \"2A0000002\"\n",
+            grappe.pki,
+            grappe.operator_port,
+            alice.join("ca.pem").display(),
+            alice.join("operator.pem").display(),
+            alice.join("operator.key").display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// `grappe-fleet status --json`, parsed, with the devices by id.
+fn status_json(config: &str, extra: &[&str]) -> (Value, BTreeMap<String, Value>) {
+    let mut args = vec!["status", "--config", config, "--json"];
+    args.extend(extra);
+    let (code, out) = fleet(&args);
+    assert_eq!(code, 0, "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let devices = doc["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["device"].as_str().unwrap().to_string(), d.clone()))
+        .collect();
+    (doc, devices)
+}
+
+#[test]
+fn the_it_staff_see_and_drive_the_fleet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let grappe = Grappe::init(dir);
+    for (structure, device) in [
+        ("ehpad-a", "dev-a1"),
+        ("ehpad-a", "dev-a2"),
+        ("ehpad-a", "dev-a3"),
+        ("foyer-b", "dev-b1"),
+    ] {
+        grappe.issue(dir, structure, device, &[]);
+    }
+    let broker = Mosquitto::start(dir, grappe.port);
+    let config = fleet_toml(dir, &grappe);
+    let config = config.to_str().unwrap();
+
+    // dev-a1 runs one cycle and stops cleanly; dev-a2 runs as a service; dev-b1 runs as
+    // a service and is killed (the broker publishes its Last Will after 1.5 keepalives);
+    // dev-a3 is enrolled and never started.
+    let a1 = localise(&dir.join("dev-a1"), grappe.port);
+    let (code, log) = agent(&["run", "--once", "--timeout", "60s"], &a1);
+    assert_eq!(code, 0, "{log}");
+    let a2 = localise(&dir.join("dev-a2"), grappe.port);
+    let mut a2_service = common::Service::start_in(dir, &a2);
+    let b1 = localise(&dir.join("dev-b1"), grappe.port);
+    let text = std::fs::read_to_string(&b1)
+        .unwrap()
+        .replace("keep_alive = \"15m\"", "keep_alive = \"5s\"");
+    std::fs::write(&b1, text).unwrap();
+    let b1_service = common::Service::start_in(dir, &b1);
+
+    // What the agents published, read independently of grappe-fleet.
+    let alice = dir.join("pki/operators/alice");
+    let alice_files = [
+        alice.join("ca.pem"),
+        alice.join("operator.pem"),
+        alice.join("operator.key"),
+    ];
+    let witness = Operator::connect_files(
+        files(&alice_files),
+        grappe.operator_port,
+        "witness",
+        &format!("grappe/v1/{GRAPPE}/#"),
+        true,
+    );
+    let topic = |s: &str, d: &str, suffix: &str| format!("grappe/v1/{GRAPPE}/{s}/{d}/{suffix}");
+    let mut published = BTreeMap::new();
+    for (s, d) in [
+        ("ehpad-a", "dev-a1"),
+        ("ehpad-a", "dev-a2"),
+        ("foyer-b", "dev-b1"),
+    ] {
+        let posture = witness.wait_json(&topic(s, d, "posture"), Duration::from_secs(60), |_| true);
+        let patches = witness.wait_json(&topic(s, d, "patches"), Duration::from_secs(60), |_| true);
+        published.insert(d, (posture, patches));
+    }
+    witness.wait_json(
+        &topic("foyer-b", "dev-b1", "status"),
+        Duration::from_secs(30),
+        |v| v["state"] == "online",
+    );
+    b1_service.signal(libc::SIGKILL);
+    witness.wait_json(
+        &topic("foyer-b", "dev-b1", "status"),
+        Duration::from_secs(30),
+        |v| v["reason"] == "connection lost",
+    );
+    witness.wait_json(
+        &topic("ehpad-a", "dev-a2", "status"),
+        Duration::from_secs(30),
+        |v| v["state"] == "online",
+    );
+
+    // status --json: each device's state and figures are what it published.
+    let (doc, devices) = status_json(config, &[]);
+    assert_eq!(doc["counts"]["devices"], 4, "{doc:#}");
+    let state = |d: &str| devices[d]["state"].as_str().unwrap().to_string();
+    assert_eq!(
+        [
+            state("dev-a1"),
+            state("dev-a2"),
+            state("dev-a3"),
+            state("dev-b1")
+        ],
+        ["stopped", "online", "never seen", "lost"],
+        "{doc:#}"
+    );
+    for (d, (posture, patches)) in &published {
+        let row = &devices[*d];
+        assert_eq!(row["posture_score"], posture["data"]["score"], "{d}");
+        assert_eq!(
+            row["security_updates"], patches["data"]["security_count"],
+            "{d}"
+        );
+        assert_eq!(
+            row["reboot_required"], patches["data"]["reboot_required"],
+            "{d}"
+        );
+        let failing_high: Vec<&str> = posture["data"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "fail" && c["severity"] == "high")
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(row["failing_high"], serde_json::json!(failing_high), "{d}");
+        assert_eq!(row["agent_version"], env!("CARGO_PKG_VERSION"));
+        assert!(row["cert_not_after"].as_str().unwrap() > "2027", "{row}");
+        assert_eq!(
+            row["finess"],
+            if d.starts_with("dev-a") {
+                "750000001"
+            } else {
+                "2A0000002"
+            }
+        );
+    }
+    let codes = |d: &str| -> Vec<String> {
+        devices[d]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        codes("dev-a3").contains(&"never-seen".to_string()),
+        "{doc:#}"
+    );
+    assert!(codes("dev-a1").contains(&"offline".to_string()), "{doc:#}");
+    assert!(devices["dev-a1"]["findings"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("stopped cleanly"));
+    let lost = &devices["dev-b1"]["findings"];
+    assert!(
+        lost.as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["reason"].as_str().unwrap().contains("connection lost")),
+        "{lost}"
+    );
+    assert!(!codes("dev-a2")
+        .iter()
+        .any(|c| c == "offline" || c == "missing"));
+    // Last seen and last report are kept apart: the stopped device was seen at its stop.
+    let a1_row = &devices["dev-a1"];
+    assert!(
+        a1_row["last_seen"].as_str() >= a1_row["last_report"].as_str(),
+        "{a1_row}"
+    );
+
+    // The table: grouped by structure (names from fleet.toml), problems first.
+    let table = fleet_ok(&["status", "--config", config]);
+    let a = table
+        .find("EHPAD Les Acacias (ehpad-a, FINESS 750000001)")
+        .expect(&table);
+    let b = table
+        .find("Foyer B (foyer-b, FINESS 2A0000002)")
+        .expect(&table);
+    assert!(a < b, "{table}");
+    for d in ["dev-a1", "dev-a2", "dev-a3", "dev-b1"] {
+        assert!(table.contains(d), "{table}");
+    }
+    // --problems keeps exactly the devices with a finding; CSV respects the filters.
+    let with_findings: Vec<&String> = devices
+        .iter()
+        .filter(|(_, v)| !v["findings"].as_array().unwrap().is_empty())
+        .map(|(k, _)| k)
+        .collect();
+    let (_, problems) = status_json(config, &["--problems"]);
+    assert_eq!(problems.keys().collect::<Vec<_>>(), with_findings);
+    let (code, csv) = fleet(&[
+        "status",
+        "--config",
+        config,
+        "--csv",
+        "--structure",
+        "foyer-b",
+    ]);
+    assert_eq!(code, 0, "{csv}");
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[0].starts_with("structure;structure_name;finess;device;level"),
+        "{csv}"
+    );
+    assert!(
+        lines[1].starts_with("foyer-b;Foyer B;2A0000002;dev-b1;"),
+        "{csv}"
+    );
+
+    // check: the Nagios convention, its level the worst device's.
+    let (code, out) = fleet(&["check", "--config", config]);
+    let worst = doc["level"].as_str().unwrap();
+    let expected = match worst {
+        "OK" => 0,
+        "WARNING" => 1,
+        _ => 2,
+    };
+    assert_eq!(code, expected, "{out}");
+    let first = out.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!("GRAPPE {GRAPPE} {worst} - ")),
+        "{out}"
+    );
+    assert!(first.contains("| devices=4;;;0;4 "), "{out}");
+    assert!(first.contains("never_seen=1;"), "{out}");
+
+    // device: every check with its evidence, the pending updates, the usage.
+    let out = fleet_ok(&["device", "--config", config, "dev-a2"]);
+    assert!(
+        out.starts_with("device dev-a2 of structure ehpad-a (EHPAD Les Acacias"),
+        "{out}"
+    );
+    let (posture, patches) = &published["dev-a2"];
+    for check in posture["data"]["checks"].as_array().unwrap() {
+        let id = check["id"].as_str().unwrap();
+        assert!(out.contains(id), "{id} missing:\n{out}");
+        let evidence = check["evidence"].as_str().unwrap();
+        assert!(out.contains(evidence), "evidence of {id} missing");
+    }
+    for u in patches["data"]["upgradable"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        assert!(out.contains(u["candidate"].as_str().unwrap()), "{u}");
+    }
+    assert!(
+        out.contains("\ninventory (collected ") && out.contains("\nusage 20"),
+        "{out}"
+    );
+    let (code, out) = fleet(&["device", "--config", config, "dev-zz"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("keeps nothing for device \"dev-zz\""), "{out}");
+
+    // cmd: the connected device answers; the offline ones are said, not waited for.
+    let (code, out) = fleet(&[
+        "cmd",
+        "ping",
+        "--all",
+        "--config",
+        config,
+        "--timeout",
+        "20s",
+    ]);
+    assert_eq!(code, 1, "not every device answered:\n{out}");
+    assert!(
+        out.starts_with("ping sent to 1 connected device(s) of 3; 1 answered"),
+        "{out}"
+    );
+    let line = |d: &str| {
+        out.lines()
+            .find(|l| l.contains(d))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("ehpad-a/dev-a2").contains("OK")
+            && line("ehpad-a/dev-a2").contains(env!("CARGO_PKG_VERSION")),
+        "{out}"
+    );
+    assert!(
+        line("ehpad-a/dev-a1").contains("NOT SENT  offline"),
+        "{out}"
+    );
+    assert!(
+        line("foyer-b/dev-b1").contains("NOT SENT  offline"),
+        "{out}"
+    );
+    let out = fleet_ok(&["cmd", "refresh", "--device", "dev-a2", "--config", config]);
+    assert!(
+        out.contains("ehpad-a/dev-a2") && out.contains("OK"),
+        "{out}"
+    );
+    // An operator's two sessions at once (the witness is still connected, too).
+    let both: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_grappe-fleet"))
+                .args(["cmd", "ping", "--structure", "ehpad-a", "--config", config])
+                .output()
+                .unwrap()
+        })
+        .collect();
+    for o in &both {
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("ehpad-a/dev-a2"),
+            "{o:?}"
+        );
+    }
+    witness.wait_for("the witness is still there", Duration::from_secs(5), |m| {
+        m.iter().any(|m| m.topic.ends_with("/cmd-result"))
+    });
+
+    // A broken config or an unreachable broker: UNKNOWN for the monitoring tool.
+    std::fs::write(dir.join("bad.toml"), "[fleet]\ngrappe = \"G\"\n").unwrap();
+    let (code, out) = fleet(&["check", "--config", dir.join("bad.toml").to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.starts_with("GRAPPE UNKNOWN - config "), "{out}");
+    let (code, out) = fleet(&["status", "--config", dir.join("bad.toml").to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    a2_service.signal(libc::SIGTERM);
+    assert_eq!(
+        a2_service.wait(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        a2_service.log()
+    );
+    drop(witness);
+    drop(broker);
+    let (code, out) = fleet(&["check", "--config", config, "--timeout", "5s"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.starts_with("GRAPPE UNKNOWN - cannot reach the broker"),
+        "{out}"
+    );
 }
 
 /// A certificate for `cn` from the grappe CA, expired yesterday (the CLI never issues one).

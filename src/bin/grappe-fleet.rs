@@ -1,17 +1,23 @@
 //! `grappe-fleet`: the command line of the grappe's IT staff (see the README): the grappe's
-//! certificates (`pki`) and the broker's configuration (`broker-config`).
+//! certificates (`pki`), the broker's configuration (`broker-config`), and the fleet as
+//! the broker keeps it (`status`, `check`, `device`, `cmd`).
 
 use anyhow::{bail, Context, Result};
-use clap::{ArgGroup, Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use grappe_agent::fleet::broker_config::{self, DEFAULT_INSTALL_DIR};
+use grappe_agent::fleet::config::{self as fleet_config, FleetConfig};
 use grappe_agent::fleet::pki::{
     self, BrokerSettings, Ca, DeviceRequest, Fresh, KeySource, Pki, Reason, Role,
 };
+use grappe_agent::fleet::run::{self as fleet_run, Target};
+use grappe_agent::fleet::status::{self, Filter};
 use grappe_agent::fsutil;
+use grappe_agent::wire::command::Command;
 use std::net::IpAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
 
 const DEFAULT_PKI_DIR: &str = "/var/lib/grappe-fleet/pki";
 
@@ -19,15 +25,15 @@ const DEFAULT_PKI_DIR: &str = "/var/lib/grappe-fleet/pki";
 #[command(
     name = "grappe-fleet",
     version,
-    about = "The grappe's fleet: certificates, broker configuration"
+    about = "The grappe's fleet: certificates, broker configuration, status and commands"
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Cmd,
+    command: Action,
 }
 
 #[derive(Subcommand)]
-enum Cmd {
+enum Action {
     /// The grappe's certificates: its CA, the broker's, one per operator and per device.
     Pki {
         /// The PKI directory (CA keys inside: keep it on the IT staff's machine, backed up).
@@ -57,6 +63,74 @@ enum Cmd {
         #[arg(long, value_name = "ADDR")]
         bind: Option<String>,
     },
+    /// The fleet at a glance: one row per device, grouped by structure, problems first.
+    #[command(group(ArgGroup::new("format").args(["json", "csv"])))]
+    Status {
+        #[command(flatten)]
+        view: ViewArgs,
+        /// Only this structure.
+        #[arg(long)]
+        structure: Option<String>,
+        /// Only the devices with a problem.
+        #[arg(long)]
+        problems: bool,
+        #[arg(long)]
+        json: bool,
+        /// For a spreadsheet: `;`-separated, UTF-8 with a byte order mark.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// For Centreon, Icinga, Nagios, Zabbix: one line with performance data; exit 0 OK,
+    /// 1 WARNING, 2 CRITICAL, 3 UNKNOWN (broker unreachable, bad configuration).
+    Check {
+        #[command(flatten)]
+        view: ViewArgs,
+        /// Only this structure.
+        #[arg(long)]
+        structure: Option<String>,
+    },
+    /// Everything known about one device: inventory, every posture check with its
+    /// evidence, pending updates, the month's usage.
+    Device {
+        #[command(flatten)]
+        view: ViewArgs,
+        /// The device id.
+        id: String,
+        /// The retained payloads as published.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sends a command to connected devices and prints each answer, or that none came.
+    #[command(group(ArgGroup::new("target").required(true).args(["device", "structure", "all"])))]
+    Cmd {
+        #[command(flatten)]
+        view: ViewArgs,
+        #[arg(value_enum)]
+        command: CommandName,
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long)]
+        structure: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Args)]
+struct ViewArgs {
+    /// fleet.toml (default: $GRAPPE_FLEET_CONFIG, else /etc/grappe-fleet/fleet.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// How long the broker (or, for `cmd`, the devices) may take to answer.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CommandName {
+    Refresh,
+    Ping,
+    UpdateCheck,
 }
 
 #[derive(Subcommand)]
@@ -161,11 +235,52 @@ struct DeviceArgs {
     reuse_revoked: bool,
 }
 
+/// Exit status for an invalid configuration, as for the agent.
+const EXIT_CONFIG: u8 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Pki { dir, command } => run_pki(&dir, command),
-        Cmd::BrokerConfig {
+        Action::Status {
+            view,
+            structure,
+            problems,
+            json,
+            csv,
+        } => {
+            return run_status(
+                view,
+                Filter {
+                    structure,
+                    problems,
+                },
+                json,
+                csv,
+            )
+        }
+        Action::Check { view, structure } => return run_check(view, structure),
+        Action::Device { view, id, json } => return run_device(view, &id, json),
+        Action::Cmd {
+            view,
+            command,
+            device,
+            structure,
+            all: _,
+        } => {
+            let target = match (device, structure) {
+                (Some(d), _) => Target::Device(d),
+                (None, Some(s)) => Target::Structure(s),
+                (None, None) => Target::All,
+            };
+            let command = match command {
+                CommandName::Refresh => Command::Refresh,
+                CommandName::Ping => Command::Ping,
+                CommandName::UpdateCheck => Command::UpdateCheck,
+            };
+            return run_cmd(view, command, &target);
+        }
+        Action::Pki { dir, command } => run_pki(&dir, command),
+        Action::BrokerConfig {
             pki,
             port,
             operator_port,
@@ -203,6 +318,148 @@ fn main() -> ExitCode {
             eprintln!("grappe-fleet: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Loads fleet.toml; the error (exit 2) names the key at fault.
+fn load_config(view: &ViewArgs) -> Result<FleetConfig, ExitCode> {
+    let path = fleet_config::resolve_path(view.config.as_deref());
+    FleetConfig::load(&path).map_err(|e| {
+        eprintln!("grappe-fleet: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// Runs one async view on a single-threaded runtime (one connection, nothing to share).
+fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(future)
+}
+
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("grappe-fleet: {e:#}");
+    ExitCode::FAILURE
+}
+
+fn run_status(view: ViewArgs, filter: Filter, json: bool, csv: bool) -> ExitCode {
+    let config = match load_config(&view) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(s) = &filter.structure {
+        if !grappe_agent::wire::is_valid_name(s) {
+            return fail(anyhow::anyhow!("--structure {s:?} is not a structure id"));
+        }
+    }
+    let fleet = match block_on(fleet_run::read_fleet(
+        &config,
+        filter.structure.as_deref(),
+        view.timeout,
+    )) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let report = status::build(&fleet, &config, SystemTime::now(), &filter);
+    let written = if csv {
+        report
+            .csv()
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| Ok(std::io::Write::write_all(&mut std::io::stdout(), &bytes)?))
+    } else {
+        print!("{}", if json { report.json() } else { report.table() });
+        Ok(())
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn run_check(view: ViewArgs, structure: Option<String>) -> ExitCode {
+    const UNKNOWN: u8 = 3;
+    let unknown = |why: String| {
+        print!("{}", status::nagios_unknown(&why));
+        ExitCode::from(UNKNOWN)
+    };
+    let path = fleet_config::resolve_path(view.config.as_deref());
+    let config = match FleetConfig::load(&path) {
+        Ok(c) => c,
+        Err(e) => return unknown(e.to_string()),
+    };
+    let fleet = match block_on(fleet_run::read_fleet(
+        &config,
+        structure.as_deref(),
+        view.timeout,
+    )) {
+        Ok(f) => f,
+        Err(e) => return unknown(format!("{e:#}")),
+    };
+    let filter = Filter {
+        structure,
+        problems: false,
+    };
+    let report = status::build(&fleet, &config, SystemTime::now(), &filter);
+    if report.rows().next().is_none() {
+        return unknown(format!(
+            "no device of grappe {:?} on the broker or in the PKI register",
+            config.grappe
+        ));
+    }
+    print!("{}", report.nagios());
+    ExitCode::from(status::exit_code(report.level()))
+}
+
+fn run_device(view: ViewArgs, id: &str, json: bool) -> ExitCode {
+    let config = match load_config(&view) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let (retained, fleet) = match block_on(fleet_run::read_device(&config, id, view.timeout)) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&retained.json()).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let now = SystemTime::now();
+    let report = status::build(&fleet, &config, now, &Filter::default());
+    let Some((_, row)) = report.rows().next() else {
+        return fail(anyhow::anyhow!("no view of {id}"));
+    };
+    print!(
+        "{}",
+        retained.text(&report.device_summary(row), row.device, now)
+    );
+    ExitCode::SUCCESS
+}
+
+fn run_cmd(view: ViewArgs, command: Command, target: &Target) -> ExitCode {
+    let config = match load_config(&view) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match block_on(fleet_run::send_command(
+        &config,
+        command,
+        target,
+        view.timeout,
+    )) {
+        Ok((text, all_ok)) => {
+            print!("{text}");
+            if all_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => fail(e),
     }
 }
 

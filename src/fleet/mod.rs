@@ -8,7 +8,9 @@
 
 pub mod broker_config;
 pub mod config;
+pub mod device;
 pub mod mqtt;
 pub mod pki;
+pub mod run;
 pub mod status;
 pub mod view;

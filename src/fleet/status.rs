@@ -182,6 +182,28 @@ impl Report<'_> {
         out
     }
 
+    /// The head of `grappe-fleet device`: who, and what is wrong.
+    pub fn device_summary(&self, r: &Row) -> String {
+        let d = r.device;
+        let structure = self
+            .groups
+            .iter()
+            .find(|g| g.id == d.structure)
+            .and_then(|g| g.structure)
+            .map(|s| format!("{}, FINESS {}", s.name, s.finess))
+            .unwrap_or_else(|| "not in fleet.toml".into());
+        let mut out = format!(
+            "device {} of structure {} ({structure}): {}\n",
+            d.device,
+            d.structure,
+            r.level.name()
+        );
+        for f in &r.findings {
+            let _ = writeln!(out, "  - {}", f.reason);
+        }
+        out
+    }
+
     fn cells(&self, r: &Row) -> [String; 8] {
         let d = r.device;
         let record = self.record(d, r);

@@ -9,12 +9,19 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 /// The filters the view subscribes to: only the retained topics it reads (not the
-/// inventory, not the usage of past months).
-pub fn filters(grappe: &str) -> Vec<String> {
-    ["status", "posture", "patches", "usage"]
+/// inventory, not the usage of past months), of one structure or of all.
+pub fn filters(grappe: &str, structure: Option<&str>, now: SystemTime) -> Vec<String> {
+    let structure = structure.unwrap_or("+");
+    let usage = Topic::UsageMonth(month_of(now)).suffix();
+    ["status", "posture", "patches", &usage]
         .iter()
-        .map(|suffix| format!("{}/{grappe}/+/+/{suffix}", wire::topic::ROOT))
+        .map(|suffix| format!("{}/{grappe}/{structure}/+/{suffix}", wire::topic::ROOT))
         .collect()
+}
+
+/// `YYYY-MM` of `t` (UTC), the usage topic of that month.
+pub fn month_of(t: SystemTime) -> String {
+    wire::rfc3339(t)[..7].to_string()
 }
 
 /// A report's header as the view keeps it.
@@ -132,7 +139,16 @@ impl Fleet {
                 read::<posture::Summary>(payload).map(|s| device.posture = Some(s.map(view_of)))
             }
             Topic::Report(Kind::Patches) => read(payload).map(|s| device.patches = Some(s)),
-            Topic::Report(Kind::Usage) => read(payload).map(|s| device.usage = Some(s)),
+            // The latest month wins (the view subscribes to the current one only).
+            Topic::UsageMonth(period) => read::<wire::usage::Summary>(payload).map(|s| {
+                if device
+                    .usage
+                    .as_ref()
+                    .is_none_or(|u| u.data.period <= *period)
+                {
+                    device.usage = Some(s);
+                }
+            }),
             _ => Ok(()),
         };
         if let Err(e) = result {
@@ -248,7 +264,7 @@ pub fn assess(d: &Device, now: SystemTime, t: &Thresholds, listed_structure: boo
             let quiet_for = last_seen.and_then(|t| now.duration_since(t).ok());
             let how = if status.stopped_cleanly() {
                 format!(
-                    "stopped cleanly ({})",
+                    "stopped cleanly: {}",
                     status.reason.as_deref().unwrap_or("no reason given")
                 )
             } else {
@@ -509,7 +525,7 @@ mod tests {
         let f = findings(&fleet);
         assert_eq!((f[0].code, f[0].level), ("offline", Level::Warning));
         assert!(
-            f[0].reason.contains("stopped cleanly (shutdown)"),
+            f[0].reason.contains("(stopped cleanly: shutdown)"),
             "{}",
             f[0].reason
         );

@@ -524,7 +524,12 @@ pub struct Service {
 
 impl Service {
     pub fn start(world: &World, config: &Path) -> Service {
-        let stderr = world.path(&format!("agent-{}.log", fastrand::u32(..)));
+        Service::start_in(&world.path(""), config)
+    }
+
+    /// `grappe-agent run` with `config`, its log in `dir`.
+    pub fn start_in(dir: &Path, config: &Path) -> Service {
+        let stderr = dir.join(format!("agent-{}.log", fastrand::u32(..)));
         let child = agent()
             .arg("run")
             .arg("--config")
