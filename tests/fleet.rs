@@ -842,3 +842,63 @@ fn expired_device_cert(dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
     (cert_path, key_path)
 }
+
+/// The simulator's fleet, read back by `status`: every device, and exactly the ones the
+/// simulator made offline, missing, unsafe or unpatched, each with its reason.
+#[test]
+fn status_reads_a_simulated_fleet_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = common::sim::SimBroker::start(tmp.path());
+    let templates = common::sim::templates();
+    let truth = common::sim::publish(broker.plain_port, 300, 12, &templates);
+    let config = broker.fleet_toml.to_str().unwrap();
+    let (doc, devices) = status_json(config, &[]);
+    assert_eq!(devices.len(), truth.devices, "{}", broker.log_text());
+    let with = |code: &str| -> std::collections::BTreeSet<String> {
+        devices
+            .iter()
+            .filter(|(_, d)| {
+                d["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f["code"] == code)
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    assert_eq!(with("missing"), truth.missing);
+    assert_eq!(with("offline"), truth.offline);
+    assert_eq!(with("critical-checks"), truth.unsafe_);
+    assert_eq!(with("security-updates"), truth.unpatched);
+    assert!(!truth.missing.is_empty() && !truth.unsafe_.is_empty() && !truth.unpatched.is_empty());
+    // Every other device is fine, and its structure is named (none is in this fleet.toml).
+    let troubled: usize = [
+        &truth.missing,
+        &truth.offline,
+        &truth.unsafe_,
+        &truth.unpatched,
+    ]
+    .iter()
+    .flat_map(|s| s.iter())
+    .collect::<std::collections::BTreeSet<_>>()
+    .len();
+    let only_unlisted = devices
+        .values()
+        .filter(|d| {
+            d["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["code"] == "unlisted-structure")
+        })
+        .count();
+    assert_eq!(only_unlisted, truth.devices - troubled, "{doc:#}");
+    // The monitoring check sees the same.
+    let (code, out) = fleet(&["check", "--config", config]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!(" missing={};", truth.missing.len())),
+        "{out}"
+    );
+}

@@ -368,8 +368,17 @@ fn run_status(view: ViewArgs, filter: Filter, json: bool, csv: bool) -> ExitCode
             .csv()
             .map_err(anyhow::Error::from)
             .and_then(|bytes| Ok(std::io::Write::write_all(&mut std::io::stdout(), &bytes)?))
+    } else if json {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        report
+            .write_json(&mut out)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| {
+                std::io::Write::write_all(&mut out, b"\n")?;
+                Ok(std::io::Write::flush(&mut out)?)
+            })
     } else {
-        print!("{}", if json { report.json() } else { report.table() });
+        print!("{}", report.table());
         Ok(())
     };
     match written {

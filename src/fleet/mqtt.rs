@@ -78,6 +78,11 @@ impl Operator {
 
     /// Subscribes to `filters` and hands every retained message to `each`, until the
     /// broker has sent them all; fails after `timeout` without the end.
+    ///
+    /// One filter at a time, each with its marker: the broker queues a subscription's
+    /// retained messages all at once, and drops, silently, what is beyond its per-client
+    /// queue (`max_queued_messages`); one topic of each device at a time is the smallest
+    /// burst. QoS 0, because with QoS 1 the same queue also holds what awaits an ack.
     pub async fn read_retained(
         &mut self,
         filters: &[String],
@@ -85,31 +90,39 @@ impl Operator {
         mut each: impl FnMut(&str, &[u8]),
     ) -> Result<()> {
         let marker = self.marker_topic();
-        let mut subscriptions: Vec<_> = filters
-            .iter()
-            .map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtMostOnce))
-            .collect();
-        subscriptions.push(rumqttc::SubscribeFilter::new(
-            marker.clone(),
-            QoS::AtMostOnce,
-        ));
-        self.client.subscribe_many(subscriptions).await?;
         self.client
-            .publish(marker.as_str(), QoS::AtMostOnce, false, b"end".to_vec())
+            .subscribe(marker.as_str(), QoS::AtMostOnce)
             .await?;
         let deadline = Instant::now() + timeout;
-        loop {
-            let Some(m) = self.next_message(deadline).await? else {
-                bail!(
-                    "the broker at {} did not send the whole retained state within {timeout:?}",
-                    self.where_
-                );
-            };
-            if m.topic == marker {
-                return Ok(());
+        for filter in filters {
+            self.client
+                .subscribe(filter.as_str(), QoS::AtMostOnce)
+                .await?;
+            self.client
+                .publish(
+                    marker.as_str(),
+                    QoS::AtMostOnce,
+                    false,
+                    filter.as_bytes().to_vec(),
+                )
+                .await?;
+            loop {
+                let Some(m) = self.next_message(deadline).await? else {
+                    bail!(
+                        "the broker at {} did not send the whole retained state within {timeout:?}",
+                        self.where_
+                    );
+                };
+                if m.topic == marker {
+                    if m.payload == filter.as_bytes() {
+                        break;
+                    }
+                    continue;
+                }
+                each(&m.topic, &m.payload);
             }
-            each(&m.topic, &m.payload);
         }
+        Ok(())
     }
 
     /// Subscribes to `filter` (QoS 1) and waits for the broker to confirm it.

@@ -11,7 +11,7 @@ use crate::wire::command::{Answer, Command};
 use crate::wire::status::State;
 use crate::wire::{Identity, Topic};
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
@@ -153,7 +153,7 @@ pub async fn send_command(
     // The id that ties the answers to this request (and not to someone else's).
     let id = format!("fleet-{:012x}", fastrand::u64(..) >> 16);
     let payload = serde_json::to_vec(&serde_json::json!({ "id": id }))?;
-    let mut waiting = BTreeMap::new();
+    let mut waiting = BTreeSet::new();
     let mut lines = BTreeMap::new();
     for ((structure, device), d) in &fleet.devices {
         let who = Identity {
@@ -170,7 +170,7 @@ pub async fn send_command(
                         payload.clone(),
                     )
                     .await?;
-                waiting.insert(key, ());
+                waiting.insert(key);
             }
             _ => {
                 let since = short_time(d.last_seen(SystemTime::now()));
@@ -192,7 +192,7 @@ pub async fn send_command(
             continue;
         };
         let key = format!("{}/{}", who.structure, who.device);
-        if answer.id.as_deref() != Some(id.as_str()) || waiting.remove(&key).is_none() {
+        if answer.id.as_deref() != Some(id.as_str()) || !waiting.remove(&key) {
             continue;
         }
         let line = if answer.ok {
@@ -205,7 +205,7 @@ pub async fn send_command(
         lines.insert(key, line);
     }
     operator.disconnect().await;
-    for key in waiting.into_keys() {
+    for key in waiting {
         all_ok = false;
         lines.insert(
             key,

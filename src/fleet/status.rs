@@ -266,26 +266,32 @@ impl Report<'_> {
         }
     }
 
-    /// For scripts: everything the table says, and more, with stable keys.
-    pub fn json(&self) -> String {
+    /// For scripts: everything the table says, and more, with stable keys. Written as it
+    /// is serialised, device by device, so that a large fleet is never held twice.
+    pub fn write_json(&self, out: impl std::io::Write) -> serde_json::Result<()> {
         let [ok, warning, critical] = self.counts();
-        let devices: Vec<_> = self
-            .rows()
-            .map(|(g, r)| Entry {
-                structure_name: g.structure.map(|s| s.name.as_str()),
-                finess: g.structure.map(|s| s.finess.as_str()),
-                record: self.record(r.device, r),
-            })
-            .collect();
-        let doc = serde_json::json!({
-            "schema": "grappe-fleet/status/1",
-            "grappe": self.grappe,
-            "generated_at": crate::wire::rfc3339(self.now),
-            "level": self.level().name(),
-            "counts": {"devices": ok + warning + critical, "ok": ok, "warning": warning, "critical": critical},
-            "devices": devices,
-        });
-        serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+        let doc = Doc {
+            schema: "grappe-fleet/status/1",
+            grappe: self.grappe,
+            generated_at: crate::wire::rfc3339(self.now),
+            level: self.level().name(),
+            counts: Counts {
+                devices: ok + warning + critical,
+                ok,
+                warning,
+                critical,
+            },
+            devices: Devices(self),
+        };
+        serde_json::to_writer_pretty(out, &doc)
+    }
+
+    /// [`Report::write_json`] into a string.
+    pub fn json(&self) -> String {
+        let mut out = Vec::new();
+        // Writing to a Vec cannot fail, and every key is a string.
+        let _ = self.write_json(&mut out);
+        String::from_utf8(out).unwrap_or_default() + "\n"
     }
 
     /// For a spreadsheet: one row per device, `;`-separated with a UTF-8 byte order mark,
@@ -451,6 +457,38 @@ struct FindingRecord<'a> {
     level: &'static str,
     code: &'static str,
     reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct Doc<'r, 'a> {
+    schema: &'static str,
+    grappe: &'a str,
+    generated_at: String,
+    level: &'static str,
+    counts: Counts,
+    devices: Devices<'r, 'a>,
+}
+
+#[derive(Serialize)]
+struct Counts {
+    devices: usize,
+    ok: usize,
+    warning: usize,
+    critical: usize,
+}
+
+/// The devices, serialised one at a time from the report.
+struct Devices<'r, 'a>(&'r Report<'a>);
+
+impl Serialize for Devices<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let report = self.0;
+        s.collect_seq(report.rows().map(|(g, r)| Entry {
+            structure_name: g.structure.map(|s| s.name.as_str()),
+            finess: g.structure.map(|s| s.finess.as_str()),
+            record: report.record(r.device, r),
+        }))
+    }
 }
 
 #[derive(Serialize)]

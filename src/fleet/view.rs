@@ -627,6 +627,29 @@ mod tests {
     }
 
     #[test]
+    fn the_latest_month_of_usage_is_kept() {
+        let mut fleet = healthy();
+        let usage = |period: &str, active: u32| {
+            envelope(
+                Kind::Usage,
+                at(60),
+                serde_json::json!({"period": period, "days": [], "days_on": active, "days_active": active}),
+            )
+        };
+        fleet.absorb("grappe/v1/g/s/d/usage/2026-12", &usage("2026-12", 3));
+        fleet.absorb("grappe/v1/g/s/d/usage/2026-11", &usage("2026-11", 20));
+        let d = device(&mut fleet);
+        let kept = &d.usage.as_ref().unwrap().data;
+        assert_eq!((kept.period.as_str(), kept.days_active), ("2026-12", 3));
+        assert_eq!(d.last_report(), Some(at(60)));
+        assert_eq!(
+            filters("g", None, at(0))[3],
+            format!("grappe/v1/g/+/+/usage/{}", month_of(at(0)))
+        );
+        assert_eq!(filters("g", Some("s"), at(0))[0], "grappe/v1/g/s/+/status");
+    }
+
+    #[test]
     fn durations_read_as_staff_say_them() {
         assert_eq!(days(Duration::from_secs(600)), "10 min");
         assert_eq!(days(Duration::from_secs(5 * 3600)), "5 h");

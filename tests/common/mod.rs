@@ -6,6 +6,8 @@
 #![allow(dead_code)] // each test binary uses a different part of it
 
 pub mod pki;
+#[cfg(feature = "fleet")]
+pub mod sim;
 
 use grappe_agent::wire::{Grants, Identity};
 use pki::{Pair, Pki};
