@@ -206,11 +206,14 @@ impl Agent {
 
     /// Runs until SIGTERM/SIGINT (service) or until the cycle is delivered or timed out (once).
     pub async fn run(mut self, mode: Mode) -> anyhow::Result<Outcome> {
+        let stats = self.spool.stats();
         let settings = transport::Settings {
             client_id: self.identity().device.clone(),
             broker: self.config.broker.clone(),
             will_topic: Topic::Status.of(self.identity()),
-            will_payload: Status::last_will().to_json(),
+            will_payload: Status::last_will(self.cert_not_after.clone())
+                .with_spool_losses(stats.dropped_total, stats.corrupt_total)
+                .to_json(),
             backoff: transport::Backoff::default(),
         };
         let (mut events, transport_task) = transport::spawn(settings)

@@ -182,6 +182,13 @@ fn service_goes_online_answers_commands_and_leaves_its_last_will_when_killed() {
         s["state"] == "offline"
     });
     assert_eq!(will["reason"], "connection lost");
+    // The will keeps what the fleet must know of a vanished device: its certificate's end.
+    assert!(
+        will["cert_not_after"]
+            .as_str()
+            .is_some_and(|t| t.len() == 20),
+        "{will}"
+    );
     assert!(
         service.log().contains("command refused"),
         "refusals are logged:\n{}",

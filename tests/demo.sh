@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job, on this machine: a throwaway grappe PKI, a local Mosquitto with TLS,
-# client certificates and a per-device ACL (on a free loopback port), one real agent
-# cycle (`grappe-agent run --once`), then the fleet as the IT staff see it: the retained
-# state on the broker. Everything it makes is removed at the end.
+# The main job, on this machine, as the grappe's IT staff do it: a PKI made with
+# `grappe-fleet pki` (the grappe CA, the broker, an operator, two devices), the Mosquitto
+# configuration `grappe-fleet broker-config` writes (TLS only, client certificates, a
+# devices' port and an operators' port, per-device ACL) run by a local Mosquitto on free
+# loopback ports, one real agent cycle (`grappe-agent run --once`) with the bundle
+# `pki issue-device` made, then the fleet as the IT staff see it: `grappe-fleet check`,
+# `device`, `cmd` and, last, `status`. Everything it makes is removed at the end.
 #
 # Usage: tests/demo.sh            (as root, or with sudo available for missing packages)
 set -euo pipefail
@@ -13,83 +16,130 @@ export PATH="$PATH:/usr/sbin:/sbin"
 source tests/local-broker.sh
 lb_install_missing
 
-echo "== building grappe-agent (release)"
-cargo build --release --locked --quiet
+step() { printf '\n== %s\n' "$*"; }
+
+step "building grappe-agent and grappe-fleet (release)"
+cargo build --release --locked --quiet --features fleet
 agent="$PWD/target/release/grappe-agent"
+fleet="$PWD/target/release/grappe-fleet"
 "$agent" --version
+"$fleet" --version
 
 work=$(mktemp -d)
+broker_pid=""
 cleanup() {
-  lb_stop_broker
+  local rc=$?
+  if [ -n "$broker_pid" ]; then
+    kill "$broker_pid" 2>/dev/null || true
+    wait "$broker_pid" 2>/dev/null || true
+  fi
+  if [ "$rc" -ne 0 ] && [ -s "$work/mosquitto.log" ]; then
+    echo "demo failed (exit $rc); the end of the broker's log:" >&2
+    tail -n 20 "$work/mosquitto.log" >&2
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 grappe="grappe-demo"
 structure="ehpad-les-tilleuls"
-device=$(cat /etc/machine-id 2>/dev/null || echo demo-device)
-lb_init "$work" "$grappe" "$structure"
+device=$(cat /etc/machine-id 2>/dev/null || true)
+[[ "$device" =~ ^[a-z0-9-]{1,64}$ ]] || device="demo-device"
+# A second device, enrolled in another structure and never started.
+other_structure="ssiad-du-canton"
+other_device="tablette-02"
 
-echo "== a throwaway PKI in $work (CA, broker, device $device, operator)"
-lb_pki "$device"
-
+# Two free loopback ports: the devices' and the operators' (never 1883/8883).
 port=$(lb_free_port)
-echo "== Mosquitto on 127.0.0.1:$port (TLS only, client certificates, per-device ACL)"
-lb_start_broker "$port" "$device"
+oport=$(lb_free_port)
+while [ "$oport" = "$port" ]; do oport=$(lb_free_port); done
+pki="$work/pki"
+operator="$pki/operators/it-staff"
 
-cd "$work"
-lb_agent_config agent.toml "$port" "$device" "$work/state"
-echo "== grappe-agent check-config"
-"$agent" check-config --config agent.toml
-echo "== grappe-agent run --once"
-"$agent" run --once --config agent.toml
+step "the grappe's PKI in $pki (grappe-fleet pki)"
+"$fleet" pki init --dir "$pki" --grappe "$grappe"
+"$fleet" pki --dir "$pki" issue-server --host localhost --ip 127.0.0.1
+"$fleet" pki --dir "$pki" issue-operator --name it-staff
 
-echo
-echo "== what the IT staff see: the retained state under grappe/v1/$grappe/"
-lb_operator_sub -t "grappe/v1/$grappe/#" -v --retained-only -W 3 >retained.txt 2>/dev/null || true
-python3 - retained.txt <<'EOF'
-import json, sys
-devices = {}
-for line in open(sys.argv[1]):
-    topic, _, payload = line.partition(" ")
-    parts = topic.split("/")
-    if len(parts) < 6:
-        continue
-    key = (parts[3], parts[4])
-    devices.setdefault(key, {})["/".join(parts[5:])] = json.loads(payload)
-for (structure, device), t in sorted(devices.items()):
-    status = t.get("status", {})
-    inv = t.get("inventory", {}).get("data", {})
-    pos = t.get("posture", {}).get("data", {})
-    pat = t.get("patches", {}).get("data", {})
-    usage = next((v["data"] for k, v in t.items() if k.startswith("usage/")), {})
-    os_ = inv.get("os") or {}
-    board = inv.get("board") or {}
-    print(f"structure {structure}  device {device}")
-    print(f"  status      {status.get('state')} since {status.get('since')} (agent {status.get('agent_version')})")
-    print(f"  system      {os_.get('pretty_name')}, kernel {inv.get('kernel')}, {inv.get('arch')}, "
-          f"{(inv.get('memory_bytes') or 0) // 2**20} MiB RAM, {(inv.get('packages') or {}).get('count')} packages")
-    print(f"  board       {board.get('vendor') or '-'} {board.get('model') or '-'}, serial {board.get('serial') or '-'}")
-    checks = pos.get("checks", [])
-    failing = [c for c in checks if c["status"] == "fail"]
-    print(f"  posture     score {pos.get('score')}/100, {len(checks)} checks, {len(failing)} failing:")
-    order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-    for c in sorted(failing, key=lambda c: order.get(c["severity"], 9)):
-        print(f"    - [{c['severity']}] {c['title']}: {c['evidence'][:90]}")
-    upgradable = pat.get("upgradable")
-    if upgradable is None:
-        pending = "pending upgrades unknown (" + "; ".join(p["file"] + ": " + p["error"] for p in pat.get("problems", []))[:120] + ")"
-    else:
-        pending = f"{pat.get('upgradable_count')} upgrades pending, {pat.get('security_count')} of them security fixes"
-    print(f"  patches     {pending}")
-    security = [u for u in (upgradable or []) if u["security"]]
-    for u in security[:5]:
-        print(f"    - {u['name']} {u['installed']} -> {u['candidate']} (security)")
-    if len(security) > 5:
-        print(f"    - ... and {len(security) - 5} more security fixes")
-    print(f"              reboot required {pat.get('reboot_required')}, automatic updates {pat.get('auto_updates_enabled')}, "
-          f"end of life {pat.get('os_end_of_life')}, lists {pat.get('package_lists_age_s')} s old")
-    print(f"  usage       {usage.get('period')}: {usage.get('days_on')} day(s) on, {usage.get('days_active')} active")
+step "the broker's configuration (grappe-fleet broker-config): devices on $port, operators on $oport"
+"$fleet" broker-config --pki "$pki" --port "$port" --operator-port "$oport" \
+  --bind 127.0.0.1 --out "$work/broker" --install-dir "$work/broker/grappe"
+
+step "enrolment: device $device of $structure, $other_device of $other_structure"
+"$fleet" pki --dir "$pki" issue-device --structure "$structure" --device "$device" \
+  --out "$work/device"
+"$fleet" pki --dir "$pki" issue-device --structure "$other_structure" \
+  --device "$other_device" --out "$work/$other_device"
+"$fleet" pki --dir "$pki" list
+
+step "Mosquitto on the generated configuration, as Debian's mosquitto.conf includes it"
+{
+  # As root Mosquitto would drop to its own user, which cannot read the keys here.
+  [ "$(id -u)" -ne 0 ] || echo "user root"
+  echo "persistence false"
+  echo "log_dest file $work/mosquitto.log"
+  echo "include_dir $work/broker/conf.d"
+} >"$work/mosquitto.conf"
+mosquitto=mosquitto
+command -v mosquitto >/dev/null || mosquitto=/usr/sbin/mosquitto
+"$mosquitto" -c "$work/mosquitto.conf" 2>>"$work/mosquitto.log" &
+broker_pid=$!
+lb_wait_port "$port"
+lb_wait_port "$oport"
+echo "mosquitto (pid $broker_pid) listening on 127.0.0.1:$port and 127.0.0.1:$oport"
+
+# The bundle is made for /etc/grappe-agent/ and /var/lib/grappe-agent on the device: here
+# it stays where it is, and the state goes beside it.
+config="$work/device/agent.toml"
+sed -i -e "s|/etc/grappe-agent|$work/device|g" \
+  -e "s|/var/lib/grappe-agent|$work/device/state|g" \
+  -e "s|mqtts://localhost:|mqtts://127.0.0.1:|" "$config"
+step "the device: grappe-agent check-config"
+"$agent" check-config --config "$config"
+step "the device: grappe-agent run --once"
+"$agent" run --once --config "$config"
+
+# What the IT staff see, on the operators' port with the it-staff bundle.
+cat >"$work/fleet.toml" <<EOF
+[fleet]
+grappe = "$grappe"
+pki = "$pki"
+
+[broker]
+url = "mqtts://127.0.0.1:$oport"
+ca = "$operator/ca.pem"
+cert = "$operator/operator.pem"
+key = "$operator/operator.key"
+
+[[structure]]
+id = "$structure"
+name = "EHPAD Les Tilleuls"
+finess = "750000001"
+
+[[structure]]
+id = "$other_structure"
+name = "SSIAD du canton"
+finess = "750000002"
+
+[[structure]]
+id = "foyer-les-glycines"
+name = "Foyer Les Glycines"
+finess = "750000003"
 EOF
-echo
-echo "(raw retained messages: $(wc -l <retained.txt) topics; the broker and PKI are removed now)"
+
+step "grappe-fleet check (the monitoring tool's view)"
+rc=0
+"$fleet" check --config "$work/fleet.toml" || rc=$?
+echo "(exit status $rc: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"
+
+step "grappe-fleet device $device (the first 40 lines)"
+"$fleet" device --config "$work/fleet.toml" "$device" >"$work/device.txt"
+head -n 40 "$work/device.txt"
+
+step "grappe-fleet cmd ping --all (commands go only to connected devices)"
+rc=0
+"$fleet" cmd ping --all --timeout 5s --config "$work/fleet.toml" || rc=$?
+echo "(exit status $rc: 0 only when every targeted device answered)"
+
+step "grappe-fleet status: the fleet as the IT staff see it"
+"$fleet" status --config "$work/fleet.toml"

@@ -733,6 +733,21 @@ fn the_it_staff_see_and_drive_the_fleet() {
         out.contains("\ninventory (collected ") && out.contains("\nusage 20"),
         "{out}"
     );
+    let (code, out) = fleet(&["device", "--config", config, "dev-a3"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("\"dev-a3\" is enrolled (structure \"ehpad-a\""),
+        "{out}"
+    );
+    // Ids become topic levels: a wildcard is refused, not sent.
+    for args in [
+        &["cmd", "ping", "--structure", "+", "--config", config][..],
+        &["check", "--structure", "#", "--config", config],
+    ] {
+        let (code, out) = fleet(args);
+        assert!(out.contains("is not a structure id"), "{args:?}: {out}");
+        assert_ne!(code, 0);
+    }
     let (code, out) = fleet(&["device", "--config", config, "dev-zz"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("keeps nothing for device \"dev-zz\""), "{out}");

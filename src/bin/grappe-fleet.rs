@@ -349,11 +349,6 @@ fn run_status(view: ViewArgs, filter: Filter, json: bool, csv: bool) -> ExitCode
         Ok(c) => c,
         Err(code) => return code,
     };
-    if let Some(s) = &filter.structure {
-        if !grappe_agent::wire::is_valid_name(s) {
-            return fail(anyhow::anyhow!("--structure {s:?} is not a structure id"));
-        }
-    }
     let fleet = match block_on(fleet_run::read_fleet(
         &config,
         filter.structure.as_deref(),

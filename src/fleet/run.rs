@@ -25,6 +25,9 @@ pub async fn read_fleet(
     structure: Option<&str>,
     timeout: Duration,
 ) -> Result<Fleet> {
+    if let Some(s) = structure {
+        check_id("structure", s)?;
+    }
     let mut operator = Operator::connect(&config.broker, &config.grappe, CONNECT_TIMEOUT).await?;
     let mut fleet = Fleet::default();
     operator
@@ -79,9 +82,7 @@ pub async fn read_device(
     id: &str,
     timeout: Duration,
 ) -> Result<(Retained, Fleet)> {
-    if !crate::wire::is_valid_name(id) {
-        bail!("{id:?} is not a device id: {}", crate::wire::VALID_NAME);
-    }
+    check_id("device", id)?;
     let mut operator = Operator::connect(&config.broker, &config.grappe, CONNECT_TIMEOUT).await?;
     let usage = Topic::UsageMonth(view::month_of(SystemTime::now())).suffix();
     let filters: Vec<String> = ["status", "inventory", "posture", "patches", &usage]
@@ -97,6 +98,17 @@ pub async fn read_device(
         .await?;
     operator.disconnect().await;
     if retained.payloads.is_empty() {
+        let mut enrolled = Fleet::default();
+        if let Some(dir) = &config.pki {
+            add_enrolled(&mut enrolled, dir, None)?;
+        }
+        if let Some(d) = enrolled.devices.values().find(|d| d.device == id) {
+            bail!(
+                "device {id:?} is enrolled (structure {:?}, certificate until {}) but has never reported: is its bundle installed and the agent running?",
+                d.structure,
+                d.enrolled_until.map(view::short_date).unwrap_or_default()
+            );
+        }
         bail!(
             "the broker keeps nothing for device {id:?} of grappe {:?}: check the id (`grappe-fleet status` lists them)",
             config.grappe
@@ -120,6 +132,24 @@ pub enum Target {
     All,
 }
 
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Device(d) => write!(f, "device {d:?}"),
+            Target::Structure(s) => write!(f, "structure {s:?}"),
+            Target::All => write!(f, "the grappe"),
+        }
+    }
+}
+
+/// Ids become topic levels: anything else (an MQTT wildcard, a '/') is refused here.
+fn check_id(what: &str, id: &str) -> Result<()> {
+    if !crate::wire::is_valid_name(id) {
+        bail!("{id:?} is not a {what} id: {}", crate::wire::VALID_NAME);
+    }
+    Ok(())
+}
+
 /// Sends `command` to the connected devices of `target` and waits up to `timeout` for
 /// their answers. Returns the text to print and whether every device answered `ok`.
 pub async fn send_command(
@@ -131,12 +161,13 @@ pub async fn send_command(
     let root = format!("{}/{}", crate::wire::topic::ROOT, config.grappe);
     let filter = match target {
         Target::Device(d) => {
-            if !crate::wire::is_valid_name(d) {
-                bail!("{d:?} is not a device id: {}", crate::wire::VALID_NAME);
-            }
+            check_id("device", d)?;
             format!("{root}/+/{d}/status")
         }
-        Target::Structure(s) => format!("{root}/{s}/+/status"),
+        Target::Structure(s) => {
+            check_id("structure", s)?;
+            format!("{root}/{s}/+/status")
+        }
         Target::All => format!("{root}/+/+/status"),
     };
     let mut operator = Operator::connect(&config.broker, &config.grappe, CONNECT_TIMEOUT).await?;
@@ -145,7 +176,7 @@ pub async fn send_command(
         .read_retained(&[filter], timeout, |t, p| fleet.absorb(t, p))
         .await?;
     if fleet.devices.is_empty() {
-        bail!("no device of {target:?} on the broker (`grappe-fleet status` lists them)");
+        bail!("no device of {target} on the broker (`grappe-fleet status` lists them)");
     }
     operator
         .subscribe(&format!("{root}/+/+/cmd-result"), CONNECT_TIMEOUT)

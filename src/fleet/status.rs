@@ -130,7 +130,36 @@ impl Report<'_> {
             ok + warning + critical,
             short_time(Some(self.now))
         );
-        for g in &self.groups {
+        const HEADER: [&str; 8] = [
+            "LEVEL",
+            "DEVICE",
+            "STATE",
+            "LAST SEEN",
+            "LAST REPORT",
+            "AGENT",
+            "SCORE",
+            "SEC",
+        ];
+        // One set of widths for the whole fleet, so that columns line up between structures.
+        let cells: Vec<Vec<[String; 8]>> = self
+            .groups
+            .iter()
+            .map(|g| g.rows.iter().map(|r| self.cells(r)).collect())
+            .collect();
+        let mut widths = HEADER.map(str::len);
+        for row in cells.iter().flatten() {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |out: &mut String, cells: &[&str], reasons: &str| {
+            out.push(' ');
+            for (cell, w) in cells.iter().zip(widths) {
+                let _ = write!(out, " {cell:<w$}");
+            }
+            let _ = writeln!(out, "  {reasons}");
+        };
+        for (g, cells) in self.groups.iter().zip(&cells) {
             let title = match g.structure {
                 Some(s) => format!("{} ({}, FINESS {})", s.name, s.id, s.finess),
                 None => format!("{} (not in fleet.toml)", g.id),
@@ -140,32 +169,8 @@ impl Report<'_> {
                 out.push_str("  no device enrolled or reporting\n");
                 continue;
             }
-            let cells: Vec<[String; 8]> = g.rows.iter().map(|r| self.cells(r)).collect();
-            let header = [
-                "LEVEL",
-                "DEVICE",
-                "STATE",
-                "LAST SEEN",
-                "LAST REPORT",
-                "AGENT",
-                "SCORE",
-                "SEC",
-            ];
-            let mut widths = header.map(str::len);
-            for c in &cells {
-                for (w, cell) in widths.iter_mut().zip(c) {
-                    *w = (*w).max(cell.chars().count());
-                }
-            }
-            let line = |out: &mut String, cells: &[&str], reasons: &str| {
-                out.push(' ');
-                for (cell, w) in cells.iter().zip(widths) {
-                    let _ = write!(out, " {cell:<w$}");
-                }
-                let _ = writeln!(out, "  {reasons}");
-            };
-            line(&mut out, &header, "REASONS");
-            for (r, c) in g.rows.iter().zip(&cells) {
+            line(&mut out, &HEADER, "REASONS");
+            for (r, c) in g.rows.iter().zip(cells) {
                 let reasons = if r.findings.is_empty() {
                     "-".to_string()
                 } else {
@@ -319,6 +324,7 @@ impl Report<'_> {
             "os_end_of_life",
             "cert_not_after",
             "spool_dropped",
+            "spool_corrupt",
             "days_active",
             "reasons",
         ])?;
@@ -334,16 +340,17 @@ impl Report<'_> {
                 rec.last_seen.unwrap_or_default(),
                 rec.last_report.unwrap_or_default(),
                 rec.agent_version.unwrap_or_default().to_string(),
-                opt(rec.posture_score),
+                cell(rec.posture_score),
                 rec.failing_critical.join(" "),
                 rec.failing_high.join(" "),
-                opt(rec.security_updates),
-                opt(rec.upgradable),
-                opt(rec.reboot_required.map(|b| if b { "yes" } else { "no" })),
+                cell(rec.security_updates),
+                cell(rec.upgradable),
+                cell(rec.reboot_required.map(|b| if b { "yes" } else { "no" })),
                 rec.os_end_of_life.unwrap_or_default().to_string(),
                 rec.cert_not_after.unwrap_or_default(),
                 rec.spool_dropped.to_string(),
-                opt(rec.days_active),
+                rec.spool_corrupt.to_string(),
+                cell(rec.days_active),
                 rec.findings
                     .iter()
                     .map(|f| f.reason)
@@ -423,8 +430,14 @@ impl Report<'_> {
     }
 }
 
+/// For the table: `-` when unknown.
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// For the CSV: an empty cell when unknown, so that numeric columns stay numeric.
+fn cell<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(String::new, |v| v.to_string())
 }
 
 #[derive(Serialize)]
@@ -538,7 +551,7 @@ mod tests {
         ] {
             fleet.absorb(&format!("grappe/v1/g/{s}/{d}/status"), &online.to_json());
         }
-        let lost = Status::last_will().to_json();
+        let lost = Status::last_will(None).to_json();
         fleet.absorb("grappe/v1/g/a-home/lost-1/status", &lost);
         fleet.enrolled("b-home", "new-1", now + Duration::from_secs(400 * 86400));
         fleet

@@ -534,7 +534,7 @@ mod tests {
         assert_eq!(d.last_seen(now()), Some(at(300)).max(Some(at(7200))));
 
         // The Last Will has no date: the latest report is the last sign of life.
-        fleet.absorb("grappe/v1/g/s/d/status", &Status::last_will().to_json());
+        fleet.absorb("grappe/v1/g/s/d/status", &Status::last_will(None).to_json());
         let f = findings(&fleet);
         assert!(f[0].reason.contains("connection lost"), "{}", f[0].reason);
         assert_eq!(

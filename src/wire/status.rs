@@ -32,9 +32,9 @@ pub struct Status {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_not_after: Option<String>,
     /// Reports the spool dropped (oldest first, to stay within its limit) and reports
-    /// found damaged in it, since the agent was installed, as of this status: kept here
-    /// (retained) as well as in the heartbeat, so that the fleet sees past losses of a
-    /// device that is now offline. Absent means zero.
+    /// found damaged in it, since the agent was installed, as of this status (for the Last
+    /// Will: as of the agent's start): kept here, retained, as well as in the heartbeat,
+    /// so that the fleet sees past losses of a device that is now offline. Absent: zero.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub spool_dropped: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -67,14 +67,17 @@ impl Status {
         }
     }
 
-    /// What the broker publishes for the agent when it loses the connection.
-    pub fn last_will() -> Status {
+    /// What the broker publishes for the agent when it loses the connection. Set once
+    /// per process, at the first connection: it says nothing of when, but keeps what the
+    /// fleet must still know of a device that vanished (its certificate's expiry; add the
+    /// spool's losses with [`Status::with_spool_losses`]).
+    pub fn last_will(cert_not_after: Option<String>) -> Status {
         Status {
             state: State::Offline,
             since: None,
             agent_version: None,
             reason: Some(REASON_CONNECTION_LOST.into()),
-            cert_not_after: None,
+            cert_not_after,
             spool_dropped: 0,
             spool_corrupt: 0,
         }
@@ -117,8 +120,15 @@ mod tests {
         assert_eq!(v.get("spool_dropped"), None, "zero counters are left out");
         assert_eq!(serde_json::from_value::<Status>(v).unwrap(), online);
 
-        let will = Status::last_will().to_json();
+        let will = Status::last_will(None).to_json();
         assert_eq!(will, br#"{"state":"offline","reason":"connection lost"}"#);
+        let will_of_a_device = Status::last_will(Some("2027-12-01T00:00:00Z".into()))
+            .with_spool_losses(2, 0)
+            .to_json();
+        assert_eq!(
+            will_of_a_device,
+            br#"{"state":"offline","reason":"connection lost","cert_not_after":"2027-12-01T00:00:00Z","spool_dropped":2}"#
+        );
         let will: Status = serde_json::from_slice(&will).unwrap();
         assert!(!will.stopped_cleanly());
         let stop = Status::offline("2026-12-01T09:00:00Z".into(), REASON_SHUTDOWN, None);
