@@ -204,15 +204,20 @@ impl Agent {
             .is_ok()
     }
 
+    /// `status` with the spool's loss counters, which every status (the will too) carries.
+    fn with_spool_losses(&self, status: Status) -> Status {
+        let stats = self.spool.stats();
+        status.with_spool_losses(stats.dropped_total, stats.corrupt_total)
+    }
+
     /// Runs until SIGTERM/SIGINT (service) or until the cycle is delivered or timed out (once).
     pub async fn run(mut self, mode: Mode) -> anyhow::Result<Outcome> {
-        let stats = self.spool.stats();
         let settings = transport::Settings {
             client_id: self.identity().device.clone(),
             broker: self.config.broker.clone(),
             will_topic: Topic::Status.of(self.identity()),
-            will_payload: Status::last_will(self.cert_not_after.clone())
-                .with_spool_losses(stats.dropped_total, stats.corrupt_total)
+            will_payload: self
+                .with_spool_losses(Status::last_will(self.cert_not_after.clone()))
                 .to_json(),
             backoff: transport::Backoff::default(),
         };
@@ -374,9 +379,11 @@ impl Agent {
         self.save_usage();
         if let Some(session) = self.session.clone() {
             let now = wire::rfc3339(SystemTime::now());
-            let stats = self.spool.stats();
-            let status = Status::offline(now, REASON_SHUTDOWN, self.cert_not_after.clone())
-                .with_spool_losses(stats.dropped_total, stats.corrupt_total);
+            let status = self.with_spool_losses(Status::offline(
+                now,
+                REASON_SHUTDOWN,
+                self.cert_not_after.clone(),
+            ));
             if self.publish(&session, &Topic::Status, status.to_json()) {
                 self.delivery.awaiting_id.push_back(Tracked::OfflineStatus);
                 let deadline = Instant::now() + SHUTDOWN_GRACE;
@@ -437,9 +444,8 @@ impl Agent {
                 );
                 self.delivery = Delivery::default();
                 let now = wire::rfc3339(SystemTime::now());
-                let stats = self.spool.stats();
-                let online = Status::online(now, self.cert_not_after.clone())
-                    .with_spool_losses(stats.dropped_total, stats.corrupt_total);
+                let online =
+                    self.with_spool_losses(Status::online(now, self.cert_not_after.clone()));
                 if self.publish(&session, &Topic::Status, online.to_json()) {
                     self.delivery.awaiting_id.push_back(Tracked::Other);
                 }
@@ -619,7 +625,7 @@ impl Agent {
 
     /// When a month has ended, publishes its final figures once (retried until stored).
     fn close_previous_usage_month(&mut self, now: SystemTime) {
-        let period = Ledger::period_at(now);
+        let period = wire::usage::period_at(now);
         let Some(previous) = self.state.usage_period.clone().filter(|p| *p != period) else {
             self.state.usage_period = Some(period);
             return;
@@ -628,7 +634,7 @@ impl Agent {
             .ledger
             .months()
             .into_iter()
-            .find(|(y, m)| Ledger::period(*y, *m) == previous);
+            .find(|(y, m)| wire::usage::period(*y, *m) == previous);
         let closed = match month {
             Some((year, month)) => {
                 let data = serde_json::to_value(self.ledger.month(year, month)).unwrap_or_default();
@@ -869,7 +875,7 @@ impl Agent {
 /// Where a report of `kind` collected at `now` is published: usage on its month's topic.
 fn topic_of(kind: Kind, now: SystemTime) -> Topic {
     match kind {
-        Kind::Usage => Topic::UsageMonth(Ledger::period_at(now)),
+        Kind::Usage => Topic::UsageMonth(wire::usage::period_at(now)),
         kind => Topic::Report(kind),
     }
 }

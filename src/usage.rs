@@ -391,17 +391,6 @@ impl Ledger {
         self.prune();
     }
 
-    /// The month's `period`, "YYYY-MM" (also in the report's topic).
-    pub fn period(year: i32, month: Month) -> String {
-        format!("{year:04}-{:02}", month as u8)
-    }
-
-    /// The period `now` falls in (UTC).
-    pub fn period_at(now: SystemTime) -> String {
-        let today = OffsetDateTime::from(now).date();
-        Ledger::period(today.year(), today.month())
-    }
-
     /// The report `data` for one month: `period` "YYYY-MM", `days` sorted, `days_on`
     /// (uptime_s > 0), `days_active` (active_s > 0).
     pub fn month(&self, year: i32, month: Month) -> UsageMonth {
@@ -413,7 +402,7 @@ impl Ledger {
             .collect();
         let count = |f: fn(&DayUsage) -> bool| days.iter().filter(|d| f(d)).count() as u32;
         UsageMonth {
-            period: Ledger::period(year, month),
+            period: crate::wire::usage::period(year, month),
             days_on: count(|d| d.uptime_s > 0),
             days_active: count(|d| d.active_s > 0),
             days,

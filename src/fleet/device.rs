@@ -222,7 +222,7 @@ impl Retained {
             if d.end_of_life_reached == Some(true) { " (REACHED)" } else { "" }
         );
         let mut pending: Vec<_> = d.upgradable.iter().flatten().collect();
-        pending.sort_by_key(|u| (!u.security, u.name.clone()));
+            pending.sort_by(|a, b| (!a.security, &a.name).cmp(&(!b.security, &b.name)));
         for u in pending {
             let _ = writeln!(
                 out,

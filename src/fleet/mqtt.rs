@@ -183,12 +183,12 @@ impl Operator {
     /// Under a level no device can have (`_` is not allowed in ids), in the operators'
     /// command grant, unique to this connection.
     fn marker_topic(&self) -> String {
-        format!(
-            "{}/{}/_fleet/{}/cmd/end-of-retained",
-            crate::wire::topic::ROOT,
-            self.grappe,
-            self.client_id
-        )
+        let this_session = crate::wire::Identity {
+            grappe: self.grappe.clone(),
+            structure: "_fleet".into(),
+            device: self.client_id.clone(),
+        };
+        crate::wire::Topic::Command("end-of-retained".into()).of(&this_session)
     }
 }
 

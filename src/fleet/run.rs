@@ -9,7 +9,7 @@ use super::pki::{Pki, Role};
 use super::view::{self, short_time, Fleet};
 use crate::wire::command::{Answer, Command};
 use crate::wire::status::State;
-use crate::wire::{Identity, Topic};
+use crate::wire::{Identity, Kind, Topic};
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -63,14 +63,7 @@ fn add_enrolled(fleet: &mut Fleet, dir: &std::path::Path, structure: Option<&str
         let Some(until) = c.not_after_time() else {
             continue;
         };
-        let until = SystemTime::from(until);
-        let known = fleet
-            .devices
-            .get(&(s.to_owned(), c.id.clone()))
-            .and_then(|d| d.enrolled_until);
-        if known.is_none_or(|k| k < until) {
-            fleet.enrolled(s, &c.id, until);
-        }
+        fleet.enrolled(s, &c.id, SystemTime::from(until));
     }
     Ok(())
 }
@@ -84,11 +77,17 @@ pub async fn read_device(
 ) -> Result<(Retained, Fleet)> {
     check_id("device", id)?;
     let mut operator = Operator::connect(&config.broker, &config.grappe, CONNECT_TIMEOUT).await?;
-    let usage = Topic::UsageMonth(view::month_of(SystemTime::now())).suffix();
-    let filters: Vec<String> = ["status", "inventory", "posture", "patches", &usage]
-        .iter()
-        .map(|s| format!("{}/{}/+/{id}/{s}", crate::wire::topic::ROOT, config.grappe))
-        .collect();
+    let this_device = Identity::wildcard(&config.grappe, None, Some(id));
+    let filters: Vec<String> = [
+        Topic::Status,
+        Topic::Report(Kind::Inventory),
+        Topic::Report(Kind::Posture),
+        Topic::Report(Kind::Patches),
+        Topic::UsageMonth(crate::wire::usage::period_at(SystemTime::now())),
+    ]
+    .iter()
+    .map(|t| t.of(&this_device))
+    .collect();
     let (mut retained, mut fleet) = (Retained::default(), Fleet::default());
     operator
         .read_retained(&filters, timeout, |topic, payload| {
@@ -158,18 +157,18 @@ pub async fn send_command(
     target: &Target,
     timeout: Duration,
 ) -> Result<(String, bool)> {
-    let root = format!("{}/{}", crate::wire::topic::ROOT, config.grappe);
-    let filter = match target {
+    let targets = match target {
         Target::Device(d) => {
             check_id("device", d)?;
-            format!("{root}/+/{d}/status")
+            Identity::wildcard(&config.grappe, None, Some(d))
         }
         Target::Structure(s) => {
             check_id("structure", s)?;
-            format!("{root}/{s}/+/status")
+            Identity::wildcard(&config.grappe, Some(s), None)
         }
-        Target::All => format!("{root}/+/+/status"),
+        Target::All => Identity::wildcard(&config.grappe, None, None),
     };
+    let filter = Topic::Status.of(&targets);
     let mut operator = Operator::connect(&config.broker, &config.grappe, CONNECT_TIMEOUT).await?;
     let mut fleet = Fleet::default();
     operator
@@ -179,7 +178,10 @@ pub async fn send_command(
         bail!("no device of {target} on the broker (`grappe-fleet status` lists them)");
     }
     operator
-        .subscribe(&format!("{root}/+/+/cmd-result"), CONNECT_TIMEOUT)
+        .subscribe(
+            &Topic::CommandResult.of(&Identity::wildcard(&config.grappe, None, None)),
+            CONNECT_TIMEOUT,
+        )
         .await?;
     // The id that ties the answers to this request (and not to someone else's).
     let id = format!("fleet-{:012x}", fastrand::u64(..) >> 16);
@@ -236,6 +238,7 @@ pub async fn send_command(
         lines.insert(key, line);
     }
     operator.disconnect().await;
+    let answered = sent - waiting.len();
     for key in waiting {
         all_ok = false;
         lines.insert(
@@ -243,10 +246,6 @@ pub async fn send_command(
             format!("NO ANSWER within {}", humantime::format_duration(timeout)),
         );
     }
-    let answered = lines
-        .values()
-        .filter(|l| l.starts_with("OK") || l.starts_with("ERROR"))
-        .count();
     let mut out = format!(
         "{} sent to {sent} connected device(s) of {}; {answered} answered\n",
         command.name(),

@@ -211,36 +211,29 @@ impl Report<'_> {
 
     fn cells(&self, r: &Row) -> [String; 8] {
         let d = r.device;
-        let record = self.record(d, r);
         [
             r.level.name().into(),
             d.device.clone(),
-            record.state.into(),
+            d.state_name().into(),
             short_time(d.last_seen(self.now)),
             short_time(d.last_report()),
-            record.agent_version.unwrap_or("-").into(),
-            opt(record.posture_score),
-            opt(record.security_updates),
+            d.agent_version().unwrap_or("-").into(),
+            opt(d.posture.as_ref().map(|p| p.data.score)),
+            opt(d.patches.as_ref().and_then(|p| p.data.security_count)),
         ]
     }
 
-    fn record<'r>(&self, d: &'r Device, r: &'r Row) -> Record<'r> {
+    fn record<'r>(&self, r: &'r Row) -> Record<'r> {
+        let d = r.device;
         let status = d.status.as_ref();
-        let state = match status.map(|s| (s.state, s.stopped_cleanly())) {
-            Some((crate::wire::status::State::Online, _)) => "online",
-            Some((_, true)) => "stopped",
-            Some((_, false)) => "lost",
-            None if d.seen() => "unknown",
-            None => "never seen",
-        };
         let posture = d.posture.as_ref().map(|p| &p.data);
         let patches = d.patches.as_ref().map(|p| &p.data);
         let usage = d.usage.as_ref().map(|u| &u.data);
         Record {
             structure: &d.structure,
             device: &d.device,
-            level: r.level.name(),
-            state,
+            level: r.level,
+            state: d.state_name(),
             status_since: status.and_then(|s| s.since.as_deref()),
             last_seen: d.last_seen(self.now).map(crate::wire::rfc3339),
             last_report: d.last_report().map(crate::wire::rfc3339),
@@ -259,15 +252,7 @@ impl Report<'_> {
             spool_corrupt: status.map_or(0, |s| s.spool_corrupt),
             usage_period: usage.map(|u| u.period.as_str()),
             days_active: usage.map(|u| u.days_active),
-            findings: r
-                .findings
-                .iter()
-                .map(|f| FindingRecord {
-                    level: f.level.name(),
-                    code: f.code,
-                    reason: &f.reason,
-                })
-                .collect(),
+            findings: &r.findings,
         }
     }
 
@@ -329,13 +314,13 @@ impl Report<'_> {
             "reasons",
         ])?;
         for (g, r) in self.rows() {
-            let rec = self.record(r.device, r);
+            let rec = self.record(r);
             w.write_record([
                 rec.structure.to_string(),
                 g.structure.map(|s| s.name.clone()).unwrap_or_default(),
                 g.structure.map(|s| s.finess.clone()).unwrap_or_default(),
                 rec.device.to_string(),
-                rec.level.to_string(),
+                rec.level.name().to_string(),
                 rec.state.to_string(),
                 rec.last_seen.unwrap_or_default(),
                 rec.last_report.unwrap_or_default(),
@@ -353,7 +338,7 @@ impl Report<'_> {
                 cell(rec.days_active),
                 rec.findings
                     .iter()
-                    .map(|f| f.reason)
+                    .map(|f| f.reason.as_str())
                     .collect::<Vec<_>>()
                     .join(" | "),
             ])?;
@@ -444,7 +429,7 @@ fn cell<T: ToString>(v: Option<T>) -> String {
 struct Record<'a> {
     structure: &'a str,
     device: &'a str,
-    level: &'static str,
+    level: Level,
     state: &'static str,
     status_since: Option<&'a str>,
     last_seen: Option<String>,
@@ -462,14 +447,7 @@ struct Record<'a> {
     spool_corrupt: u64,
     usage_period: Option<&'a str>,
     days_active: Option<u32>,
-    findings: Vec<FindingRecord<'a>>,
-}
-
-#[derive(Serialize)]
-struct FindingRecord<'a> {
-    level: &'static str,
-    code: &'static str,
-    reason: &'a str,
+    findings: &'a [Finding],
 }
 
 #[derive(Serialize)]
@@ -499,7 +477,7 @@ impl Serialize for Devices<'_, '_> {
         s.collect_seq(report.rows().map(|(g, r)| Entry {
             structure_name: g.structure.map(|s| s.name.as_str()),
             finess: g.structure.map(|s| s.finess.as_str()),
-            record: report.record(r.device, r),
+            record: report.record(r),
         }))
     }
 }

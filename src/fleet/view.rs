@@ -11,17 +11,16 @@ use std::time::{Duration, SystemTime};
 /// The filters the view subscribes to: only the retained topics it reads (not the
 /// inventory, not the usage of past months), of one structure or of all.
 pub fn filters(grappe: &str, structure: Option<&str>, now: SystemTime) -> Vec<String> {
-    let structure = structure.unwrap_or("+");
-    let usage = Topic::UsageMonth(month_of(now)).suffix();
-    ["status", "posture", "patches", &usage]
-        .iter()
-        .map(|suffix| format!("{}/{grappe}/{structure}/+/{suffix}", wire::topic::ROOT))
-        .collect()
-}
-
-/// `YYYY-MM` of `t` (UTC), the usage topic of that month.
-pub fn month_of(t: SystemTime) -> String {
-    wire::rfc3339(t)[..7].to_string()
+    let every_device = wire::Identity::wildcard(grappe, structure, None);
+    [
+        Topic::Status,
+        Topic::Report(Kind::Posture),
+        Topic::Report(Kind::Patches),
+        Topic::UsageMonth(wire::usage::period_at(now)),
+    ]
+    .iter()
+    .map(|t| t.of(&every_device))
+    .collect()
 }
 
 /// A report's header as the view keeps it.
@@ -102,6 +101,18 @@ impl Device {
     pub fn seen(&self) -> bool {
         self.status.is_some() || self.last_report().is_some()
     }
+
+    /// `online`, `stopped` (a clean stop), `lost` (the Last Will), `unknown` (reports but
+    /// no status) or `never seen`.
+    pub fn state_name(&self) -> &'static str {
+        match self.status.as_ref().map(|s| (s.state, s.stopped_cleanly())) {
+            Some((wire::status::State::Online, _)) => "online",
+            Some((_, true)) => "stopped",
+            Some((_, false)) => "lost",
+            None if self.seen() => "unknown",
+            None => "never seen",
+        }
+    }
 }
 
 /// Every device of the grappe, by structure then device id.
@@ -156,10 +167,12 @@ impl Fleet {
         }
     }
 
-    /// Adds the devices the PKI register says are enrolled (valid certificate until
-    /// `until`), so that one never seen is shown too.
+    /// Adds a device the PKI register says is enrolled (a valid certificate until
+    /// `until`), so that one never seen is shown too; of several certificates (a renewal),
+    /// the latest expiry is kept.
     pub fn enrolled(&mut self, structure: &str, device: &str, until: SystemTime) {
-        self.entry(structure, device).enrolled_until = Some(until);
+        let known = &mut self.entry(structure, device).enrolled_until;
+        *known = (*known).max(Some(until));
     }
 }
 
@@ -206,8 +219,9 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(s).ok()
 }
 
-/// How bad a finding is, in the monitoring tools' terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// How bad a finding is, in the monitoring tools' terms (serialised as [`Level::name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Level {
     Ok,
     Warning,
@@ -225,7 +239,7 @@ impl Level {
 }
 
 /// One thing wrong with a device, said as the IT staff would say it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     pub level: Level,
     /// A stable key for scripts and counts (`missing`, `security-updates`...).
@@ -644,7 +658,7 @@ mod tests {
         assert_eq!(d.last_report(), Some(at(60)));
         assert_eq!(
             filters("g", None, at(0))[3],
-            format!("grappe/v1/g/+/+/usage/{}", month_of(at(0)))
+            format!("grappe/v1/g/+/+/usage/{}", wire::usage::period_at(at(0)))
         );
         assert_eq!(filters("g", Some("s"), at(0))[0], "grappe/v1/g/s/+/status");
     }

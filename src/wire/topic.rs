@@ -119,6 +119,16 @@ impl Identity {
         format!("{ROOT}/{}/{}/{}", self.grappe, self.structure, self.device)
     }
 
+    /// A filter over the devices of `grappe`: one structure or all (`+`), one device or
+    /// all. Ids are not checked here: give only valid ones (or `None`).
+    pub fn wildcard(grappe: &str, structure: Option<&str>, device: Option<&str>) -> Identity {
+        Identity {
+            grappe: grappe.to_owned(),
+            structure: structure.unwrap_or("+").to_owned(),
+            device: device.unwrap_or("+").to_owned(),
+        }
+    }
+
     /// Filter of the commands sent to this device (what it subscribes to).
     pub fn commands_filter(&self) -> String {
         format!("{}/cmd/+", self.branch())
@@ -263,6 +273,15 @@ mod tests {
         }
         assert_eq!(g.read, ["grappe/v1/g/s/d/cmd/+"]);
         assert_eq!(who().commands_filter(), g.read[0]);
+        // The fleet's filters are built the same way.
+        assert_eq!(
+            Topic::Status.of(&Identity::wildcard("g", None, Some("d"))),
+            "grappe/v1/g/+/d/status"
+        );
+        assert_eq!(
+            Topic::CommandResult.of(&Identity::wildcard("g", Some("s"), None)),
+            "grappe/v1/g/s/+/cmd-result"
+        );
         let o = Grants::operator("g");
         assert_eq!(o.read, ["grappe/v1/g/#"]);
         assert_eq!(o.write, ["grappe/v1/g/+/+/cmd/+"]);

@@ -31,6 +31,18 @@ pub struct UsageMonth {
     pub days_active: u32,
 }
 
+/// The month's `period`, "YYYY-MM": in the report and in its topic (`usage/{period}`).
+pub fn period(year: i32, month: time::Month) -> String {
+    format!("{year:04}-{:02}", month as u8)
+}
+
+/// The period `t` falls in (UTC): the month a device files it under, and the one the
+/// fleet reads.
+pub fn period_at(t: std::time::SystemTime) -> String {
+    let day = time::OffsetDateTime::from(t).date();
+    period(day.year(), day.month())
+}
+
 /// What the fleet's view reads of a usage report: the month's totals, not its days.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Summary {
@@ -54,5 +66,20 @@ mod ymd {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
         let text = String::deserialize(d)?;
         Date::parse(&text, FORMAT).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn the_period_of_an_instant_is_its_utc_month() {
+        // 2026-11-30T23:59:59Z, then one second later.
+        let t = UNIX_EPOCH + Duration::from_secs(1_796_083_199);
+        assert_eq!(period_at(t), "2026-11");
+        assert_eq!(period_at(t + Duration::from_secs(1)), "2026-12");
+        assert_eq!(period(2027, time::Month::January), "2027-01");
     }
 }
