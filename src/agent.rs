@@ -23,6 +23,7 @@ use crate::wire::heartbeat::Heartbeat;
 use crate::wire::status::{Status, REASON_SHUTDOWN};
 use crate::wire::{self, Envelope, Identity, Kind, Topic};
 use anyhow::Context;
+use serde::Deserialize as _;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -130,6 +131,17 @@ pub struct Agent {
     unstored: u64,
     /// When the device certificate expires (RFC 3339), for the status payload.
     cert_not_after: Option<String>,
+    /// The device key and certificate that sign the usage reports (none without TLS).
+    signer: Option<Signer>,
+    /// The equipment as the latest inventory, posture and patch reports saw it, carried
+    /// in each usage report (so that a month's report says how it stood at its end).
+    equipment: wire::usage::Equipment,
+}
+
+/// The key of the device certificate, and the certificate, for `wire::signed::seal`.
+struct Signer {
+    key: std::sync::Arc<dyn rustls::sign::SigningKey>,
+    cert: rustls::pki_types::CertificateDer<'static>,
 }
 
 /// Gives the heap that collection freed back to the system. Computing the upgradable
@@ -188,6 +200,13 @@ impl Agent {
                 .as_ref()
                 .and_then(|tls| tls.cert_not_after())
                 .map(wire::rfc3339),
+            signer: config.broker.tls.as_ref().and_then(|tls| {
+                Some(Signer {
+                    key: tls.signing_key()?,
+                    cert: tls.chain.first()?.clone(),
+                })
+            }),
+            equipment: wire::usage::Equipment::default(),
             config,
         })
     }
@@ -611,7 +630,8 @@ impl Agent {
             }
             let state_dir = Some(self.config.state_dir.as_path());
             match collect::report(kind, &self.root, &self.ledger, state_dir, now) {
-                Ok(data) => {
+                Ok(mut data) => {
+                    self.note_equipment(kind, &mut data, now);
                     let topic = topic_of(kind, now).of(self.identity());
                     self.spool_report(kind, &topic, &data, now, force);
                 }
@@ -623,27 +643,68 @@ impl Agent {
         release_freed_memory();
     }
 
-    /// When a month has ended, publishes its final figures once (retried until stored).
+    /// Keeps what a usage report says of the equipment from the inventory, posture and
+    /// patch reports as they are collected, and puts it in each usage report.
+    fn note_equipment(&mut self, kind: Kind, data: &mut serde_json::Value, now: SystemTime) {
+        use wire::usage::{BoardId, PatchesAt, PostureAt};
+        let at = wire::rfc3339(now);
+        let eq = &mut self.equipment;
+        match kind {
+            Kind::Inventory => {
+                if let Ok(board) = BoardId::deserialize(&data["board"]) {
+                    eq.board = Some(board);
+                }
+            }
+            Kind::Posture => {
+                if let Ok(summary) = wire::posture::Summary::deserialize(&*data) {
+                    let (failing_critical, failing_high) = summary.failing_serious();
+                    eq.posture = Some(PostureAt {
+                        collected_at: at,
+                        score: summary.score,
+                        failing_critical,
+                        failing_high,
+                    });
+                }
+            }
+            Kind::Patches => {
+                if let Ok(summary) = wire::patches::Summary::deserialize(&*data) {
+                    eq.patches = Some(PatchesAt {
+                        collected_at: at,
+                        security_count: summary.security_count,
+                        upgradable_count: summary.upgradable_count,
+                    });
+                }
+            }
+            Kind::Usage => {
+                if let Some(month) = data.as_object_mut() {
+                    let equipment = serde_json::to_value(&self.equipment).unwrap_or_default();
+                    month.insert("equipment".into(), equipment);
+                }
+            }
+        }
+    }
+
+    /// Once a month has ended, publishes its final figures (retried until stored), and
+    /// those of every month since the last one published, should the agent not have run
+    /// at their ends.
     fn close_previous_usage_month(&mut self, now: SystemTime) {
         let period = wire::usage::period_at(now);
-        let Some(previous) = self.state.usage_period.clone().filter(|p| *p != period) else {
+        let Some(previous) = self.state.usage_period.clone().filter(|p| *p < period) else {
             self.state.usage_period = Some(period);
             return;
         };
-        let month = self
-            .ledger
-            .months()
-            .into_iter()
-            .find(|(y, m)| wire::usage::period(*y, *m) == previous);
-        let closed = match month {
-            Some((year, month)) => {
-                let data = serde_json::to_value(self.ledger.month(year, month)).unwrap_or_default();
-                let topic = Topic::UsageMonth(previous.clone()).of(self.identity());
-                self.spool_report(Kind::Usage, &topic, &data, now, true)
+        let mut all_stored = true;
+        for (year, month) in self.ledger.months() {
+            let this = wire::usage::period(year, month);
+            if this < previous || this >= period {
+                continue;
             }
-            None => true, // nothing recorded for that month
-        };
-        if closed {
+            let mut data = serde_json::to_value(self.ledger.month(year, month)).unwrap_or_default();
+            self.note_equipment(Kind::Usage, &mut data, now);
+            let topic = Topic::UsageMonth(this).of(self.identity());
+            all_stored &= self.spool_report(Kind::Usage, &topic, &data, now, true);
+        }
+        if all_stored {
             self.state.usage_period = Some(period);
         }
     }
@@ -675,27 +736,34 @@ impl Agent {
                 return false;
             }
         };
-        let payload =
-            match serde_json::to_vec(&Envelope::new(kind, self.identity(), now, seq, data)) {
-                Ok(p) if p.len() + topic.len() <= transport::MAX_MESSAGE => p,
-                Ok(p) => {
-                    self.unstored += 1;
-                    self.note_error(format!(
-                        "{} report of {} bytes is too large to publish",
-                        kind.name(),
-                        p.len()
-                    ));
-                    return false;
+        let payload = serde_json::to_vec(&Envelope::new(kind, self.identity(), now, seq, data))
+            .map_err(|e| e.to_string())
+            .and_then(|report| match (&self.signer, kind) {
+                (Some(signer), Kind::Usage) => {
+                    wire::signed::seal(&report, signer.key.as_ref(), &signer.cert)
                 }
-                Err(e) => {
-                    self.unstored += 1;
-                    self.note_error(format!(
-                        "{} report could not be serialised: {e}",
-                        kind.name()
-                    ));
-                    return false;
-                }
-            };
+                _ => Ok(report),
+            });
+        let payload = match payload {
+            Ok(p) if p.len() + topic.len() <= transport::MAX_MESSAGE => p,
+            Ok(p) => {
+                self.unstored += 1;
+                self.note_error(format!(
+                    "{} report of {} bytes is too large to publish",
+                    kind.name(),
+                    p.len()
+                ));
+                return false;
+            }
+            Err(e) => {
+                self.unstored += 1;
+                self.note_error(format!(
+                    "{} report could not be serialised or signed: {e}",
+                    kind.name()
+                ));
+                return false;
+            }
+        };
         match self.spool.push(topic, &payload, true) {
             Ok(id) => {
                 self.storage_problem = None;

@@ -14,14 +14,23 @@
 //!   across the days; when it does not (the clock was set meanwhile) the whole span goes to the
 //!   current day. A clock that went back before the newest day of the ledger (RTC-less Raspberry
 //!   Pi before NTP) is attributed to that newest day: history is never rewritten.
-//! - **Active time is conservative**: a span counts as active only if an interactive local
-//!   session existed at both of its ends and the span is short enough
-//!   ([`MAX_ACTIVE_SPAN_S`]) for the agent to have been watching (not stopped nor suspended).
+//! - **Active means used, and is conservative**: a span counts as active only if the device
+//!   was *in use* at both of its ends and the span is short enough ([`MAX_ACTIVE_SPAN_S`]) for
+//!   the agent to have been watching (not stopped nor suspended). In use = an interactive local
+//!   session ([`session_active`]: class `user`, on the device, not remote, so ssh never counts)
+//!   *and* a lit display ([`display_lit`]: a DRM connector with DPMS on, or a backlight on).
+//!   A session alone is not use: an autologin kiosk left on all day would count all day.
+//!   So a kiosk whose screen never blanks still counts while lit; a screen that blanks after
+//!   idle (DPMS, the desktop's screen blanking) stops counting until it lights again; a device
+//!   with no readable display (headless box, no DRM connector nor backlight in sysfs) never
+//!   counts active time. Nothing is claimed without a sign of use.
 //! - **A new boot** counts one boot on the day it started and the uptime since then. The time
 //!   between the previous boot's last sample and its shutdown is unknown and lost: at most one
 //!   sampling interval per boot.
 //!
-//! Counts only: no user names, no session times, nothing personal.
+//! Counts only: no user names, no session times, nothing personal (the display state is
+//! read from sysfs attributes any service can read; the agent's unit keeps `/sys` readable
+//! under `ProtectKernelTunables=yes`, which only denies writes).
 
 use std::cmp::max;
 use std::fs;
@@ -80,12 +89,23 @@ pub struct Probe {
     pub now: SystemTime,
     /// Whether an interactive local session exists (see [`session_active`]).
     pub session_active: bool,
+    /// Whether a display is lit; `None`: no display the agent can read (see [`display_lit`]).
+    pub display_lit: Option<bool>,
 }
 
-/// Reads boot id, uptime and logind sessions from the live system (through `root`).
+impl Probe {
+    /// Whether the device was in use at this sample: a local session and a lit display.
+    /// No display signal is not use: time is never claimed without a sign of use.
+    pub fn in_use(&self) -> bool {
+        self.session_active && self.display_lit == Some(true)
+    }
+}
+
+/// Reads boot id, uptime, logind sessions and display state from the live system (through
+/// `root`).
 ///
 /// Fails only when boot id or uptime cannot be read; sessions that cannot be read count as
-/// no session.
+/// no session, a display that cannot be read as no display.
 pub fn probe(root: &Root) -> io::Result<Probe> {
     let boot_id = root
         .read_live("/proc/sys/kernel/random/boot_id")?
@@ -101,6 +121,7 @@ pub fn probe(root: &Root) -> io::Result<Probe> {
         uptime,
         now: SystemTime::now(),
         session_active: session_active(root),
+        display_lit: display_lit(root),
     })
 }
 
@@ -134,8 +155,11 @@ fn parse_uptime(text: &str) -> Option<Duration> {
 /// the device itself: a seat, or a terminal that is not a pseudo-terminal.
 ///
 /// When logind lists no session at all (no logind, or PAM without `pam_systemd`), `/run/utmp`
-/// is read instead (see [`utmp_has_local_login`]). An autologin kiosk session counts the whole
-/// time it is open: logind's idle hint is only on D-Bus, which the agent does not use.
+/// is read instead (see [`utmp_has_local_login`]).
+///
+/// A session alone is not use: an autologin kiosk session is open all day, and logind's idle
+/// hint is only on D-Bus, which the agent does not use. Active time also needs a lit display
+/// ([`display_lit`], [`Probe::in_use`]).
 pub fn session_active(root: &Root) -> bool {
     match logind_sessions(root) {
         Some(sessions) if !sessions.is_empty() => sessions.iter().any(|s| counts_as_use(s)),
@@ -267,6 +291,115 @@ fn utmp_records(bytes: &[u8]) -> Option<impl Iterator<Item = UtmpRecord<'_>>> {
     valid.then_some(records)
 }
 
+/// Whether a display is lit: the sign of use that goes with a session ([`Probe::in_use`]).
+/// `None` when the device has no display the agent can read (headless, or no DRM connector
+/// nor backlight in sysfs): then no time is ever counted active.
+///
+/// Read from sysfs, which the agent's unit keeps readable (`ProtectKernelTunables=yes` only
+/// denies writes); no D-Bus, no compositor, nothing about the user.
+///
+/// - A DRM connector (`/sys/class/drm/cardN-NAME`) is lit when `status` is `connected`,
+///   `enabled` is `enabled` and `dpms` is `On`: DPMS off is the screen blanked after idle.
+/// - A backlight (`/sys/class/backlight/*`) is lit when `bl_power` is 0 (unblanked; absent
+///   means 0) and `brightness` is above 0.
+/// - With DRM connectors, some connector must be lit. A tablet's internal panel (eDP, LVDS,
+///   DSI) may stay on in DRM while its backlight is off, so it counts only when no backlight
+///   exists or one is lit. Without DRM (fbdev-only boards), some backlight must be lit.
+///
+/// Unreadable or odd attributes (not UTF-8, FIFOs, directories, oversized) read as not lit.
+/// A connector without a readable `status`, or a backlight without a numeric `brightness`,
+/// is not seen; when nothing is seen the answer is `None`.
+pub fn display_lit(root: &Root) -> Option<bool> {
+    // `None`: no readable `status`, not a connector the agent can see.
+    let connectors: Vec<(bool, Option<bool>)> = class_entries(root, "/sys/class/drm")
+        .into_iter()
+        .filter(|(name, _)| is_drm_connector(name))
+        .map(|(name, dir)| (is_internal_panel(&name), connector_lit(&dir)))
+        .collect();
+    // `None`: no readable `brightness`.
+    let backlights: Vec<Option<bool>> = class_entries(root, "/sys/class/backlight")
+        .into_iter()
+        .map(|(_, dir)| backlight_lit(&dir))
+        .collect();
+    let backlight_lit = backlights.contains(&Some(true));
+    // An unreadable backlight still exists: it cannot vouch for the panel.
+    let panel_dark = !backlights.is_empty() && !backlight_lit;
+    let seen: Vec<(bool, bool)> = connectors
+        .iter()
+        .filter_map(|&(internal, lit)| lit.map(|lit| (internal, lit)))
+        .collect();
+    if !seen.is_empty() {
+        Some(
+            seen.iter()
+                .any(|&(internal, lit)| lit && !(internal && panel_dark)),
+        )
+    } else if backlights.iter().any(Option::is_some) {
+        Some(backlight_lit)
+    } else {
+        None
+    }
+}
+
+/// The entries of a sysfs class directory (symlinks to the devices), by UTF-8 name; none when
+/// it cannot be listed.
+fn class_entries(root: &Root, class: &str) -> Vec<(String, std::path::PathBuf)> {
+    let Ok(entries) = fs::read_dir(root.live(class)) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+        .collect()
+}
+
+/// `card0-HDMI-A-1`, `card1-eDP-1`: a connector; not `card0`, `renderD128`, `version`.
+fn is_drm_connector(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("card") else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0
+        && rest[digits..]
+            .strip_prefix('-')
+            .is_some_and(|n| !n.is_empty())
+}
+
+/// A built-in panel, whose backlight says whether it is actually lit.
+fn is_internal_panel(connector: &str) -> bool {
+    ["-eDP-", "-LVDS-", "-DSI-"]
+        .iter()
+        .any(|kind| connector.contains(kind))
+}
+
+/// A sysfs attribute, trimmed; `None` when not a readable regular UTF-8 file of at most a
+/// page ([`fsutil::open`] refuses FIFOs and directories without blocking).
+fn sys_attr(dir: &Path, name: &str) -> Option<String> {
+    fsutil::read_text_bounded(&dir.join(name), crate::collect::max::ATTR)
+        .ok()
+        .map(|text| text.trim().to_string())
+}
+
+/// `None` when the connector's `status` cannot be read.
+fn connector_lit(dir: &Path) -> Option<bool> {
+    let status = sys_attr(dir, "status")?;
+    Some(
+        status == "connected"
+            && sys_attr(dir, "enabled").as_deref() == Some("enabled")
+            && sys_attr(dir, "dpms").as_deref() == Some("On"),
+    )
+}
+
+/// `None` when the backlight's `brightness` cannot be read as a number.
+fn backlight_lit(dir: &Path) -> Option<bool> {
+    let brightness: u64 = sys_attr(dir, "brightness")?.parse().ok()?;
+    // FB_BLANK_UNBLANK is 0; drivers without blanking have no bl_power.
+    let unblanked = match fs::symlink_metadata(dir.join("bl_power")) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+        _ => sys_attr(dir, "bl_power").as_deref() == Some("0"),
+    };
+    Some(unblanked && brightness > 0)
+}
+
 pub use crate::wire::usage::{DayUsage, UsageMonth};
 
 impl DayUsage {
@@ -288,7 +421,10 @@ struct Sample {
     uptime_s: u64,
     /// Unix time of the sample, only compared with the next one to see if the clock moved.
     wall: i64,
-    session_active: bool,
+    /// Whether the device was in use ([`Probe::in_use`]). Ledgers written before the display
+    /// was looked at call it `session_active`: still loaded, as the sample's state.
+    #[serde(alias = "session_active")]
+    in_use: bool,
 }
 
 /// The ledger, as kept in `usage.json` in the state directory.
@@ -365,8 +501,7 @@ impl Ledger {
                     log::warn!("uptime went backwards within a boot; usage sample skipped");
                 } else {
                     let span = uptime - last.uptime_s;
-                    let active =
-                        last.session_active && probe.session_active && span <= MAX_ACTIVE_SPAN_S;
+                    let active = last.in_use && probe.in_use() && span <= MAX_ACTIVE_SPAN_S;
                     let wall_span = wall.saturating_sub(last.wall);
                     // abs_diff: no overflow whatever an edited ledger says.
                     let clock_agrees =
@@ -386,7 +521,7 @@ impl Ledger {
             boot_id: probe.boot_id.clone(),
             uptime_s: uptime,
             wall,
-            session_active: probe.session_active,
+            in_use: probe.in_use(),
         });
         self.prune();
     }
@@ -406,6 +541,9 @@ impl Ledger {
             days_on: count(|d| d.uptime_s > 0),
             days_active: count(|d| d.active_s > 0),
             days,
+            active_rule: Some(crate::wire::usage::ACTIVE_RULE.into()),
+            first_day: self.days.first().map(|d| d.date),
+            equipment: None,
         }
     }
 
@@ -525,12 +663,14 @@ mod tests {
     const BOOT_A: &str = "4457777e-8a15-47a6-bb4f-4a40519b8b28";
     const BOOT_B: &str = "0b1d2c3e-0000-4000-8000-000000000002";
 
+    /// A sample in use (session open, display lit) when `active`, else neither.
     fn sample(boot: &str, uptime_s: u64, wall: PrimitiveDateTime, active: bool) -> Probe {
         Probe {
             boot_id: boot.to_string(),
             uptime: Duration::from_millis(uptime_s * 1000 + 370),
             now: SystemTime::from(wall.assume_utc()),
             session_active: active,
+            display_lit: Some(active),
         }
     }
 
@@ -729,7 +869,8 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"period": "2026-11", "days_on": 1, "days_active": 1,
-                "days": [{"date": "2026-11-30", "uptime_s": 3660, "active_s": 60, "boots": 1}]})
+                "days": [{"date": "2026-11-30", "uptime_s": 3660, "active_s": 60, "boots": 1}],
+                "active_rule": "local-session+display-lit", "first_day": "2026-11-30"})
         );
     }
 
@@ -867,6 +1008,8 @@ mod tests {
         assert_eq!(p.boot_id, BOOT_A);
         assert_eq!(p.uptime, Duration::from_millis(350_735_470));
         assert!(p.session_active);
+        assert_eq!(p.display_lit, None, "no /sys in the tree");
+        assert!(!p.in_use());
     }
 
     #[test]
@@ -961,6 +1104,263 @@ mod tests {
         assert_eq!(offset_of!(libc::utmpx, ut_id), UT_LINE.end);
         assert_eq!(offset_of!(libc::utmpx, ut_host), UT_HOST.start);
         assert_eq!(offset_of!(libc::utmpx, ut_exit), UT_HOST.end);
+    }
+
+    /// A DRM connector under the fake tree's /sys/class/drm.
+    fn connector(live: &Path, name: &str, status: &str, enabled: &str, dpms: &str) {
+        let dir = live.join("sys/class/drm").join(name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("status"), format!("{status}\n")).unwrap();
+        fs::write(dir.join("enabled"), format!("{enabled}\n")).unwrap();
+        fs::write(dir.join("dpms"), format!("{dpms}\n")).unwrap();
+    }
+
+    /// A backlight under the fake tree's /sys/class/backlight; no `bl_power` when `None`.
+    fn backlight(live: &Path, name: &str, bl_power: Option<&str>, brightness: &str) {
+        let dir = live.join("sys/class/backlight").join(name);
+        fs::create_dir_all(&dir).unwrap();
+        if let Some(bl_power) = bl_power {
+            fs::write(dir.join("bl_power"), format!("{bl_power}\n")).unwrap();
+        }
+        fs::write(dir.join("brightness"), format!("{brightness}\n")).unwrap();
+        fs::write(dir.join("max_brightness"), "255\n").unwrap();
+    }
+
+    fn lit(live: &tempfile::TempDir) -> Option<bool> {
+        display_lit(&Root::host().with_live(live.path()))
+    }
+
+    /// Active seconds over one 60 s span whose two ends both look like `p`.
+    fn active_over_a_minute(p: &Probe) -> u64 {
+        let mut ledger = Ledger::new();
+        let mut p = p.clone();
+        p.now = SystemTime::from(datetime!(2026-11-23 10:00).assume_utc());
+        ledger.record(&p);
+        p.uptime += Duration::from_secs(60);
+        p.now += Duration::from_secs(60);
+        ledger.record(&p);
+        // The first sample accounts for the boot (days before): only the minute may be active.
+        let total = |f: fn(&DayUsage) -> u64| ledger.days.iter().map(f).sum::<u64>();
+        assert_eq!(total(|d| d.uptime_s), 350_735 + 60);
+        total(|d| d.active_s)
+    }
+
+    /// A session is open but the screen is dark (DPMS off after idle, backlight blanked or
+    /// at zero): not use.
+    #[test]
+    fn display_off_with_a_session_open_is_not_active() {
+        let dark: [fn(&Path); 3] = [
+            |l| connector(l, "card0-HDMI-A-1", "connected", "enabled", "Off"),
+            |l| backlight(l, "backlight", Some("4"), "200"),
+            |l| backlight(l, "backlight", Some("0"), "0"),
+        ];
+        for (i, make) in dark.iter().enumerate() {
+            let live = fake_live(&[("2", X11_LOCAL)]);
+            make(live.path());
+            let p = probe(&Root::host().with_live(live.path())).unwrap();
+            assert!(p.session_active, "case {i}");
+            assert_eq!(p.display_lit, Some(false), "case {i}");
+            assert!(!p.in_use(), "case {i}");
+            assert_eq!(active_over_a_minute(&p), 0, "case {i}");
+        }
+    }
+
+    #[test]
+    fn display_on_with_a_session_is_active() {
+        let live = fake_live(&[("2", X11_LOCAL)]);
+        connector(live.path(), "card0-HDMI-A-1", "connected", "enabled", "On");
+        connector(live.path(), "card0-DP-1", "disconnected", "disabled", "Off");
+        let p = probe(&Root::host().with_live(live.path())).unwrap();
+        assert_eq!((p.session_active, p.display_lit), (true, Some(true)));
+        assert_eq!(active_over_a_minute(&p), 60);
+
+        // The screen blanks at the end of the minute: the span is not active.
+        let mut ledger = Ledger::new();
+        ledger.record(&sample(BOOT_A, 600, datetime!(2026-11-23 10:00), true));
+        let mut blanked = sample(BOOT_A, 660, datetime!(2026-11-23 10:01), true);
+        blanked.display_lit = Some(false);
+        ledger.record(&blanked);
+        assert_eq!(day(&ledger, date!(2026 - 11 - 23)).active_s, 0);
+    }
+
+    /// A lit screen with nobody logged in (greeter, ssh only): not use.
+    #[test]
+    fn display_on_without_a_session_is_not_active() {
+        for sessions in [&[][..], &[("5", SSH_REMOTE), ("c1", GREETER)]] {
+            let live = fake_live(sessions);
+            connector(live.path(), "card0-HDMI-A-1", "connected", "enabled", "On");
+            let p = probe(&Root::host().with_live(live.path())).unwrap();
+            assert_eq!((p.session_active, p.display_lit), (false, Some(true)));
+            assert_eq!(active_over_a_minute(&p), 0);
+        }
+    }
+
+    /// A tablet's eDP panel can stay on in DRM with its backlight off: dark, unless another
+    /// connector is lit or the backlight is on.
+    #[test]
+    fn an_internal_panel_is_lit_only_with_its_backlight() {
+        let live = fake_live(&[]);
+        connector(live.path(), "card1-eDP-1", "connected", "enabled", "On");
+        assert_eq!(lit(&live), Some(true), "no backlight to say otherwise");
+        backlight(live.path(), "intel_backlight", Some("4"), "120");
+        assert_eq!(lit(&live), Some(false));
+        connector(live.path(), "card1-HDMI-A-1", "connected", "enabled", "On");
+        assert_eq!(lit(&live), Some(true), "the external screen is lit");
+
+        for (name, bl_power, brightness) in
+            [("card0-LVDS-1", Some("0"), "0"), ("card0-DSI-1", None, "0")]
+        {
+            let live = fake_live(&[]);
+            connector(live.path(), name, "connected", "enabled", "On");
+            backlight(live.path(), "panel", bl_power, brightness);
+            assert_eq!(lit(&live), Some(false), "{name}");
+            backlight(live.path(), "panel", bl_power, "1");
+            assert_eq!(lit(&live), Some(true), "{name}");
+        }
+    }
+
+    /// Boards without DRM (fbdev only): the backlight decides.
+    #[test]
+    fn fbdev_only_backlight_decides() {
+        let live = fake_live(&[("2", X11_LOCAL)]);
+        backlight(live.path(), "fb_backlight", None, "120");
+        assert_eq!(lit(&live), Some(true));
+        let p = probe(&Root::host().with_live(live.path())).unwrap();
+        assert_eq!(active_over_a_minute(&p), 60);
+        backlight(live.path(), "fb_backlight", None, "0");
+        assert_eq!(lit(&live), Some(false));
+        backlight(live.path(), "other", Some("0"), "3");
+        assert_eq!(lit(&live), Some(true), "some backlight is lit");
+    }
+
+    /// No display in sysfs (headless box): no signal, never active, whatever the sessions.
+    #[test]
+    fn no_display_means_no_active_time() {
+        let live = fake_live(&[("2", X11_LOCAL)]);
+        assert_eq!(lit(&live), None);
+        // DRM devices that are not connectors: a GPU with no output, a render node.
+        let drm = live.path().join("sys/class/drm");
+        for name in ["card0", "renderD128", "card-x", "cardX-HDMI-A-1", "card0-"] {
+            fs::create_dir_all(drm.join(name)).unwrap();
+            fs::write(drm.join(name).join("status"), "connected\n").unwrap();
+        }
+        fs::write(drm.join("version"), "drm 1.1.0 20060810\n").unwrap();
+        fs::create_dir_all(live.path().join("sys/class/backlight")).unwrap();
+        assert_eq!(lit(&live), None);
+        let p = probe(&Root::host().with_live(live.path())).unwrap();
+        assert_eq!((p.session_active, p.display_lit), (true, None));
+        assert_eq!(active_over_a_minute(&p), 0);
+    }
+
+    /// Odd sysfs content reads as not lit: never a panic, never a blocked read.
+    #[test]
+    fn hostile_display_attributes_never_panic_nor_hang() {
+        use crate::fsutil::testing::{mkfifo, within};
+        let live = fake_live(&[]);
+        let p = live.path().to_path_buf();
+        let drm = p.join("sys/class/drm");
+        let bl = p.join("sys/class/backlight");
+
+        // Not UTF-8, or "On" followed by garbage.
+        connector(&p, "card0-HDMI-A-1", "connected", "enabled", "On");
+        fs::write(drm.join("card0-HDMI-A-1/dpms"), b"O\xffn\n").unwrap();
+        connector(&p, "card0-HDMI-A-2", "connected", "enabled", "On\u{0}x");
+        // A FIFO where dpms and bl_power are expected: opened without blocking and refused.
+        connector(&p, "card0-DP-1", "connected", "enabled", "On");
+        fs::remove_file(drm.join("card0-DP-1/dpms")).unwrap();
+        mkfifo(&drm.join("card0-DP-1/dpms"));
+        // A directory where a file is expected.
+        connector(&p, "card0-DP-2", "connected", "enabled", "On");
+        fs::remove_file(drm.join("card0-DP-2/enabled")).unwrap();
+        fs::create_dir(drm.join("card0-DP-2/enabled")).unwrap();
+        // An oversized attribute.
+        connector(&p, "card0-DP-3", "connected", "enabled", "On");
+        let huge = format!("On{}", " ".repeat(1 << 20));
+        fs::write(drm.join("card0-DP-3/dpms"), huge).unwrap();
+        // A connector that is a plain file, and one whose status is a directory.
+        fs::write(drm.join("card0-DP-4"), "On").unwrap();
+        fs::create_dir_all(drm.join("card0-DP-5/status")).unwrap();
+        let root = Root::host().with_live(&p);
+        let r = root.clone();
+        assert_eq!(within(move || display_lit(&r)), Some(false));
+
+        // Only unreadable connectors: nothing seen.
+        let live2 = fake_live(&[]);
+        let drm2 = live2.path().join("sys/class/drm");
+        fs::create_dir_all(drm2.join("card0-DP-5/status")).unwrap();
+        mkfifo(&drm2.join("card0-DP-6/status"));
+        let r = Root::host().with_live(live2.path());
+        assert_eq!(within(move || display_lit(&r)), None);
+
+        // Backlights: FIFO bl_power, garbage or negative or overflowing brightness.
+        backlight(&p, "a", Some("0"), "120");
+        fs::remove_file(bl.join("a/bl_power")).unwrap();
+        mkfifo(&bl.join("a/bl_power"));
+        backlight(&p, "b", Some("0"), "-1");
+        backlight(&p, "c", Some("0"), "99999999999999999999999");
+        backlight(&p, "d", Some("0 junk"), "12");
+        backlight(&p, "e", Some("\u{ff}"), "12");
+        fs::create_dir_all(bl.join("f/brightness")).unwrap();
+        mkfifo(&bl.join("g"));
+        let r = Root::host().with_live(live2.path());
+        fs::rename(&bl, live2.path().join("sys/class/backlight")).unwrap();
+        assert_eq!(within(move || display_lit(&r)), Some(false));
+        // The same backlights beside a lit eDP panel: they exist and none is lit.
+        connector(live2.path(), "card0-eDP-1", "connected", "enabled", "On");
+        let r = Root::host().with_live(live2.path());
+        assert_eq!(within(move || display_lit(&r)), Some(false));
+        // Through probe() too.
+        let r = root.clone();
+        assert!(!within(move || probe(&r).unwrap().in_use()));
+    }
+
+    /// sysfs class entries are symlinks to the devices: followed.
+    #[test]
+    fn class_entries_are_followed_through_symlinks() {
+        let live = fake_live(&[]);
+        let dev = live
+            .path()
+            .join("sys/devices/pci0000:00/0000:00:02.0/drm/card0");
+        let conn = dev.join("card0-eDP-1");
+        fs::create_dir_all(&conn).unwrap();
+        fs::write(conn.join("status"), "connected\n").unwrap();
+        fs::write(conn.join("enabled"), "enabled\n").unwrap();
+        fs::write(conn.join("dpms"), "On\n").unwrap();
+        let drm = live.path().join("sys/class/drm");
+        fs::create_dir_all(&drm).unwrap();
+        std::os::unix::fs::symlink(&conn, drm.join("card0-eDP-1")).unwrap();
+        std::os::unix::fs::symlink(&dev, drm.join("card0")).unwrap();
+        std::os::unix::fs::symlink("/nonexistent", drm.join("card0-HDMI-A-1")).unwrap();
+        assert_eq!(lit(&live), Some(true));
+    }
+
+    /// Ledgers written before the display was looked at call the flag `session_active`.
+    #[test]
+    fn an_old_ledger_with_session_active_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.json");
+        let wall = datetime!(2026-11-23 10:00).assume_utc().unix_timestamp();
+        let old = format!(
+            r#"{{"version":1,"last":{{"boot_id":"{BOOT_A}","uptime_s":600,"wall":{wall},"session_active":true}},"days":[{{"date":"2026-11-23","uptime_s":600,"active_s":0,"boots":1}}]}}"#
+        );
+        fs::write(&path, old).unwrap();
+        let (mut ledger, problem) = Ledger::load(&path);
+        assert_eq!(problem, None);
+        assert!(path.exists(), "not set aside");
+        assert!(ledger.last.as_ref().unwrap().in_use);
+        ledger.record(&sample(BOOT_A, 660, datetime!(2026-11-23 10:01), true));
+        assert_eq!(day(&ledger, date!(2026 - 11 - 23)).active_s, 60);
+        ledger.save(&path).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(r#""in_use":true"#), "{text}");
+        assert!(!text.contains("session_active"), "{text}");
+    }
+
+    /// On this machine, reading the display neither panics nor hangs (any answer is fine).
+    #[test]
+    fn display_lit_on_this_machine_does_not_panic() {
+        let lit = crate::fsutil::testing::within(|| display_lit(&Root::host()));
+        let _ = lit;
     }
 
     /// On this machine, probe() returns the kernel's boot id and uptime.

@@ -4,8 +4,9 @@
 mod common;
 
 use common::*;
+use rustls_pki_types::pem::PemObject as _;
 use serde_json::Value;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
@@ -22,11 +23,8 @@ fn report_topic(device: &str, kind: &str) -> String {
 }
 
 fn check_envelope(report: &Value, kind: &str, device: &str) {
-    assert_eq!(
-        report["schema"],
-        format!("grappe-agent/{kind}/1"),
-        "{report}"
-    );
+    let schema = grappe_agent::wire::Kind::from_name(kind).unwrap().schema();
+    assert_eq!(report["schema"], schema, "{report}");
     assert_eq!(report["grappe"], GRAPPE);
     assert_eq!(report["structure"], STRUCTURE);
     assert_eq!(report["device"], device);
@@ -65,6 +63,29 @@ fn once_publishes_every_report_retained_and_exits_0() {
         .unwrap()
         .json();
     assert!(posture["data"]["checks"].as_array().unwrap().len() >= 20);
+
+    // The usage report is signed by the device key, on the exact bytes it carries, and
+    // says how the equipment stood (the reports collected before it in the cycle).
+    let usage = msgs
+        .iter()
+        .find(|m| m.topic == report_topic("dev-a", "usage"))
+        .unwrap();
+    let opened = grappe_agent::wire::signed::Opened::read(&usage.payload).unwrap();
+    let grappe_agent::wire::signed::Opened::Signed(signed) = opened else {
+        panic!(
+            "usage not signed: {}",
+            String::from_utf8_lossy(&usage.payload)
+        );
+    };
+    assert_eq!(signed.alg, "ecdsa-p256-sha256");
+    let ca_der = rustls_pki_types::CertificateDer::from_pem_file(world.pki.ca_file("ca")).unwrap();
+    let anchor = webpki::anchor_from_trusted_cert(&ca_der).unwrap();
+    let signer = signed.verify(&[anchor], SystemTime::now()).unwrap();
+    assert_eq!(signer.subject.common_name.as_deref(), Some("dev-a"));
+    let data = &usage.json()["data"];
+    assert_eq!(data["active_rule"], "local-session+display-lit");
+    assert!(data["equipment"]["posture"]["score"].is_u64(), "{data}");
+    assert!(data["equipment"]["board"].is_object(), "{data}");
     let status = msgs
         .iter()
         .find(|m| m.topic == topic("dev-a", "status"))

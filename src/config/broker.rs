@@ -293,6 +293,12 @@ impl Tls {
         common_name(cert.subject())
     }
 
+    /// The key of the client certificate, for signing reports (`wire::signed`). Loaded and
+    /// checked against the certificate at validation, so this cannot fail afterwards.
+    pub fn signing_key(&self) -> Option<Arc<dyn rustls::sign::SigningKey>> {
+        rustls::crypto::ring::sign::any_supported_type(&self.key).ok()
+    }
+
     /// The rustls client config: the configured CA only, this certificate, ring.
     pub fn client_config(&self) -> Result<rustls::ClientConfig, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -308,25 +314,9 @@ fn utc(t: UnixTime) -> String {
     crate::wire::rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(t.as_secs()))
 }
 
-/// The first common name (CN) in a certificate subject, as webpki hands it over: the DER
-/// of the Name without its outer SEQUENCE header, which is put back for x509-parser. Only
-/// the Name is parsed (not the whole certificate with its extensions): a smaller binary.
+/// The first common name (CN) in a certificate subject, as webpki hands it over.
 pub(super) fn common_name(subject: &[u8]) -> Option<String> {
-    use x509_parser::prelude::FromDer;
-    let mut der = vec![0x30]; // SEQUENCE
-    match u32::try_from(subject.len()).ok()? {
-        len @ 0..=0x7f => der.push(len as u8),
-        len => {
-            let bytes = len.to_be_bytes();
-            let skip = bytes.iter().take_while(|b| **b == 0).count();
-            der.push(0x80 | (4 - skip) as u8);
-            der.extend_from_slice(&bytes[skip..]);
-        }
-    }
-    der.extend_from_slice(subject);
-    let (_, name) = x509_parser::x509::X509Name::from_der(&der).ok()?;
-    let cn = name.iter_common_name().next()?.as_str().ok()?;
-    Some(cn.to_owned())
+    crate::wire::signed::subject(subject)?.common_name
 }
 
 #[cfg(test)]

@@ -34,13 +34,16 @@ impl Retained {
         }
     }
 
-    /// The JSON document of `--json`: each retained payload as it was published.
+    /// The JSON document of `--json`: each retained payload as it was published, a signed
+    /// report as the report it carries.
     pub fn json(&self) -> serde_json::Value {
         let topics: serde_json::Map<_, _> = self
             .payloads
             .iter()
             .map(|(k, v)| {
-                let value = serde_json::from_slice(v).unwrap_or_else(|_| {
+                let report = crate::wire::signed::Opened::read(v).and_then(|o| o.report());
+                let bytes = report.as_deref().unwrap_or(v);
+                let value = serde_json::from_slice(bytes).unwrap_or_else(|_| {
                     serde_json::Value::String(String::from_utf8_lossy(v).into_owned())
                 });
                 (k.clone(), value)
@@ -58,7 +61,7 @@ impl Retained {
         write: impl FnOnce(&mut String, Envelope<T>),
     ) {
         let name = kind.name();
-        match self.payloads.get(name).map(|b| serde_json::from_slice(b)) {
+        match self.payloads.get(name).map(|b| crate::wire::read_report(b)) {
             None => {
                 let _ = writeln!(out, "\n{name}: none on the broker");
             }

@@ -145,7 +145,9 @@ impl Fleet {
         }
         let device = self.entry(&who.structure, &who.device);
         let result = match &topic {
-            Topic::Status => serde_json::from_slice(payload).map(|s| device.status = Some(s)),
+            Topic::Status => serde_json::from_slice(payload)
+                .map(|s| device.status = Some(s))
+                .map_err(|e| e.to_string()),
             Topic::Report(Kind::Posture) => {
                 read::<posture::Summary>(payload).map(|s| device.posture = Some(s.map(view_of)))
             }
@@ -176,8 +178,8 @@ impl Fleet {
     }
 }
 
-fn read<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<Seen<T>, serde_json::Error> {
-    let env: Envelope<T> = serde_json::from_slice(payload)?;
+fn read<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<Seen<T>, String> {
+    let env: Envelope<T> = wire::read_report(payload)?;
     Ok(Seen {
         collected_at: parse_time(&env.collected_at),
         agent_version: env.agent_version,
@@ -196,23 +198,17 @@ impl<T> Seen<T> {
 }
 
 fn view_of(summary: posture::Summary) -> PostureView {
-    let mut view = PostureView {
+    let (failing_critical, failing_high) = summary.failing_serious();
+    PostureView {
         score: summary.score,
-        failing_critical: Vec::new(),
-        failing_high: Vec::new(),
-        unknown: 0,
-    };
-    for check in summary.checks {
-        match (check.status, check.severity) {
-            (posture::Status::Fail, posture::Severity::Critical) => {
-                view.failing_critical.push(check.id)
-            }
-            (posture::Status::Fail, posture::Severity::High) => view.failing_high.push(check.id),
-            (posture::Status::Unknown, _) => view.unknown += 1,
-            _ => {}
-        }
+        failing_critical,
+        failing_high,
+        unknown: summary
+            .checks
+            .iter()
+            .filter(|c| c.status == posture::Status::Unknown)
+            .count(),
     }
-    view
 }
 
 pub fn parse_time(s: &str) -> Option<SystemTime> {

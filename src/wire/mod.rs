@@ -5,6 +5,7 @@
 //! - the envelope every report is published in ([`Envelope`]) and the report kinds;
 //! - [`status`] and [`heartbeat`]: the device's state and its periodic sign of life;
 //! - [`command`]: operator commands and their answers;
+//! - [`signed`]: a report signed by its device (the usage report), checkable offline;
 //! - the four reports' `data`: [`inventory`], [`posture`], [`patches`], [`usage`]. The
 //!   collectors fill these types; the fleet reads them back. Deserialising is generic
 //!   code, so it costs the device binary nothing until something calls it.
@@ -14,6 +15,7 @@ pub mod heartbeat;
 pub mod inventory;
 pub mod patches;
 pub mod posture;
+pub mod signed;
 pub mod status;
 pub mod topic;
 pub mod usage;
@@ -51,7 +53,7 @@ impl Kind {
             Kind::Inventory => "grappe-agent/inventory/1",
             Kind::Posture => "grappe-agent/posture/1",
             Kind::Patches => "grappe-agent/patches/1",
-            Kind::Usage => "grappe-agent/usage/1",
+            Kind::Usage => "grappe-agent/usage/2",
         }
     }
 
@@ -115,6 +117,14 @@ impl<T> Envelope<T> {
             device: self.device.clone(),
         }
     }
+}
+
+/// Reads a report as published: signed by its device ([`signed`]) or plain. The signature
+/// is not checked here (that needs the grappe CA: see [`signed::Signed::verify`]).
+pub fn read_report<T: serde::de::DeserializeOwned>(message: &[u8]) -> Result<Envelope<T>, String> {
+    let opened = signed::Opened::read(message)?;
+    let report = opened.report()?;
+    serde_json::from_slice(&report).map_err(|e| e.to_string())
 }
 
 /// `2026-11-23T10:00:00Z`: UTC, whole seconds, as in every payload.

@@ -61,6 +61,20 @@ pub struct Summary {
     pub checks: Vec<CheckSummary>,
 }
 
+impl Summary {
+    /// The ids of the failing critical checks, then those of the failing high ones.
+    pub fn failing_serious(&self) -> (Vec<String>, Vec<String>) {
+        let failing = |severity| {
+            self.checks
+                .iter()
+                .filter(|c| c.status == Status::Fail && c.severity == severity)
+                .map(|c| c.id.clone())
+                .collect()
+        };
+        (failing(Severity::Critical), failing(Severity::High))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CheckSummary {
     pub id: String,

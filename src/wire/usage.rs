@@ -1,5 +1,10 @@
-//! The usage report's `data` (schema `grappe-agent/usage/1`): one month, one row per
-//! day. Counts only: no user names, no content.
+//! The usage report's `data`: one month, one row per day, and (from schema
+//! `grappe-agent/usage/2`) what the equipment was like when the report was made. Counts
+//! only: no user names, no content.
+//!
+//! Schema 2 changed what `active_s` means (a local session *and* a lit display, see
+//! `usage.rs`; schema 1 counted the session alone) and added `active_rule`,
+//! `first_day` and `equipment`. Devices sign it (`wire::signed`).
 
 use serde::{Deserialize, Serialize};
 use time::Date;
@@ -12,13 +17,14 @@ pub struct DayUsage {
     pub date: Date,
     /// Seconds the device was up that day.
     pub uptime_s: u64,
-    /// Seconds during which an interactive local session existed.
+    /// Seconds in use: schema 2, a local interactive session with the display lit;
+    /// schema 1, the session alone.
     pub active_s: u64,
     /// Boots that started that day.
     pub boots: u32,
 }
 
-/// The report `data` for one month (schema `grappe-agent/usage/1`).
+/// The report `data` for one month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageMonth {
     /// `YYYY-MM`.
@@ -29,6 +35,55 @@ pub struct UsageMonth {
     pub days_on: u32,
     /// Days with some active time.
     pub days_active: u32,
+    /// How `active_s` was measured ([`ACTIVE_RULE`]); absent in schema 1 (session only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_rule: Option<String>,
+    /// The oldest day the device's ledger still holds (it keeps about 400): when the
+    /// device was first seen, or a bound on it.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ymd_opt")]
+    pub first_day: Option<Date>,
+    /// The equipment when the report was made: for a closed month, at its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equipment: Option<Equipment>,
+}
+
+/// The rule `active_s` follows in schema 2: a local interactive session and a lit display
+/// at both ends of each sampled minute.
+pub const ACTIVE_RULE: &str = "local-session+display-lit";
+
+/// The equipment at the time of a usage report, from the device's latest inventory,
+/// posture and patch reports, so that a month's report says how the device stood at the
+/// end of that month (the retained reports only say how it stands now).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Equipment {
+    /// Board vendor, model and serial (DMI or device tree).
+    pub board: Option<BoardId>,
+    pub posture: Option<PostureAt>,
+    pub patches: Option<PatchesAt>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardId {
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+}
+
+/// The posture score and the ids of the failing critical and high checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostureAt {
+    pub collected_at: String,
+    pub score: u8,
+    pub failing_critical: Vec<String>,
+    pub failing_high: Vec<String>,
+}
+
+/// Pending updates; `None` when apt's files could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchesAt {
+    pub collected_at: String,
+    pub security_count: Option<usize>,
+    pub upgradable_count: Option<usize>,
 }
 
 /// The month's `period`, "YYYY-MM": in the report and in its topic (`usage/{period}`).
@@ -49,6 +104,25 @@ pub struct Summary {
     pub period: String,
     pub days_on: u32,
     pub days_active: u32,
+}
+
+/// An optional date as `"YYYY-MM-DD"`.
+mod ymd_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::Date;
+
+    pub fn serialize<S: Serializer>(date: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+        match date {
+            Some(d) => super::ymd::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(with = "super::ymd")] Date);
+        Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(date)| date))
+    }
 }
 
 /// `time::Date` as `"YYYY-MM-DD"` (the `time` crate is built without its serde feature).

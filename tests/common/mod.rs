@@ -331,8 +331,11 @@ pub struct Msg {
 }
 
 impl Msg {
+    /// The payload as JSON; a signed report as the report it carries.
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.payload).unwrap_or_else(|e| {
+        let report = grappe_agent::wire::signed::Opened::read(&self.payload)
+            .and_then(|opened| opened.report().map(|r| r.into_owned()));
+        serde_json::from_slice(report.as_deref().unwrap_or(&self.payload)).unwrap_or_else(|e| {
             panic!(
                 "{} is not JSON ({e}): {:?}",
                 self.topic,
