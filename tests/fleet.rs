@@ -917,3 +917,402 @@ fn status_reads_a_simulated_fleet_exactly() {
         "{out}"
     );
 }
+
+/// The month `back` months before the current one, "YYYY-MM".
+fn month_before(back: i32) -> String {
+    let today = time::OffsetDateTime::now_utc().date();
+    let index = today.year() * 12 + today.month() as i32 - 1 - back;
+    format!(
+        "{:04}-{:02}",
+        index.div_euclid(12),
+        index.rem_euclid(12) + 1
+    )
+}
+
+/// A usage ledger with `active_days` days used (an hour each) and `on_days` days on, in
+/// each of `months`, and a state saying the oldest of them was the last month published:
+/// the agent then closes (publishes, signed) every one of them on its next run.
+fn prepare_ledger(bundle: &Path, months: &[(&str, u32, u32)]) {
+    let var = bundle.join("var");
+    std::fs::create_dir_all(&var).unwrap();
+    let mut days = Vec::new();
+    for (month, on_days, active_days) in months {
+        for d in 1..=*on_days {
+            let active = if d <= *active_days { 3600 } else { 0 };
+            days.push(serde_json::json!({"date": format!("{month}-{d:02}"),
+                "uptime_s": 8 * 3600, "active_s": active, "boots": 1}));
+        }
+    }
+    let ledger = serde_json::json!({"version": 1, "last": null, "days": days});
+    std::fs::write(var.join("usage.json"), ledger.to_string()).unwrap();
+    let state = serde_json::json!({"seq": 1000, "usage_period": months[0].0});
+    std::fs::write(var.join("state.json"), state.to_string()).unwrap();
+}
+
+/// Copies a proof directory, changes one file with `edit`, and writes SHA256SUMS again
+/// (as a forger would), so that only the figure and signature checks can catch it.
+fn tampered(proof: &Path, name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
+    let copy = proof.with_file_name(name);
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(proof)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    edit(&copy);
+    let sums = Command::new("sh")
+        .arg("-c")
+        .arg("find . -type f ! -name SHA256SUMS | sed 's|^\\./||' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS")
+        .current_dir(&copy)
+        .status()
+        .unwrap();
+    assert!(sums.success());
+    copy
+}
+
+fn replace_in(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} has no {from:?}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// Signs the report carried by `message` again with another key and certificate.
+fn resign(message: &[u8], cert: &Path, key: &Path) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject as _;
+    let Ok(grappe_agent::wire::signed::Opened::Signed(signed)) =
+        grappe_agent::wire::signed::Opened::read(message)
+    else {
+        panic!("not signed");
+    };
+    let cert = rustls::pki_types::CertificateDer::from_pem_file(cert).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key).unwrap();
+    let key = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
+    grappe_agent::wire::signed::seal(&signed.report().unwrap(), key.as_ref(), &cert).unwrap()
+}
+
+#[test]
+fn proof_and_verify_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let grappe = Grappe::init(dir);
+    for (structure, device) in [
+        ("ehpad-a", "tab-a1"),
+        ("ehpad-a", "tab-a2"),
+        ("foyer-b", "tab-b1"),
+    ] {
+        grappe.issue(dir, structure, device, &[]);
+    }
+    let _broker = Mosquitto::start(dir, grappe.port);
+    let config = fleet_toml(dir, &grappe);
+    let config = config.to_str().unwrap();
+    let (m2, m1) = (month_before(2), month_before(1));
+
+    // Ledgers of the two past months, published (signed) by one real cycle of each agent.
+    prepare_ledger(&dir.join("tab-a1"), &[(&m2, 25, 15), (&m1, 28, 20)]);
+    prepare_ledger(&dir.join("tab-a2"), &[(&m2, 20, 12), (&m1, 10, 3)]);
+    prepare_ledger(&dir.join("tab-b1"), &[(&m2, 9, 9), (&m1, 12, 10)]);
+    for device in ["tab-a1", "tab-a2", "tab-b1"] {
+        let bundle = localise(&dir.join(device), grappe.port);
+        let (code, log) = agent(&["run", "--once", "--timeout", "60s"], &bundle);
+        assert_eq!(code, 0, "{log}");
+    }
+    // An earlier agent's unsigned report, published with tab-b1's own certificate over
+    // the month the agent published.
+    let b1 = dir.join("tab-b1");
+    let legacy = serde_json::json!({"schema": "grappe-agent/usage/1", "grappe": GRAPPE,
+        "structure": "foyer-b", "device": "tab-b1", "agent_version": "0.0.9",
+        "collected_at": format!("{m2}-28T12:00:00Z"), "seq": 7, "data": {"period": m2,
+        "days": [{"date": format!("{m2}-02"), "uptime_s": 7200, "active_s": 3600, "boots": 1}],
+        "days_on": 1, "days_active": 1}});
+    let published = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "localhost",
+            "-p",
+            &grappe.port.to_string(),
+            "-q",
+            "1",
+            "-r",
+            "-t",
+        ])
+        .arg(format!("grappe/v1/{GRAPPE}/foyer-b/tab-b1/usage/{m2}"))
+        .arg("-m")
+        .arg(legacy.to_string())
+        .arg("--cafile")
+        .arg(b1.join("ca.pem"))
+        .arg("--cert")
+        .arg(b1.join("device.pem"))
+        .arg("--key")
+        .arg(b1.join("device.key"))
+        .status()
+        .unwrap();
+    assert!(published.success());
+
+    // The purchase list: tab-a1 by its id, tab-a2 too, a tablet never seen; tab-b1 is
+    // not on it.
+    let purchases = dir.join("achats.csv");
+    std::fs::write(
+        &purchases,
+        "structure;numero_serie;appareil;designation;facture;date_achat\n\
+         750000001;;tab-a1;Tablette 10 pouces;F-2026-001;2026-03-01\n\
+         ehpad-a;;tab-a2;Tablette 10 pouces;F-2026-001;2026-03-01\n\
+         ehpad-a;SN-NEVER-1;;Mini-PC accueil;F-2026-002;2026-03-02\n",
+    )
+    .unwrap();
+    let proof = dir.join("proof");
+    let make = |out: &Path| {
+        fleet_ok(&[
+            "proof",
+            "--config",
+            config,
+            "--from",
+            &m2,
+            "--to",
+            &m1,
+            "--purchases",
+            purchases.to_str().unwrap(),
+            "--generated-at",
+            "2026-12-01T08:00:00Z",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let said = make(&proof);
+    assert!(
+        said.contains("6 monthly report(s): 5 signed, 1 unsigned"),
+        "{said}"
+    );
+
+    let verified = fleet_ok(&["verify", proof.to_str().unwrap()]);
+    assert!(verified.contains("VERIFIED"), "{verified}");
+    assert!(verified.contains(&format!("{m2} UNSIGNED")), "{verified}");
+    // Checked against the CA obtained independently: the PKI's own file.
+    let ca = format!("{}/ca.pem", grappe.pki);
+    fleet_ok(&["verify", proof.to_str().unwrap(), "--ca", &ca]);
+
+    // Reproducible: the same state and options give the same bytes.
+    let again = dir.join("proof-again");
+    make(&again);
+    assert_eq!(
+        std::fs::read(proof.join("SHA256SUMS")).unwrap(),
+        std::fs::read(again.join("SHA256SUMS")).unwrap()
+    );
+    let (code, out) = fleet(&[
+        "proof",
+        "--config",
+        config,
+        "--period",
+        &m1,
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "never over a previous proof: {out}");
+
+    // What it says: figures from the ledgers, the purchase never seen, the device not on
+    // the list, and the milestones.
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(proof.join("equipment.json")).unwrap()).unwrap();
+    let ehpad = &json["structures"][0];
+    assert_eq!(ehpad["id"], "ehpad-a");
+    assert_eq!(ehpad["devices"][0]["device"], "tab-a1");
+    assert_eq!(ehpad["devices"][0]["totals"]["days_active"], 35);
+    assert_eq!(ehpad["devices"][0]["totals"]["active_s"], 35 * 3600);
+    assert_eq!(ehpad["never_seen"], serde_json::json!([2]));
+    assert_eq!(ehpad["deployed"]["met"], false);
+    assert_eq!(
+        ehpad["in_use"][&m1]["met"], false,
+        "tab-a2 used 3 days, and a purchase never seen"
+    );
+    let foyer = &json["structures"][1];
+    assert_eq!(
+        foyer["devices"][0]["purchase"],
+        Value::Null,
+        "not on the list"
+    );
+    assert!(foyer["devices"][0]["totals"]["posture_score"].is_u64());
+    let csv = std::fs::read_to_string(proof.join("equipment.csv")).unwrap();
+    assert!(
+        csv.starts_with("\u{feff}structure;nom_structure;finess;appareil;mois"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(&format!("ehpad-a;EHPAD Les Acacias;750000001;tab-a1;{m1};")),
+        "{csv}"
+    );
+    assert!(csv.contains("jamais_vu"), "{csv}");
+    let html = std::fs::read_to_string(proof.join("equipment.html")).unwrap();
+    assert!(html.contains("<html lang=\"fr\">") && html.contains("annexe « équipement »"));
+    assert!(html.contains("Content-Security-Policy") && !html.contains("<script"));
+    assert!(
+        !html.contains("http://")
+            || !html
+                .replace("http://www.w3.org/2000/svg", "")
+                .contains("http://")
+    );
+
+    // The signature checks with openssl alone, on the bytes kept.
+    let evidence = proof.join(format!("evidence/ehpad-a/tab-a1/usage-{m1}.json"));
+    let message = std::fs::read(&evidence).unwrap();
+    let Ok(grappe_agent::wire::signed::Opened::Signed(signed)) =
+        grappe_agent::wire::signed::Opened::read(&message)
+    else {
+        panic!("not signed");
+    };
+    {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        std::fs::write(dir.join("payload"), signed.report().unwrap()).unwrap();
+        std::fs::write(dir.join("sig.der"), b64.decode(&signed.sig).unwrap()).unwrap();
+        std::fs::write(dir.join("cert.der"), signed.certificate().unwrap()).unwrap();
+    }
+    let openssl = Command::new("sh")
+        .arg("-c")
+        .arg("openssl x509 -inform DER -in cert.der -pubkey -noout > pub.pem && openssl dgst -sha256 -verify pub.pem -signature sig.der payload")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&openssl.stdout).contains("Verified OK"),
+        "{openssl:?}"
+    );
+
+    let refused = |copy: &Path, needles: &[&str]| {
+        let (code, out) = fleet(&["verify", copy.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("NOT VERIFIED"), "{out}");
+        for n in needles {
+            assert!(out.contains(n), "{n:?} not in:\n{out}");
+        }
+    };
+    // A file changed without SHA256SUMS: named.
+    let copy = dir.join("t-sums");
+    Command::new("cp")
+        .arg("-a")
+        .arg(&proof)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    replace_in(
+        &copy.join("equipment.html"),
+        "EHPAD Les Acacias",
+        "EHPAD Les Accacias",
+    );
+    refused(
+        &copy,
+        &["equipment.html: its SHA-256 is not the one in SHA256SUMS"],
+    );
+
+    // A figure edited in each document, the checksums made again.
+    let t = tampered(&proof, "t-csv", |p| {
+        replace_in(
+            &p.join("equipment.csv"),
+            &format!("tab-a1;{m1};"),
+            &format!("tab-a1;{m1};X"),
+        )
+    });
+    refused(
+        &t,
+        &[
+            "equipment.csv: structure ehpad-a, device tab-a1",
+            "field fabricant: says \"X",
+        ],
+    );
+    let t = tampered(&proof, "t-csv2", |p| {
+        let path = p.join("equipment.csv");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!(";tab-a1;{m1};")))
+            .unwrap();
+        let mut fields: Vec<&str> = line.split(';').collect();
+        fields[14] = "25";
+        std::fs::write(&path, text.replace(line, &fields.join(";"))).unwrap();
+    });
+    refused(&t, &[&format!("equipment.csv: structure ehpad-a, device tab-a1, month {m1}, field jours_actif: says \"25\", the evidence gives \"20\"")]);
+    let t = tampered(&proof, "t-json", |p| {
+        replace_in(
+            &p.join("equipment.json"),
+            "\"days_active\": 35",
+            "\"days_active\": 40",
+        )
+    });
+    refused(&t, &["equipment.json: structures[ehpad-a].devices[tab-a1].totals.days_active: says 40, the evidence gives 35"]);
+    let t = tampered(&proof, "t-html", |p| {
+        replace_in(
+            &p.join("equipment.html"),
+            "data-k=\"d|ehpad-a|tab-a1|days_active\">35<",
+            "data-k=\"d|ehpad-a|tab-a1|days_active\">45<",
+        )
+    });
+    refused(&t, &["equipment.html: device tab-a1 (structure ehpad-a), field days_active: says \"45\", the evidence gives \"35\""]);
+
+    // Evidence swapped between two devices.
+    let t = tampered(&proof, "t-swap", |p| {
+        let a = p.join(format!("evidence/ehpad-a/tab-a1/usage-{m1}.json"));
+        let b = p.join(format!("evidence/ehpad-a/tab-a2/usage-{m1}.json"));
+        let (ta, tb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        std::fs::write(&a, tb).unwrap();
+        std::fs::write(&b, ta).unwrap();
+    });
+    refused(&t, &[&format!("evidence/ehpad-a/tab-a1/usage-{m1}.json: device tab-a1: the report says it is from {GRAPPE}/ehpad-a/tab-a2")]);
+
+    // Re-signed with a certificate of another CA (same device name).
+    let other = common::pki::Pki::new(dir, "other-ca");
+    let forged = other.client("tab-a1");
+    let t = tampered(&proof, "t-other-ca", |p| {
+        let path = p.join(format!("evidence/ehpad-a/tab-a1/usage-{m1}.json"));
+        let message = std::fs::read(&path).unwrap();
+        std::fs::write(&path, resign(&message, &forged.cert, &forged.key)).unwrap();
+    });
+    refused(
+        &t,
+        &["device tab-a1: the certificate is not trusted: not issued by the grappe CA"],
+    );
+
+    // Signed by a genuine certificate of the grappe, issued to another device.
+    let a2 = dir.join("tab-a2");
+    let t = tampered(&proof, "t-other-device", |p| {
+        let path = p.join(format!("evidence/ehpad-a/tab-a1/usage-{m1}.json"));
+        let message = std::fs::read(&path).unwrap();
+        std::fs::write(
+            &path,
+            resign(&message, &a2.join("device.pem"), &a2.join("device.key")),
+        )
+        .unwrap();
+    });
+    refused(
+        &t,
+        &["device tab-a1: the certificate was issued to \"tab-a2\", not to device \"tab-a1\""],
+    );
+
+    // A missing evidence file.
+    let t = tampered(&proof, "t-missing", |p| {
+        std::fs::remove_file(p.join(format!("evidence/ehpad-a/tab-a2/usage-{m2}.json"))).unwrap();
+    });
+    refused(&t, &[&format!("equipment.csv: a row for structure ehpad-a, device tab-a2, month {m2} that no evidence supports")]);
+    let copy = dir.join("t-missing-sums");
+    Command::new("cp")
+        .arg("-a")
+        .arg(&proof)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    std::fs::remove_file(copy.join(format!("evidence/ehpad-a/tab-a2/usage-{m2}.json"))).unwrap();
+    refused(
+        &copy,
+        &[&format!(
+            "evidence/ehpad-a/tab-a2/usage-{m2}.json: missing (listed in SHA256SUMS)"
+        )],
+    );
+
+    // Another CA given as the one to trust.
+    let (code, out) = fleet(&[
+        "verify",
+        proof.to_str().unwrap(),
+        "--ca",
+        other.ca_file("other-ca").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("is not the CA given with --ca"), "{out}");
+}

@@ -9,6 +9,7 @@ use grappe_agent::fleet::config::{self as fleet_config, FleetConfig};
 use grappe_agent::fleet::pki::{
     self, BrokerSettings, Ca, DeviceRequest, Fresh, KeySource, Pki, Reason, Role,
 };
+use grappe_agent::fleet::proof;
 use grappe_agent::fleet::run::{self as fleet_run, Target};
 use grappe_agent::fleet::status::{self, Filter};
 use grappe_agent::fsutil;
@@ -100,6 +101,47 @@ enum Action {
         #[arg(long)]
         json: bool,
     },
+    /// The equipment annex of a funding claim for a period: CSV, JSON, printable HTML
+    /// (French by default), the devices' signed reports as evidence, SHA256SUMS.
+    #[command(group(ArgGroup::new("when").required(true).args(["period", "from"])))]
+    Proof {
+        #[command(flatten)]
+        view: ViewArgs,
+        /// One month, YYYY-MM.
+        #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["from", "to"])]
+        period: Option<String>,
+        /// First month of a range (with --to).
+        #[arg(long, value_name = "YYYY-MM", requires = "to")]
+        from: Option<String>,
+        /// Last month of a range.
+        #[arg(long, value_name = "YYYY-MM", requires = "from")]
+        to: Option<String>,
+        /// Only this structure.
+        #[arg(long)]
+        structure: Option<String>,
+        /// The purchase list (CSV: structure, serial, device, description, invoice,
+        /// purchase_date).
+        #[arg(long, value_name = "FILE")]
+        purchases: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "fr")]
+        lang: ProofLang,
+        /// The date the proof says it was made (RFC 3339; default now): to make an
+        /// archived proof again, byte for byte.
+        #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
+        generated_at: Option<SystemTime>,
+        /// Where to write it (a new or empty directory).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Checks a proof offline: checksums, every signature against the grappe CA, every
+    /// figure of the CSV, JSON and HTML against the signed reports. Exit 0 verified, 1 not.
+    Verify {
+        /// The proof's directory.
+        dir: PathBuf,
+        /// The grappe CA certificate as you obtained it yourself: the proof's must be it.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+    },
     /// Sends a command to connected devices and prints each answer, or that none came.
     #[command(group(ArgGroup::new("target").required(true).args(["device", "structure", "all"])))]
     Cmd {
@@ -124,6 +166,12 @@ struct ViewArgs {
     /// How long the broker (or, for `cmd`, the devices) may take to answer.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProofLang {
+    Fr,
+    En,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -279,6 +327,62 @@ fn main() -> ExitCode {
             };
             return run_cmd(view, command, &target);
         }
+        Action::Proof {
+            view,
+            period,
+            from,
+            to,
+            structure,
+            purchases,
+            lang,
+            generated_at,
+            out,
+        } => {
+            let months = match (period, from, to) {
+                (Some(p), _, _) => proof::model::months(&p, &p),
+                (None, Some(f), Some(t)) => proof::model::months(&f, &t),
+                _ => Err("give --period, or --from and --to".into()),
+            };
+            let months = match months {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("grappe-fleet: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            let lang = match lang {
+                ProofLang::Fr => proof::model::Lang::Fr,
+                ProofLang::En => proof::model::Lang::En,
+            };
+            return run_proof(
+                view,
+                proof::Options {
+                    months,
+                    structure,
+                    purchases,
+                    lang,
+                    out,
+                    generated_at: generated_at.unwrap_or_else(SystemTime::now),
+                    timeout: Duration::ZERO,
+                },
+            );
+        }
+        Action::Verify { dir, ca } => {
+            return match proof::verify::verify(&dir, ca.as_deref()) {
+                Ok(verdict) => {
+                    print!("{}", verdict.text());
+                    if verdict.ok() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("grappe-fleet: verify {}: {e:#}", dir.display());
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Action::Pki { dir, command } => run_pki(&dir, command),
         Action::BrokerConfig {
             pki,
@@ -314,6 +418,40 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("grappe-fleet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `proof`: reads the broker, writes the proof, says what it holds.
+fn run_proof(view: ViewArgs, mut options: proof::Options) -> ExitCode {
+    let config = match load_config(&view) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    options.timeout = view.timeout;
+    let made = block_on(proof::make(&config, &options));
+    match made {
+        Ok(made) => {
+            for u in &made.unreadable {
+                eprintln!("grappe-fleet: skipped, not a usage report: {u}");
+            }
+            println!(
+                "proof for {} written to {}: {} structure(s), {} device(s), {} monthly report(s): {} signed, {} unsigned, {} with an invalid signature",
+                options.months.join(", "),
+                options.out.display(),
+                made.structures,
+                made.devices,
+                made.reports,
+                made.signed,
+                made.unsigned,
+                made.invalid
+            );
+            println!("check it: grappe-fleet verify {}", options.out.display());
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("grappe-fleet: {e:#}");
             ExitCode::FAILURE

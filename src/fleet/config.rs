@@ -49,6 +49,11 @@ pub struct Thresholds {
     pub min_posture_score: u8,
     /// Agents older than this are outdated (warning).
     pub min_agent_version: String,
+    /// Equipment proof, "deployed and set up": the posture baseline a device must meet
+    /// (score at or above this, and no failing critical check).
+    pub proof_min_posture_score: u8,
+    /// Equipment proof, "in use": the days active in a month a device must reach.
+    pub proof_min_days_active: u32,
 }
 
 impl Default for Thresholds {
@@ -58,6 +63,8 @@ impl Default for Thresholds {
             cert_expiry_warning: Duration::from_secs(30 * 24 * 3600),
             min_posture_score: 70,
             min_agent_version: env!("CARGO_PKG_VERSION").into(),
+            proof_min_posture_score: 70,
+            proof_min_days_active: 8,
         }
     }
 }
@@ -95,6 +102,8 @@ struct RawThresholds {
     cert_expiry_warning: Option<String>,
     min_posture_score: Option<u8>,
     min_agent_version: Option<String>,
+    proof_min_posture_score: Option<u8>,
+    proof_min_days_active: Option<u32>,
 }
 
 /// The config path to use: `--config`, else `GRAPPE_FLEET_CONFIG`, else the default.
@@ -186,6 +195,26 @@ fn validate(path: &Path, raw: RawFleetConfig) -> Result<FleetConfig, (String, St
             Some(v) => v,
             None => defaults.min_agent_version,
         },
+        proof_min_posture_score: match t.proof_min_posture_score {
+            Some(s) if s > 100 => {
+                return Err((
+                    "[thresholds] proof_min_posture_score".into(),
+                    format!("{s} is not a score (0 to 100)"),
+                ))
+            }
+            Some(s) => s,
+            None => defaults.proof_min_posture_score,
+        },
+        proof_min_days_active: match t.proof_min_days_active {
+            Some(d) if d > 31 => {
+                return Err((
+                    "[thresholds] proof_min_days_active".into(),
+                    format!("{d} days: a month has at most 31"),
+                ))
+            }
+            Some(d) => d,
+            None => defaults.proof_min_days_active,
+        },
     };
     Ok(FleetConfig {
         path: path.to_path_buf(),
@@ -269,6 +298,8 @@ allow_insecure = true
             ("[thresholds]\nmin_posture_score = 101", "min_posture_score", "not a score"),
             ("[thresholds]\nmissing_after = \"soon\"", "missing_after", "not a duration"),
             ("[thresholds]\nmin_agent_version = \"one\"", "min_agent_version", "not a version"),
+            ("[thresholds]\nproof_min_days_active = 32", "proof_min_days_active", "at most 31"),
+            ("[thresholds]\nproof_min_posture_score = 200", "proof_min_posture_score", "not a score"),
         ] {
             let e = load_str(&format!("{BASE}\n{extra}\n")).unwrap_err();
             assert!(e.key.contains(key) && e.message.contains(why), "{extra}: {e}");

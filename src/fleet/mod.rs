@@ -4,7 +4,9 @@
 //! - the fleet's view: [`config`] (`fleet.toml`), the operator's MQTT session ([`mqtt`]),
 //!   the judgement of each device from its retained state ([`view`]), its renderings
 //!   ([`status`]: table, CSV, JSON, Nagios; [`device`]: one device in full), and the
-//!   commands end to end ([`run`]).
+//!   commands end to end ([`run`]);
+//! - the grappe leader's equipment annex of a funding claim, signed by the devices, and
+//!   its offline check ([`proof`]).
 //!
 //! Built only with the `fleet` feature, so that none of it (nor its dependencies) reaches
 //! the device binary. It speaks to devices only through [`crate::wire`], and shares with
@@ -15,6 +17,7 @@ pub mod config;
 pub mod device;
 pub mod mqtt;
 pub mod pki;
+pub mod proof;
 pub mod run;
 pub mod status;
 pub mod view;

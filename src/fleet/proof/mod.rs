@@ -1,0 +1,251 @@
+//! `grappe-fleet proof` and `verify`: the equipment annex of a funding claim, signed by the
+//! devices themselves, and its offline check.
+//!
+//! `proof` reads the retained `usage/{month}` report of every device for the period (the
+//! device's own signed record: its figures and how it stood at the month's end), keeps the
+//! exact bytes of each as evidence, and writes from them:
+//!
+//! ```text
+//! DIR/equipment.csv     one row per device and month (spreadsheet, ';', UTF-8 BOM)
+//! DIR/equipment.json    everything, with the parameters the figures were judged with
+//! DIR/equipment.html    printable on A4: a summary page, then one page per structure
+//! DIR/evidence/         grappe-ca.pem, and per device its usage-MONTH.json as received
+//!                       and its certificate(s) cert-SHA256PREFIX.pem
+//! DIR/SHA256SUMS        over every other file (`sha256sum -c SHA256SUMS` reads it)
+//! ```
+//!
+//! The same retained state and options give the same bytes (`--generated-at` fixes the
+//! one date that would differ), so an archived proof can be made again and compared.
+//! [`verify`] needs nothing but the directory: see its documentation.
+
+pub mod model;
+pub mod purchases;
+pub mod render;
+pub mod verify;
+
+use super::config::FleetConfig;
+use super::mqtt::Operator;
+use crate::wire::signed::{sha256_hex, Opened};
+use crate::wire::{Identity, Topic};
+use anyhow::{bail, Context, Result};
+use model::{Document, Lang, Parameters, Row, Signature, StructureInfo};
+use rustls::pki_types::pem::PemObject;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// What `proof` is asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub months: Vec<String>,
+    pub structure: Option<String>,
+    pub purchases: Option<PathBuf>,
+    pub lang: Lang,
+    pub out: PathBuf,
+    pub generated_at: SystemTime,
+    pub timeout: Duration,
+}
+
+/// What `proof` wrote, for its closing line.
+#[derive(Debug)]
+pub struct Made {
+    pub structures: usize,
+    pub devices: usize,
+    pub reports: usize,
+    pub signed: usize,
+    pub unsigned: usize,
+    pub invalid: usize,
+    /// Retained messages that are not a usage report at all (topic: why).
+    pub unreadable: Vec<String>,
+}
+
+pub const CA_FILE: &str = "evidence/grappe-ca.pem";
+pub const SUMS_FILE: &str = "SHA256SUMS";
+
+/// Makes the proof in `opts.out` (which must not exist, or be empty).
+pub async fn make(config: &FleetConfig, opts: &Options) -> Result<Made> {
+    if let Some(s) = &opts.structure {
+        if !crate::wire::is_valid_name(s) {
+            bail!("{s:?} is not a structure id: {}", crate::wire::VALID_NAME);
+        }
+    }
+    let purchases = match &opts.purchases {
+        Some(path) => Some(purchases::read(path).map_err(|e| anyhow::anyhow!("--purchases {e}"))?),
+        None => None,
+    };
+    let Some(tls) = &config.broker.tls else {
+        bail!("a proof needs the grappe CA to check the devices' signatures: use mqtts:// with [broker] ca in {}", config.path.display());
+    };
+    let ca_pem = std::fs::read(&tls.ca_file)
+        .with_context(|| format!("cannot read the grappe CA {}", tls.ca_file.display()))?;
+    let ca_der = rustls::pki_types::CertificateDer::from_pem_slice(&ca_pem)
+        .with_context(|| format!("{} holds no certificate", tls.ca_file.display()))?;
+    let anchors = tls.roots.roots.clone();
+    prepare_out(&opts.out)?;
+
+    let mut operator =
+        Operator::connect(&config.broker, &config.grappe, super::run::CONNECT_TIMEOUT).await?;
+    let every_device = Identity::wildcard(&config.grappe, opts.structure.as_deref(), None);
+    let filters: Vec<String> = opts
+        .months
+        .iter()
+        .map(|m| Topic::UsageMonth(m.clone()).of(&every_device))
+        .collect();
+    let mut rows = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut write_error = None;
+    operator
+        .read_retained(&filters, opts.timeout, |topic, payload| {
+            if payload.is_empty() || write_error.is_some() {
+                return;
+            }
+            match model::row_of(topic, payload, &anchors) {
+                Ok(row) => {
+                    if let Err(e) = keep_evidence(&opts.out, &row, payload) {
+                        write_error = Some(e);
+                    }
+                    rows.push(row);
+                }
+                Err(e) => unreadable.push(format!("{topic}: {e}")),
+            }
+        })
+        .await?;
+    operator.disconnect().await;
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    write_file(&opts.out, CA_FILE, &ca_pem)?;
+    let parameters = Parameters {
+        grappe: config.grappe.clone(),
+        months: opts.months.clone(),
+        structure: opts.structure.clone(),
+        lang: opts.lang,
+        generated_at: model::generated_at(opts.generated_at),
+        generator: format!("grappe-fleet {}", env!("CARGO_PKG_VERSION")),
+        ca_sha256: sha256_hex(&ca_der),
+        min_posture_score: config.thresholds.proof_min_posture_score,
+        min_days_active: config.thresholds.proof_min_days_active,
+        structures: config
+            .structures
+            .iter()
+            .map(|s| StructureInfo {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                finess: s.finess.clone(),
+            })
+            .collect(),
+        purchases,
+    };
+    let count = |f: fn(&Row) -> bool| rows.iter().filter(|r| f(r)).count();
+    let made = Made {
+        structures: 0,
+        devices: 0,
+        reports: rows.len(),
+        signed: count(|r| matches!(r.signature, Signature::Signed { .. })),
+        unsigned: count(|r| r.signature == Signature::Unsigned),
+        invalid: count(|r| matches!(r.signature, Signature::Invalid { .. })),
+        unreadable,
+    };
+    let doc = Document::build(parameters, rows);
+    write_documents(&opts.out, &doc)?;
+    write_sums(&opts.out)?;
+    Ok(Made {
+        structures: doc.structures.len(),
+        devices: doc.structures.iter().map(|s| s.devices.len()).sum(),
+        ..made
+    })
+}
+
+/// The output directory: created, or an existing empty one; never over a previous proof.
+fn prepare_out(out: &Path) -> Result<()> {
+    match std::fs::read_dir(out) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                bail!(
+                    "{} is not empty: give a new directory (a proof is never written over another)",
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", out.display())),
+    }
+}
+
+/// Keeps a report's exact bytes, and its certificate, under `evidence/`.
+fn keep_evidence(out: &Path, row: &Row, message: &[u8]) -> Result<()> {
+    write_file(out, &row.evidence, message)?;
+    if let (Some(path), Ok(Opened::Signed(signed))) = (&row.certificate, Opened::read(message)) {
+        if !out.join(path).exists() {
+            let der = signed.certificate().map_err(anyhow::Error::msg)?;
+            write_file(out, path, pem("CERTIFICATE", &der).as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// PEM text of a DER block (64-column base64, as openssl writes it).
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+fn write_file(out: &Path, relative: &str, bytes: &[u8]) -> Result<()> {
+    let path = out.join(relative);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn write_documents(out: &Path, doc: &Document) -> Result<()> {
+    write_file(out, "equipment.csv", &render::csv(doc))?;
+    write_file(out, "equipment.json", &render::json(doc))?;
+    write_file(out, "equipment.html", &render::html(doc))
+}
+
+/// Every file of the proof but SHA256SUMS itself, relative and sorted.
+pub fn files_of(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))?
+        {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .into_owned();
+                if rel != SUMS_FILE {
+                    out.push(rel);
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn write_sums(out: &Path) -> Result<()> {
+    let mut text = String::new();
+    for rel in files_of(out)? {
+        let bytes = std::fs::read(out.join(&rel))?;
+        text.push_str(&format!("{}  {rel}\n", sha256_hex(&bytes)));
+    }
+    write_file(out, SUMS_FILE, text.as_bytes())
+}

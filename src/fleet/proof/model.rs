@@ -1,0 +1,691 @@
+//! What an equipment proof says, built the same way from the broker (by `proof`) and from
+//! an archived proof's evidence (by `verify`), so that the two can be compared figure by
+//! figure. Pure: no I/O, the time given.
+//!
+//! - [`Row`]: one device's month, from its usage report alone (signed by the device);
+//! - [`Document`]: the rows grouped by structure, the purchase list matched against them,
+//!   the device totals over the period and the two milestones of each structure;
+//! - [`Document::figures`]: every figure the documents show, by a stable key; the HTML
+//!   marks each figure with its key (`data-k`), and `verify` recomputes them all.
+
+use super::purchases::Purchase;
+use crate::wire::signed::{Opened, Signer};
+use crate::wire::usage::UsageMonth;
+use crate::wire::{Envelope, Topic};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// The most months one proof covers (two years of tranches).
+pub const MAX_MONTHS: usize = 24;
+
+/// The months `from` to `to` ("YYYY-MM"), both included.
+pub fn months(from: &str, to: &str) -> Result<Vec<String>, String> {
+    let parse = |m: &str| -> Result<(i32, u8), String> {
+        let bad = || format!("{m:?} is not a month: write YYYY-MM, e.g. 2026-11");
+        let (y, mo) = m.split_once('-').ok_or_else(bad)?;
+        let (y, mo): (i32, u8) = (
+            y.parse().map_err(|_| bad())?,
+            mo.parse().map_err(|_| bad())?,
+        );
+        if m.len() != 7 || !(1..=12).contains(&mo) || !(2000..=9999).contains(&y) {
+            return Err(bad());
+        }
+        Ok((y, mo))
+    };
+    let (mut y, mut m) = parse(from)?;
+    let end = parse(to)?;
+    if end < (y, m) {
+        return Err(format!("--to {to} is before --from {from}"));
+    }
+    let mut out = Vec::new();
+    while (y, m) <= end {
+        out.push(format!("{y:04}-{m:02}"));
+        if out.len() > MAX_MONTHS {
+            return Err(format!(
+                "{from} to {to} is more than {MAX_MONTHS} months: make one proof per period"
+            ));
+        }
+        (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    }
+    Ok(out)
+}
+
+/// Whether a report's figures are the device's own word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Signature {
+    /// Signed by the device's certificate (SHA-256 given), issued by the grappe CA to
+    /// this device.
+    Signed { cert_sha256: String },
+    /// An earlier agent's report: no signature.
+    Unsigned,
+    /// Signed, but the signature or the certificate does not check out: the figures are
+    /// shown and never counted.
+    Invalid { reason: String },
+}
+
+impl Signature {
+    pub fn counts(&self) -> bool {
+        !matches!(self, Signature::Invalid { .. })
+    }
+}
+
+/// One device's month, as its usage report says it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub structure: String,
+    pub device: String,
+    pub month: String,
+    pub signature: Signature,
+    /// Where the report is in the proof, relative to its directory.
+    pub evidence: String,
+    /// The certificate's file beside it, when signed.
+    pub certificate: Option<String>,
+    pub agent_version: String,
+    pub collected_at: String,
+    pub board_vendor: Option<String>,
+    pub board_model: Option<String>,
+    pub board_serial: Option<String>,
+    /// The oldest day the device's ledger holds: first seen (or a bound on it).
+    pub first_seen: Option<String>,
+    /// First and last day of the month with the device on.
+    pub first_day: Option<String>,
+    pub last_day: Option<String>,
+    pub days_on: u32,
+    pub days_active: u32,
+    pub uptime_s: u64,
+    pub active_s: u64,
+    pub boots: u32,
+    pub active_rule: Option<String>,
+    pub posture_score: Option<u8>,
+    pub failing_critical: Vec<String>,
+    pub failing_high: Vec<String>,
+    pub security_updates: Option<usize>,
+    /// Active seconds by day of the month (index 0 is the 1st), for the chart.
+    #[serde(skip)]
+    pub daily_active_s: Vec<u32>,
+}
+
+/// The evidence file of a device's month, relative to the proof directory.
+pub fn evidence_path(structure: &str, device: &str, month: &str) -> String {
+    format!("evidence/{structure}/{device}/usage-{month}.json")
+}
+
+/// The certificate file of a device, by the certificate's SHA-256.
+pub fn certificate_path(structure: &str, device: &str, cert_sha256: &str) -> String {
+    format!(
+        "evidence/{structure}/{device}/cert-{}.pem",
+        &cert_sha256[..16.min(cert_sha256.len())]
+    )
+}
+
+/// Reads one retained usage message of `topic` (as received: the exact bytes), checks
+/// its signature against the grappe CA, and makes its row. An error says why the message
+/// cannot be read at all (then it is not a figure of the proof).
+pub fn row_of(
+    topic: &str,
+    message: &[u8],
+    anchors: &[rustls::pki_types::TrustAnchor<'_>],
+) -> Result<Row, String> {
+    let Some((who, Topic::UsageMonth(month))) = Topic::parse(topic) else {
+        return Err(format!("{topic} is not a usage topic"));
+    };
+    let opened = Opened::read(message)?;
+    let report = opened.report()?;
+    let env: Envelope<UsageMonth> =
+        serde_json::from_slice(&report).map_err(|e| format!("not a usage report: {e}"))?;
+    if env.structure != who.structure || env.device != who.device || env.grappe != who.grappe {
+        return Err(format!(
+            "the report says it is from {}/{}/{}, the topic says {}/{}/{}",
+            env.grappe, env.structure, env.device, who.grappe, who.structure, who.device
+        ));
+    }
+    if env.data.period != month {
+        return Err(format!(
+            "the report is for {}, the topic for {month}",
+            env.data.period
+        ));
+    }
+    let at = humantime::parse_rfc3339(&env.collected_at)
+        .map_err(|e| format!("collected_at {:?}: {e}", env.collected_at))?;
+    let signature = match &opened {
+        Opened::Plain(_) => Signature::Unsigned,
+        Opened::Signed(signed) => match signed.verify(anchors, at) {
+            Ok(signer) => match names_device(&signer, &env) {
+                Ok(()) => Signature::Signed {
+                    cert_sha256: signer.cert_sha256,
+                },
+                Err(reason) => Signature::Invalid { reason },
+            },
+            Err(e) => Signature::Invalid {
+                reason: e.to_string(),
+            },
+        },
+    };
+    let certificate = match &signature {
+        Signature::Signed { cert_sha256 } => {
+            Some(certificate_path(&env.structure, &env.device, cert_sha256))
+        }
+        _ => None,
+    };
+    let data = env.data;
+    let on: Vec<_> = data.days.iter().filter(|d| d.uptime_s > 0).collect();
+    let date = |d: time::Date| {
+        crate::wire::usage::period(d.year(), d.month()) + &format!("-{:02}", d.day())
+    };
+    let equipment = data.equipment.unwrap_or_default();
+    let board = equipment.board.unwrap_or_default();
+    Ok(Row {
+        evidence: evidence_path(&env.structure, &env.device, &month),
+        structure: env.structure,
+        device: env.device,
+        month,
+        signature,
+        certificate,
+        agent_version: env.agent_version,
+        collected_at: env.collected_at,
+        board_vendor: board.vendor,
+        board_model: board.model,
+        board_serial: board.serial,
+        first_seen: data.first_day.map(date),
+        first_day: on.first().map(|d| date(d.date)),
+        last_day: on.last().map(|d| date(d.date)),
+        days_on: data.days_on,
+        days_active: data.days_active,
+        uptime_s: data.days.iter().map(|d| d.uptime_s).sum(),
+        active_s: data.days.iter().map(|d| d.active_s).sum(),
+        boots: data.days.iter().map(|d| d.boots).sum(),
+        active_rule: data.active_rule,
+        posture_score: equipment.posture.as_ref().map(|p| p.score),
+        failing_critical: equipment
+            .posture
+            .as_ref()
+            .map(|p| p.failing_critical.clone())
+            .unwrap_or_default(),
+        failing_high: equipment
+            .posture
+            .map(|p| p.failing_high)
+            .unwrap_or_default(),
+        security_updates: equipment.patches.and_then(|p| p.security_count),
+        daily_active_s: {
+            let mut by_day = vec![0u32; 31];
+            for d in &data.days {
+                let slot = &mut by_day[usize::from(d.date.day() - 1)];
+                *slot = slot.saturating_add(u32::try_from(d.active_s).unwrap_or(u32::MAX));
+            }
+            by_day
+        },
+    })
+}
+
+/// The certificate must be the device's: its CN the device id, its OU (when present) the
+/// structure, its O (when present) the grappe.
+fn names_device<T>(signer: &Signer, env: &Envelope<T>) -> Result<(), String> {
+    let s = &signer.subject;
+    if s.common_name.as_deref() != Some(env.device.as_str()) {
+        return Err(format!(
+            "the certificate was issued to {:?}, not to device {:?}",
+            s.common_name.as_deref().unwrap_or("(no name)"),
+            env.device
+        ));
+    }
+    if let Some(ou) = s
+        .organizational_unit
+        .as_deref()
+        .filter(|ou| *ou != env.structure)
+    {
+        return Err(format!(
+            "the certificate was issued for structure {ou:?}, not {:?}",
+            env.structure
+        ));
+    }
+    if let Some(o) = s.organization.as_deref().filter(|o| *o != env.grappe) {
+        return Err(format!(
+            "the certificate was issued for grappe {o:?}, not {:?}",
+            env.grappe
+        ));
+    }
+    Ok(())
+}
+
+/// What the proof was asked for, and the context the figures are judged in (from
+/// fleet.toml): kept in `equipment.json`, so that `verify` judges alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parameters {
+    pub grappe: String,
+    pub months: Vec<String>,
+    /// Only this structure, when asked.
+    pub structure: Option<String>,
+    pub lang: Lang,
+    pub generated_at: String,
+    pub generator: String,
+    /// SHA-256 of the grappe CA certificate (`evidence/grappe-ca.pem`).
+    pub ca_sha256: String,
+    pub min_posture_score: u8,
+    pub min_days_active: u32,
+    /// The grappe's structures as fleet.toml lists them.
+    pub structures: Vec<StructureInfo>,
+    /// The purchase list, when one was given.
+    pub purchases: Option<Vec<Purchase>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    Fr,
+    En,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StructureInfo {
+    pub id: String,
+    pub name: String,
+    pub finess: String,
+}
+
+/// One device over the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceProof {
+    pub device: String,
+    /// The purchase matched to it (index in the list), if any.
+    pub purchase: Option<usize>,
+    /// By month; the rows that count (not an invalid signature) make the totals.
+    pub months: Vec<Row>,
+    pub totals: Totals,
+}
+
+/// A device's figures over the period, from its reports that count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub first_seen: Option<String>,
+    pub first_day: Option<String>,
+    pub last_day: Option<String>,
+    pub days_on: u32,
+    pub days_active: u32,
+    pub active_s: u64,
+    pub boots: u32,
+    /// From the latest month's report.
+    pub posture_score: Option<u8>,
+    pub failing_critical: Vec<String>,
+    pub failing_high: Vec<String>,
+    pub security_updates: Option<usize>,
+    pub board_vendor: Option<String>,
+    pub board_model: Option<String>,
+    pub board_serial: Option<String>,
+    /// Every month's report is signed by the device.
+    pub all_signed: bool,
+}
+
+/// A milestone of a structure: met, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Milestone {
+    pub met: bool,
+    /// What stands in the way (or, when met, nothing).
+    pub blocking: Vec<Blocker>,
+}
+
+/// One reason a milestone is not met.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Blocker {
+    NeverSeen { purchase: usize },
+    NoReport { device: String },
+    InvalidSignature { device: String },
+    PostureBelow { device: String, score: Option<u8> },
+    FailingCritical { device: String, checks: Vec<String> },
+    FewDaysActive { device: String, days: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StructureProof {
+    pub id: String,
+    pub name: Option<String>,
+    pub finess: Option<String>,
+    pub devices: Vec<DeviceProof>,
+    /// Purchases of this structure matched to no device seen.
+    pub never_seen: Vec<usize>,
+    pub deployed: Milestone,
+    /// By month.
+    pub in_use: BTreeMap<String, Milestone>,
+    /// Devices active, by day (for the chart).
+    pub devices_active_by_day: BTreeMap<String, u32>,
+}
+
+/// The whole proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Document {
+    pub parameters: Parameters,
+    pub structures: Vec<StructureProof>,
+    /// Purchases whose structure is neither an id nor a FINESS of fleet.toml.
+    pub unplaced_purchases: Vec<usize>,
+}
+
+impl Document {
+    /// Groups the rows (any order) by structure and device, matches the purchases, adds
+    /// up the totals and judges the milestones.
+    pub fn build(parameters: Parameters, mut rows: Vec<Row>) -> Document {
+        rows.sort_by(|a, b| {
+            (&a.structure, &a.device, &a.month).cmp(&(&b.structure, &b.device, &b.month))
+        });
+        // Structures: fleet.toml's, in its order, then any other that reported.
+        let mut structures: Vec<StructureProof> = parameters
+            .structures
+            .iter()
+            .filter(|s| {
+                parameters
+                    .structure
+                    .as_ref()
+                    .is_none_or(|only| *only == s.id)
+            })
+            .map(|s| StructureProof::new(&s.id, Some(s)))
+            .collect();
+        for row in rows {
+            let i = match structures.iter().position(|s| s.id == row.structure) {
+                Some(i) => i,
+                None => {
+                    structures.push(StructureProof::new(&row.structure, None));
+                    structures.len() - 1
+                }
+            };
+            let s = &mut structures[i];
+            match s.devices.last_mut().filter(|d| d.device == row.device) {
+                Some(d) => d.months.push(row),
+                None => s.devices.push(DeviceProof {
+                    device: row.device.clone(),
+                    purchase: None,
+                    months: vec![row],
+                    totals: Totals::default(),
+                }),
+            }
+        }
+        let purchases = parameters.purchases.clone().unwrap_or_default();
+        let mut unplaced = Vec::new();
+        for (i, p) in purchases.iter().enumerate() {
+            let Some(s) = structures
+                .iter_mut()
+                .find(|s| s.id == p.structure || s.finess.as_deref() == Some(p.structure.as_str()))
+            else {
+                unplaced.push(i);
+                continue;
+            };
+            if !s.match_purchase(i, p) {
+                s.never_seen.push(i);
+            }
+        }
+        for s in &mut structures {
+            for d in &mut s.devices {
+                d.totals = Totals::of(&d.months);
+                for row in d.months.iter().filter(|r| r.signature.counts()) {
+                    for (i, active) in row.daily_active_s.iter().enumerate() {
+                        if *active > 0 {
+                            let day = format!("{}-{:02}", row.month, i + 1);
+                            *s.devices_active_by_day.entry(day).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            s.judge(&parameters, parameters.purchases.is_some());
+        }
+        Document {
+            parameters,
+            structures,
+            unplaced_purchases: unplaced,
+        }
+    }
+
+    /// Every figure the HTML shows (the CSV and the JSON are checked whole), by key: `d|S|D|field` for a device's totals,
+    /// `m|S|D|MONTH|field` for one of its months, `s|S|field` for a structure, `g|field`
+    /// for the grappe. The HTML carries each with its key; `verify` recomputes them.
+    pub fn figures(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let p = &self.parameters;
+        let (mut devices, mut funded, mut never_seen, mut deployed, mut in_use_all) =
+            (0, 0, 0, 0, 0);
+        for s in &self.structures {
+            let sk = |f: &str| format!("s|{}|{f}", s.id);
+            for d in &s.devices {
+                let dk = |f: &str| format!("d|{}|{}|{f}", s.id, d.device);
+                let t = &d.totals;
+                out.insert(dk("days_on"), t.days_on.to_string());
+                out.insert(dk("days_active"), t.days_active.to_string());
+                out.insert(dk("active_hours"), hours(t.active_s, p.lang));
+                out.insert(dk("boots"), t.boots.to_string());
+                out.insert(dk("first_seen"), opt(&t.first_seen));
+                out.insert(dk("posture_score"), opt(&t.posture_score));
+                out.insert(dk("failing_critical"), t.failing_critical.join(" "));
+                out.insert(dk("security_updates"), opt(&t.security_updates));
+                out.insert(dk("board_serial"), opt(&t.board_serial));
+                for r in &d.months {
+                    let mk = |f: &str| format!("m|{}|{}|{}|{f}", s.id, d.device, r.month);
+                    out.insert(mk("days_active"), r.days_active.to_string());
+                    out.insert(mk("signature"), signature_name(&r.signature).into());
+                }
+            }
+            for (day, n) in &s.devices_active_by_day {
+                out.insert(format!("c|{}|{day}", s.id), n.to_string());
+            }
+            let n_funded = match &p.purchases {
+                Some(_) => {
+                    s.devices.iter().filter(|d| d.purchase.is_some()).count() + s.never_seen.len()
+                }
+                None => s.devices.len(),
+            };
+            out.insert(sk("devices"), s.devices.len().to_string());
+            out.insert(sk("funded"), n_funded.to_string());
+            out.insert(sk("never_seen"), s.never_seen.len().to_string());
+            out.insert(sk("deployed"), yes_no(s.deployed.met).into());
+            for (month, m) in &s.in_use {
+                out.insert(sk(&format!("in_use|{month}")), yes_no(m.met).into());
+            }
+            let all_in_use = !s.in_use.is_empty() && s.in_use.values().all(|m| m.met);
+            devices += s.devices.len();
+            funded += n_funded;
+            never_seen += s.never_seen.len();
+            deployed += usize::from(s.deployed.met);
+            in_use_all += usize::from(all_in_use);
+        }
+        out.insert("g|structures".into(), self.structures.len().to_string());
+        out.insert("g|devices".into(), devices.to_string());
+        out.insert("g|funded".into(), funded.to_string());
+        out.insert("g|never_seen".into(), never_seen.to_string());
+        out.insert("g|deployed".into(), deployed.to_string());
+        out.insert("g|in_use".into(), in_use_all.to_string());
+        out
+    }
+}
+
+/// How a signature state is written in the documents (and read back by `verify`).
+pub fn signature_name(s: &Signature) -> &'static str {
+    match s {
+        Signature::Signed { .. } => "signed",
+        Signature::Unsigned => "unsigned",
+        Signature::Invalid { .. } => "invalid",
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+/// Seconds as hours with one decimal, with the language's decimal separator.
+pub fn hours(secs: u64, lang: Lang) -> String {
+    let tenths = (secs + 180) / 360;
+    let sep = match lang {
+        Lang::Fr => ',',
+        Lang::En => '.',
+    };
+    format!("{}{sep}{}", tenths / 10, tenths % 10)
+}
+
+impl Totals {
+    fn of(months: &[Row]) -> Totals {
+        let counted: Vec<&Row> = months.iter().filter(|r| r.signature.counts()).collect();
+        let mut t = Totals {
+            all_signed: months
+                .iter()
+                .all(|r| matches!(r.signature, Signature::Signed { .. })),
+            ..Totals::default()
+        };
+        for r in &counted {
+            t.days_on += r.days_on;
+            t.days_active += r.days_active;
+            t.active_s += r.active_s;
+            t.boots += r.boots;
+            t.first_day = min_opt(&t.first_day, &r.first_day);
+            t.last_day = t.last_day.clone().max(r.last_day.clone());
+            t.first_seen = min_opt(&t.first_seen, &r.first_seen);
+        }
+        if let Some(last) = counted.last() {
+            t.posture_score = last.posture_score;
+            t.failing_critical = last.failing_critical.clone();
+            t.failing_high = last.failing_high.clone();
+            t.security_updates = last.security_updates;
+            t.board_vendor = last.board_vendor.clone();
+            t.board_model = last.board_model.clone();
+            t.board_serial = last.board_serial.clone();
+        }
+        t
+    }
+}
+
+fn min_opt(a: &Option<String>, b: &Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b).clone()),
+        (a, b) => a.clone().or(b.clone()),
+    }
+}
+
+impl StructureProof {
+    fn new(id: &str, info: Option<&StructureInfo>) -> StructureProof {
+        StructureProof {
+            id: id.to_owned(),
+            name: info.map(|i| i.name.clone()),
+            finess: info.map(|i| i.finess.clone()),
+            devices: Vec::new(),
+            never_seen: Vec::new(),
+            deployed: Milestone {
+                met: false,
+                blocking: Vec::new(),
+            },
+            in_use: BTreeMap::new(),
+            devices_active_by_day: BTreeMap::new(),
+        }
+    }
+
+    /// Matches purchase `i` to a device on its board serial (read from DMI or the device
+    /// tree), else on its device id; whether one was found.
+    fn match_purchase(&mut self, i: usize, p: &Purchase) -> bool {
+        let norm = |s: &str| s.trim().to_ascii_lowercase();
+        let free = |d: &&mut DeviceProof| d.purchase.is_none();
+        let by_serial = p.serial.as_deref().map(norm).filter(|s| !s.is_empty());
+        let found = self.devices.iter_mut().filter(free).find(|d| {
+            let serial = d
+                .months
+                .iter()
+                .rev()
+                .find_map(|r| r.board_serial.as_deref());
+            by_serial.is_some() && serial.map(norm) == by_serial
+        });
+        let found = match found {
+            Some(d) => Some(d),
+            None => self
+                .devices
+                .iter_mut()
+                .filter(free)
+                .find(|d| p.device.as_deref().is_some_and(|id| id.trim() == d.device)),
+        };
+        match found {
+            Some(d) => {
+                d.purchase = Some(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The milestones. The funded devices are the purchases of this structure when a
+    /// list was given, else every device seen.
+    fn judge(&mut self, p: &Parameters, with_purchases: bool) {
+        let funded: Vec<&DeviceProof> = self
+            .devices
+            .iter()
+            .filter(|d| !with_purchases || d.purchase.is_some())
+            .collect();
+        let mut deployed: Vec<Blocker> = self
+            .never_seen
+            .iter()
+            .map(|&purchase| Blocker::NeverSeen { purchase })
+            .collect();
+        for d in &funded {
+            let device = d.device.clone();
+            let t = &d.totals;
+            if d.months.iter().all(|r| !r.signature.counts()) {
+                deployed.push(Blocker::InvalidSignature { device });
+                continue;
+            }
+            if t.posture_score.is_none_or(|s| s < p.min_posture_score) {
+                deployed.push(Blocker::PostureBelow {
+                    device: device.clone(),
+                    score: t.posture_score,
+                });
+            }
+            if !t.failing_critical.is_empty() {
+                deployed.push(Blocker::FailingCritical {
+                    device,
+                    checks: t.failing_critical.clone(),
+                });
+            }
+        }
+        let any_funded = !funded.is_empty() || !self.never_seen.is_empty();
+        self.deployed = Milestone {
+            met: any_funded && deployed.is_empty(),
+            blocking: deployed,
+        };
+        for month in &p.months {
+            let mut blocking: Vec<Blocker> = self
+                .never_seen
+                .iter()
+                .map(|&purchase| Blocker::NeverSeen { purchase })
+                .collect();
+            for d in &funded {
+                let row = d.months.iter().find(|r| r.month == *month);
+                match row {
+                    None => blocking.push(Blocker::NoReport {
+                        device: d.device.clone(),
+                    }),
+                    Some(r) if !r.signature.counts() => blocking.push(Blocker::InvalidSignature {
+                        device: d.device.clone(),
+                    }),
+                    Some(r) if r.days_active < p.min_days_active => {
+                        blocking.push(Blocker::FewDaysActive {
+                            device: d.device.clone(),
+                            days: r.days_active,
+                        })
+                    }
+                    Some(_) => {}
+                }
+            }
+            self.in_use.insert(
+                month.clone(),
+                Milestone {
+                    met: any_funded && blocking.is_empty(),
+                    blocking,
+                },
+            );
+        }
+    }
+}
+
+/// The time a proof is said to be made at, `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn generated_at(t: SystemTime) -> String {
+    crate::wire::rfc3339(t)
+}
