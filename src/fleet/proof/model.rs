@@ -689,3 +689,177 @@ impl StructureProof {
 pub fn generated_at(t: SystemTime) -> String {
     crate::wire::rfc3339(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_whole_months_in_order() {
+        assert_eq!(
+            months("2026-11", "2027-02").unwrap(),
+            ["2026-11", "2026-12", "2027-01", "2027-02"]
+        );
+        assert_eq!(months("2026-11", "2026-11").unwrap(), ["2026-11"]);
+        for bad in ["2026-13", "2026-1", "26-11", "2026-00", "november"] {
+            assert!(
+                months(bad, bad).unwrap_err().contains("not a month"),
+                "{bad}"
+            );
+        }
+        assert!(months("2026-11", "2026-10").unwrap_err().contains("before"));
+        assert!(months("2024-01", "2026-12")
+            .unwrap_err()
+            .contains("more than 24"));
+    }
+
+    #[test]
+    fn hours_have_one_decimal_in_the_language_s_way() {
+        assert_eq!(hours(3600 * 12 + 1800, Lang::Fr), "12,5");
+        assert_eq!(hours(3600 * 12 + 1800, Lang::En), "12.5");
+        assert_eq!(hours(0, Lang::En), "0.0");
+        assert_eq!(hours(179, Lang::En), "0.0");
+        assert_eq!(hours(180, Lang::En), "0.1");
+    }
+
+    fn row(structure: &str, device: &str, month: &str, days_active: u32, serial: &str) -> Row {
+        Row {
+            structure: structure.into(),
+            device: device.into(),
+            month: month.into(),
+            signature: Signature::Signed {
+                cert_sha256: "ab".repeat(32),
+            },
+            evidence: evidence_path(structure, device, month),
+            certificate: None,
+            agent_version: "0.1.0".into(),
+            collected_at: format!("{month}-28T00:00:00Z"),
+            board_vendor: None,
+            board_model: None,
+            board_serial: Some(serial.into()),
+            first_seen: Some(format!("{month}-01")),
+            first_day: Some(format!("{month}-01")),
+            last_day: Some(format!("{month}-28")),
+            days_on: 28,
+            days_active,
+            uptime_s: 28 * 8 * 3600,
+            active_s: u64::from(days_active) * 3600,
+            boots: 28,
+            active_rule: None,
+            posture_score: Some(80),
+            failing_critical: vec![],
+            failing_high: vec![],
+            security_updates: Some(0),
+            daily_active_s: (0..31)
+                .map(|d| if d < days_active { 3600 } else { 0 })
+                .collect(),
+        }
+    }
+
+    fn parameters(purchases: Option<Vec<Purchase>>) -> Parameters {
+        Parameters {
+            grappe: "g".into(),
+            months: vec!["2026-10".into(), "2026-11".into()],
+            structure: None,
+            lang: Lang::Fr,
+            generated_at: "2026-12-01T00:00:00Z".into(),
+            generator: "grappe-fleet test".into(),
+            ca_sha256: "00".into(),
+            min_posture_score: 70,
+            min_days_active: 8,
+            structures: vec![StructureInfo {
+                id: "ehpad-a".into(),
+                name: "EHPAD A".into(),
+                finess: "750000001".into(),
+            }],
+            purchases,
+        }
+    }
+
+    fn purchase(structure: &str, serial: Option<&str>, device: Option<&str>) -> Purchase {
+        Purchase {
+            structure: structure.into(),
+            serial: serial.map(Into::into),
+            device: device.map(Into::into),
+            description: "Tablette".into(),
+            invoice: "F1".into(),
+            purchase_date: "2026-03-01".into(),
+        }
+    }
+
+    #[test]
+    fn milestones_follow_the_purchases_and_the_thresholds() {
+        let rows = vec![
+            row("ehpad-a", "tab-1", "2026-10", 10, "SN-1"),
+            row("ehpad-a", "tab-1", "2026-11", 12, "SN-1"),
+            row("ehpad-a", "tab-2", "2026-10", 9, "SN-2"),
+            row("ehpad-a", "tab-2", "2026-11", 3, "SN-2"),
+        ];
+        // Without a list, every device seen is funded.
+        let doc = Document::build(parameters(None), rows.clone());
+        let s = &doc.structures[0];
+        assert!(s.deployed.met);
+        assert!(s.in_use["2026-10"].met);
+        assert_eq!(
+            s.in_use["2026-11"].blocking,
+            [Blocker::FewDaysActive {
+                device: "tab-2".into(),
+                days: 3
+            }]
+        );
+        assert_eq!(s.devices[0].totals.days_active, 22);
+        assert_eq!(s.devices_active_by_day["2026-10-09"], 2);
+        assert_eq!(s.devices_active_by_day["2026-11-12"], 1);
+        let figures = doc.figures();
+        assert_eq!(figures["d|ehpad-a|tab-1|active_hours"], "22,0");
+        assert_eq!(figures["s|ehpad-a|in_use|2026-11"], "no");
+        assert_eq!(figures["g|deployed"], "1");
+
+        // tab-1 bought (matched on its serial, whatever the case), tab-2 not on the list,
+        // a third tablet never seen: it blocks both milestones; tab-2's 3 days do not.
+        let list = vec![
+            purchase("750000001", Some("sn-1 "), None),
+            purchase("ehpad-a", Some("SN-9"), Some("tab-9")),
+            purchase("ssiad-z", None, Some("x")),
+        ];
+        let doc = Document::build(parameters(Some(list)), rows.clone());
+        let s = &doc.structures[0];
+        assert_eq!(s.devices[0].purchase, Some(0));
+        assert_eq!(s.devices[1].purchase, None);
+        assert_eq!(s.never_seen, [1]);
+        assert_eq!(doc.unplaced_purchases, [2]);
+        assert_eq!(s.deployed.blocking, [Blocker::NeverSeen { purchase: 1 }]);
+        assert_eq!(
+            s.in_use["2026-11"].blocking,
+            [Blocker::NeverSeen { purchase: 1 }]
+        );
+
+        // A failing critical check or a low score blocks "deployed"; an invalid signature
+        // is never counted.
+        let mut bad = rows.clone();
+        bad[1].failing_critical = vec!["accounts.uid0".into()];
+        bad[3].posture_score = Some(40);
+        bad[2].signature = Signature::Invalid { reason: "x".into() };
+        let doc = Document::build(parameters(None), bad);
+        let s = &doc.structures[0];
+        assert!(!s.deployed.met);
+        assert!(s.deployed.blocking.contains(&Blocker::FailingCritical {
+            device: "tab-1".into(),
+            checks: vec!["accounts.uid0".into()]
+        }));
+        assert!(s.deployed.blocking.contains(&Blocker::PostureBelow {
+            device: "tab-2".into(),
+            score: Some(40)
+        }));
+        assert_eq!(
+            s.in_use["2026-10"].blocking,
+            [Blocker::InvalidSignature {
+                device: "tab-2".into()
+            }]
+        );
+        assert_eq!(
+            s.devices[1].totals.days_active, 3,
+            "the invalid month is not added"
+        );
+    }
+}
