@@ -143,3 +143,20 @@ echo "(exit status $rc: 0 only when every targeted device answered)"
 
 step "grappe-fleet status: the fleet as the IT staff see it"
 "$fleet" status --config "$work/fleet.toml"
+
+# What the grappe leader hands the regional agency: the month's equipment annex, from the
+# devices' signed usage reports, then its offline check.
+month=$(date -u +%Y-%m)
+cat >"$work/achats.csv" <<EOF
+structure;appareil;designation;facture;date_achat
+$structure;$device;Mini-PC de l'accueil;F-2026-001;2026-03-01
+$other_structure;$other_device;Tablette 10 pouces;F-2026-002;2026-03-01
+EOF
+step "grappe-fleet proof --period $month --purchases achats.csv: the equipment annex"
+"$fleet" proof --config "$work/fleet.toml" --period "$month" --purchases "$work/achats.csv" \
+  --out "$work/proof"
+(cd "$work/proof" && find . -type f | sort)
+echo "--- equipment.csv (first lines)"
+head -n 3 "$work/proof/equipment.csv"
+step "grappe-fleet verify: the proof checked offline (no broker, no configuration)"
+"$fleet" verify "$work/proof"

@@ -991,6 +991,124 @@ fn resign(message: &[u8], cert: &Path, key: &Path) -> Vec<u8> {
     grappe_agent::wire::signed::seal(&signed.report().unwrap(), key.as_ref(), &cert).unwrap()
 }
 
+/// Prints `html` to PDF in headless Chromium, behind a proxy that answers every request
+/// with a refusal and counts those the page made (loopback included), and keeps a PNG of
+/// each printed page in `artefacts`. Returns the number of pages and of page requests.
+fn print_in_chromium(html: &Path, work: &Path, artefacts: &Path) -> (usize, usize) {
+    use std::io::{Read as _, Write as _};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // The browser's own background calls (update checks, account service) reach the
+    // proxy too, whatever the page; they are named exactly and left out of the count, so
+    // that any other host, Google's font servers included, counts as a load by the page.
+    const BROWSER_OWN: [&str; 3] = [
+        "update.googleapis.com",
+        "accounts.google.com",
+        "clients2.google.com",
+    ];
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let proxy_port = proxy.local_addr().unwrap().port();
+    let (done, loads) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let proxy_thread = {
+        let (done, loads) = (done.clone(), loads.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let Ok((mut stream, _)) = proxy.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut first = [0u8; 512];
+                let n = stream.read(&mut first).unwrap_or(0);
+                let request = String::from_utf8_lossy(&first[..n]).into_owned();
+                let host = request
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim_start_matches("http://")
+                    .split(['/', ':'])
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                if !BROWSER_OWN.contains(&host.as_str()) {
+                    eprintln!("loaded through the proxy: {request:?}");
+                    loads.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        })
+    };
+    let pdf = work.join("printed.pdf");
+    let _ = std::fs::remove_file(&pdf);
+    let profile = work.join("chromium-profile");
+    let mut chromium = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-pdf-header-footer",
+            "--proxy-bypass-list=<-loopback>",
+            "--disable-extensions",
+            "--disable-default-apps",
+        ])
+        .arg(format!("--proxy-server=http://127.0.0.1:{proxy_port}"))
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", html.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium is installed (Debian's chromium package; .ci/run installs it)");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while chromium.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = chromium.kill();
+            panic!("chromium did not print {} within 2 minutes", html.display());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    done.store(true, Ordering::Relaxed);
+    proxy_thread.join().unwrap();
+    let connections = loads.load(Ordering::Relaxed);
+    assert!(
+        pdf.exists(),
+        "chromium printed nothing for {}",
+        html.display()
+    );
+    let info = Command::new("pdfinfo")
+        .arg(&pdf)
+        .output()
+        .expect("pdfinfo (poppler-utils)");
+    let info = String::from_utf8_lossy(&info.stdout);
+    let pages = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no page count in:\n{info}"));
+    std::fs::create_dir_all(artefacts).unwrap();
+    let _ = std::fs::copy(&pdf, artefacts.join("equipment.pdf"));
+    let png = Command::new("pdftoppm")
+        .args(["-png", "-r", "70"])
+        .arg(&pdf)
+        .arg(artefacts.join("page"))
+        .status()
+        .unwrap();
+    assert!(png.success());
+    (pages, connections)
+}
+
 #[test]
 fn proof_and_verify_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1149,6 +1267,37 @@ fn proof_and_verify_end_to_end() {
             || !html
                 .replace("http://www.w3.org/2000/svg", "")
                 .contains("http://")
+    );
+
+    // Printed by a browser: a summary page and one page per structure, nothing loaded
+    // from anywhere (a page with an outside image, without the proof's policy, shows
+    // that the proxy would see it). The pages are kept as PNG in target/test-artefacts.
+    let artefacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("proof-html");
+    let _ = std::fs::remove_dir_all(&artefacts);
+    let (pages, connections) = print_in_chromium(&proof.join("equipment.html"), dir, &artefacts);
+    assert_eq!(
+        pages,
+        3,
+        "summary + 2 structures; PNGs in {}",
+        artefacts.display()
+    );
+    assert_eq!(connections, 0, "the proof loaded something");
+    for page in 1..=3 {
+        assert!(
+            artefacts.join(format!("page-{page}.png")).exists(),
+            "page {page}"
+        );
+    }
+    let control = dir.join("control.html");
+    std::fs::write(
+        &control,
+        "<html><body><img src=\"http://192.0.2.1/logo.png\">x</body></html>",
+    )
+    .unwrap();
+    let (_, control_connections) = print_in_chromium(&control, dir, &dir.join("control-pages"));
+    assert!(
+        control_connections > 0,
+        "the proxy sees a page that loads from outside"
     );
 
     // The signature checks with openssl alone, on the bytes kept.

@@ -30,6 +30,7 @@ use crate::wire::{Identity, Topic};
 use anyhow::{bail, Context, Result};
 use model::{Document, Lang, Parameters, Row, Signature, StructureInfo};
 use rustls::pki_types::pem::PemObject;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -208,8 +209,25 @@ fn write_file(out: &Path, relative: &str, bytes: &[u8]) -> Result<()> {
 }
 
 fn write_documents(out: &Path, doc: &Document) -> Result<()> {
-    write_file(out, "equipment.csv", &render::csv(doc))?;
-    write_file(out, "equipment.json", &render::json(doc))?;
+    let create = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
+        let path = out.join(name);
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(std::io::BufWriter::new(file))
+    };
+    let written = |name: &str, r: std::io::Result<()>| {
+        r.with_context(|| format!("cannot write {}", out.join(name).display()))
+    };
+    let mut csv = create("equipment.csv")?;
+    written(
+        "equipment.csv",
+        render::write_csv(doc, &mut csv).and_then(|_| csv.flush()),
+    )?;
+    let mut json = create("equipment.json")?;
+    written(
+        "equipment.json",
+        render::write_json(doc, &mut json).and_then(|_| json.flush()),
+    )?;
     write_file(out, "equipment.html", &render::html(doc))
 }
 

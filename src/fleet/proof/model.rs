@@ -459,7 +459,10 @@ impl Document {
                 for r in &d.months {
                     let mk = |f: &str| format!("m|{}|{}|{}|{f}", s.id, d.device, r.month);
                     out.insert(mk("days_active"), r.days_active.to_string());
-                    out.insert(mk("signature"), signature_name(&r.signature).into());
+                    out.insert(
+                        mk("signature"),
+                        signature_label(&r.signature, p.lang).into(),
+                    );
                 }
             }
             for (day, n) in &s.devices_active_by_day {
@@ -474,9 +477,12 @@ impl Document {
             out.insert(sk("devices"), s.devices.len().to_string());
             out.insert(sk("funded"), n_funded.to_string());
             out.insert(sk("never_seen"), s.never_seen.len().to_string());
-            out.insert(sk("deployed"), yes_no(s.deployed.met).into());
+            out.insert(sk("deployed"), met_name(s.deployed.met, p.lang).into());
             for (month, m) in &s.in_use {
-                out.insert(sk(&format!("in_use|{month}")), yes_no(m.met).into());
+                out.insert(
+                    sk(&format!("in_use|{month}")),
+                    met_name(m.met, p.lang).into(),
+                );
             }
             let all_in_use = !s.in_use.is_empty() && s.in_use.values().all(|m| m.met);
             devices += s.devices.len();
@@ -504,11 +510,25 @@ pub fn signature_name(s: &Signature) -> &'static str {
     }
 }
 
-fn yes_no(b: bool) -> &'static str {
-    if b {
-        "yes"
-    } else {
-        "no"
+/// A signature state as the HTML writes it.
+pub fn signature_label(s: &Signature, lang: Lang) -> &'static str {
+    match (s, lang) {
+        (Signature::Signed { .. }, Lang::Fr) => "signé par l'équipement",
+        (Signature::Unsigned, Lang::Fr) => "non signé",
+        (Signature::Invalid { .. }, Lang::Fr) => "signature invalide",
+        (Signature::Signed { .. }, Lang::En) => "signed by the device",
+        (Signature::Unsigned, Lang::En) => "unsigned",
+        (Signature::Invalid { .. }, Lang::En) => "invalid signature",
+    }
+}
+
+/// A milestone's verdict as the documents write it.
+pub fn met_name(met: bool, lang: Lang) -> &'static str {
+    match (met, lang) {
+        (true, Lang::Fr) => "atteint",
+        (false, Lang::Fr) => "non atteint",
+        (true, Lang::En) => "met",
+        (false, Lang::En) => "not met",
     }
 }
 
@@ -812,7 +832,7 @@ mod tests {
         assert_eq!(s.devices_active_by_day["2026-11-12"], 1);
         let figures = doc.figures();
         assert_eq!(figures["d|ehpad-a|tab-1|active_hours"], "22,0");
-        assert_eq!(figures["s|ehpad-a|in_use|2026-11"], "no");
+        assert_eq!(figures["s|ehpad-a|in_use|2026-11"], "non atteint");
         assert_eq!(figures["g|deployed"], "1");
 
         // tab-1 bought (matched on its serial, whatever the case), tab-2 not on the list,

@@ -6,8 +6,9 @@
 use super::model::{hours, signature_name, Blocker, Document, Lang, Milestone, StructureProof};
 use std::fmt::Write as _;
 
-/// The CSV's records (header first), as written and as `verify` expects them.
-pub fn csv_records(doc: &Document) -> Vec<Vec<String>> {
+/// The CSV's records (header first), one at a time, as written and as `verify` expects
+/// them (a fleet's proof has tens of thousands: never all in memory).
+pub fn each_csv_record(doc: &Document, mut each: impl FnMut(&[String])) {
     let fr = doc.parameters.lang == Lang::Fr;
     let header: &[&str] = if fr {
         &[
@@ -64,14 +65,15 @@ pub fn csv_records(doc: &Document) -> Vec<Vec<String>> {
     };
     let purchases = doc.parameters.purchases.as_deref().unwrap_or_default();
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    let mut out = vec![header.iter().map(|h| h.to_string()).collect()];
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    each(&header);
     for s in &doc.structures {
         let name = opt(&s.name);
         let finess = opt(&s.finess);
         for d in &s.devices {
             let purchase = d.purchase.map(|i| &purchases[i]);
             for r in &d.months {
-                out.push(vec![
+                each(&[
                     s.id.clone(),
                     name.clone(),
                     finess.clone(),
@@ -112,30 +114,31 @@ pub fn csv_records(doc: &Document) -> Vec<Vec<String>> {
             row[8] = p.invoice.clone();
             row[9] = p.description.clone();
             row[21] = if fr { "jamais_vu" } else { "never_seen" }.into();
-            out.push(row);
+            each(&row);
         }
     }
-    out
 }
 
 /// `equipment.csv`: `;`-separated, UTF-8 with a byte order mark (what Excel and
 /// LibreOffice open directly in a French locale).
-pub fn csv(doc: &Document) -> Vec<u8> {
-    let mut w = csv::WriterBuilder::new()
-        .delimiter(b';')
-        .from_writer(b"\xEF\xBB\xBF".to_vec());
-    for record in csv_records(doc) {
-        // Writing to memory cannot fail.
-        let _ = w.write_record(&record);
-    }
-    w.into_inner().unwrap_or_default()
+pub fn write_csv(doc: &Document, out: impl std::io::Write) -> std::io::Result<()> {
+    let mut out = out;
+    out.write_all(b"\xEF\xBB\xBF")?;
+    let mut w = csv::WriterBuilder::new().delimiter(b';').from_writer(out);
+    let mut result = Ok(());
+    each_csv_record(doc, |record| {
+        if result.is_ok() {
+            result = w.write_record(record);
+        }
+    });
+    result?;
+    w.flush()
 }
 
 /// `equipment.json`: the whole document, parameters first.
-pub fn json(doc: &Document) -> Vec<u8> {
-    let mut out = serde_json::to_vec_pretty(doc).unwrap_or_default();
-    out.push(b'\n');
-    out
+pub fn write_json(doc: &Document, mut out: impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut out, doc)?;
+    out.write_all(b"\n")
 }
 
 /// The words of the HTML, in each language.
@@ -156,8 +159,6 @@ struct Words {
     days_short: &'static str,
     deployed: &'static str,
     in_use: &'static str,
-    met: &'static str,
-    not_met: &'static str,
     device: &'static str,
     serial: &'static str,
     invoice: &'static str,
@@ -170,9 +171,6 @@ struct Words {
     failing: &'static str,
     security: &'static str,
     signature: &'static str,
-    signed: &'static str,
-    unsigned: &'static str,
-    invalid: &'static str,
     chart: &'static str,
     method: &'static str,
     method_text: &'static [&'static str],
@@ -197,8 +195,6 @@ const FR: Words = Words {
     days_short: "j d'usage",
     deployed: "Déployé et configuré",
     in_use: "En usage",
-    met: "atteint",
-    not_met: "non atteint",
     device: "Équipement",
     serial: "N° de série",
     invoice: "Facture",
@@ -211,9 +207,6 @@ const FR: Words = Words {
     failing: "Contrôles critiques en échec",
     security: "Mises à jour de sécurité en attente",
     signature: "Signature",
-    signed: "signé par l'équipement",
-    unsigned: "non signé",
-    invalid: "signature invalide",
     chart: "Équipements utilisés par jour",
     method: "Ce que mesurent ces chiffres",
     method_text: &[
@@ -243,8 +236,6 @@ const EN: Words = Words {
     days_short: "d in use",
     deployed: "Deployed and set up",
     in_use: "In use",
-    met: "met",
-    not_met: "not met",
     device: "Device",
     serial: "Serial",
     invoice: "Invoice",
@@ -257,9 +248,6 @@ const EN: Words = Words {
     failing: "Failing critical checks",
     security: "Pending security updates",
     signature: "Signature",
-    signed: "signed by the device",
-    unsigned: "unsigned",
-    invalid: "invalid signature",
     chart: "Devices used per day",
     method: "What these figures measure",
     method_text: &[
@@ -367,7 +355,12 @@ pub fn html(doc: &Document) -> Vec<u8> {
         let in_use: Vec<String> = s
             .in_use
             .iter()
-            .map(|(m, ms)| format!("{m} {}", mark(ms, w)))
+            .map(|(m, ms)| {
+                format!(
+                    "{m} {}",
+                    mark(ms, &format!("s|{}|in_use|{m}", s.id), &figures)
+                )
+            })
             .collect();
         let _ = write!(
             o,
@@ -379,7 +372,7 @@ pub fn html(doc: &Document) -> Vec<u8> {
                 &format!("s|{}|devices", s.id),
                 &g(&format!("s|{}|devices", s.id))
             ),
-            mark(&s.deployed, w),
+            mark(&s.deployed, &format!("s|{}|deployed", s.id), &figures),
             in_use.join("<br>")
         );
     }
@@ -407,12 +400,14 @@ pub fn html(doc: &Document) -> Vec<u8> {
     o.into_bytes()
 }
 
-fn mark(m: &Milestone, w: &Words) -> String {
-    if m.met {
-        format!("<span class=\"ok\">✔ {}</span>", w.met)
-    } else {
-        format!("<span class=\"ko\">✘ {}</span>", w.not_met)
-    }
+/// A milestone's verdict, its figure marked.
+fn mark(m: &Milestone, key: &str, figures: &std::collections::BTreeMap<String, String>) -> String {
+    let text = figures.get(key).cloned().unwrap_or_default();
+    let (class, sign) = if m.met { ("ok", "✔") } else { ("ko", "✘") };
+    format!(
+        "<span class=\"{class}\">{sign} {}</span>",
+        fig("span", key, &text)
+    )
 }
 
 fn structure_page(
@@ -437,22 +432,18 @@ fn structure_page(
             .map(|f| format!(" – FINESS {}", esc(f)))
             .unwrap_or_default()
     );
-    let (k, v) = g(format!("s|{}|deployed", s.id));
     let _ = write!(
         o,
-        "<table class=\"kv\"><tr><th>{}</th><td>{} <span class=\"small\">({})</span></td></tr>",
+        "<table class=\"kv\"><tr><th>{}</th><td>{}</td></tr>",
         w.deployed,
-        mark(&s.deployed, w),
-        fig("span", &k, &v)
+        mark(&s.deployed, &format!("s|{}|deployed", s.id), figures),
     );
     for (month, m) in &s.in_use {
-        let (k, v) = g(format!("s|{}|in_use|{month}", s.id));
         let _ = write!(
             o,
-            "<tr><th>{} {month}</th><td>{} <span class=\"small\">({})</span></td></tr>",
+            "<tr><th>{} {month}</th><td>{}</td></tr>",
             w.in_use,
-            mark(m, w),
-            fig("span", &k, &v)
+            mark(m, &format!("s|{}|in_use|{month}", s.id), figures),
         );
     }
     for (label, key) in [
@@ -524,19 +515,13 @@ fn structure_page(
             .map(|r| {
                 let k = format!("m|{}|{}|{}|signature", s.id, d.device, r.month);
                 let v = figures.get(&k).cloned().unwrap_or_default();
-                let label = match v.as_str() {
-                    "signed" => w.signed,
-                    "unsigned" => w.unsigned,
-                    _ => w.invalid,
-                };
                 let dk = format!("m|{}|{}|{}|days_active", s.id, d.device, r.month);
                 let days = figures.get(&dk).cloned().unwrap_or_default();
                 format!(
-                    "{} : {} {} · {}<span hidden>{}</span>",
+                    "{} : {} {} · {}",
                     esc(&r.month),
                     fig("span", &dk, &days),
                     w.days_short,
-                    label,
                     fig("span", &k, &v)
                 )
             })

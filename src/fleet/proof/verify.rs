@@ -224,28 +224,31 @@ fn check_csv(dir: &Path, doc: &Document, v: &mut Verdict) {
         .has_headers(false)
         .flexible(true)
         .from_reader(bytes);
-    let actual: Vec<Vec<String>> = reader
-        .records()
-        .filter_map(|r| r.ok())
-        .map(|r| r.iter().map(str::to_owned).collect())
-        .collect();
-    let expected = render::csv_records(doc);
-    let header = &expected[0];
+    let mut records = reader.records().filter_map(|r| r.ok());
+    let actual_header: Option<Vec<String>> = records
+        .next()
+        .map(|r| r.iter().map(str::to_owned).collect());
     // Rows by structure, device and month (never-seen purchases: by invoice).
-    let key = |r: &Vec<String>| {
+    let key = |r: &[String]| {
         let at = |i: usize| r.get(i).cloned().unwrap_or_default();
         (at(0), at(3), at(4), at(8))
     };
-    let mut actual_rows: BTreeMap<_, &Vec<String>> = BTreeMap::new();
-    for r in actual.iter().skip(1) {
-        actual_rows.insert(key(r), r);
+    let mut actual_rows = BTreeMap::new();
+    for r in records {
+        let r: Vec<String> = r.iter().map(str::to_owned).collect();
+        actual_rows.insert(key(&r), r);
     }
-    if actual.first() != Some(header) {
-        v.problems.push(format!(
-            "{FILE}: the header line is not the one of this proof's language"
-        ));
-    }
-    for r in expected.iter().skip(1) {
+    let mut header: Option<Vec<String>> = None;
+    render::each_csv_record(doc, |r| {
+        let Some(header) = &header else {
+            if actual_header.as_deref() != Some(r) {
+                v.problems.push(format!(
+                    "{FILE}: the header line is not the one of this proof's language"
+                ));
+            }
+            header = Some(r.to_vec());
+            return;
+        };
         let k = key(r);
         let who = format!("structure {}, device {}, month {}", k.0, k.1, k.2);
         match actual_rows.remove(&k) {
@@ -261,7 +264,7 @@ fn check_csv(dir: &Path, doc: &Document, v: &mut Verdict) {
                 }
             }
         }
-    }
+    });
     for (k, _) in actual_rows {
         v.problems.push(format!(
             "{FILE}: a row for structure {}, device {}, month {} that no evidence supports",
