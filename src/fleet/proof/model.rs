@@ -131,6 +131,12 @@ pub fn row_of(
     let Some((who, Topic::UsageMonth(month))) = Topic::parse(topic) else {
         return Err(format!("{topic} is not a usage topic"));
     };
+    // They become directory names under evidence/.
+    if !crate::wire::is_valid_name(&who.structure) || !crate::wire::is_valid_name(&who.device) {
+        return Err(format!(
+            "{topic}: the structure or device is not a valid id"
+        ));
+    }
     let opened = Opened::read(message)?;
     let report = opened.report()?;
     let env: Envelope<UsageMonth> =
@@ -329,12 +335,29 @@ pub struct Milestone {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Blocker {
-    NeverSeen { purchase: usize },
-    NoReport { device: String },
-    InvalidSignature { device: String },
-    PostureBelow { device: String, score: Option<u8> },
-    FailingCritical { device: String, checks: Vec<String> },
-    FewDaysActive { device: String, days: u32 },
+    /// No device of the structure is funded (on the list, or seen without one).
+    NoFundedDevice,
+    NeverSeen {
+        purchase: usize,
+    },
+    NoReport {
+        device: String,
+    },
+    InvalidSignature {
+        device: String,
+    },
+    PostureBelow {
+        device: String,
+        score: Option<u8>,
+    },
+    FailingCritical {
+        device: String,
+        checks: Vec<String>,
+    },
+    FewDaysActive {
+        device: String,
+        days: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -666,6 +689,9 @@ impl StructureProof {
             }
         }
         let any_funded = !funded.is_empty() || !self.never_seen.is_empty();
+        if !any_funded {
+            deployed.push(Blocker::NoFundedDevice);
+        }
         self.deployed = Milestone {
             met: any_funded && deployed.is_empty(),
             blocking: deployed,
@@ -676,6 +702,9 @@ impl StructureProof {
                 .iter()
                 .map(|&purchase| Blocker::NeverSeen { purchase })
                 .collect();
+            if !any_funded {
+                blocking.push(Blocker::NoFundedDevice);
+            }
             for d in &funded {
                 let row = d.months.iter().find(|r| r.month == *month);
                 match row {

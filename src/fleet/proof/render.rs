@@ -564,6 +564,12 @@ fn blocker_text(
 ) -> String {
     let fr = p.lang == Lang::Fr;
     match b {
+        Blocker::NoFundedDevice => match (fr, p.purchases.is_some()) {
+            (true, true) => "aucun équipement de la liste d'achats pour cette structure".into(),
+            (true, false) => "aucun équipement vu pour cette structure".into(),
+            (false, true) => "no device of the purchase list for this structure".into(),
+            (false, false) => "no device seen for this structure".into(),
+        },
         Blocker::NeverSeen { purchase } => {
             let pch = &purchases[*purchase];
             let what = pch
