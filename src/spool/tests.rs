@@ -507,16 +507,15 @@ fn sigkill_at_any_moment_loses_no_record_whose_push_returned() {
             "sigkill_at_any_moment_loses_no_record_whose_push_returned",
             dir.path(),
         );
+        // The kill comes at a random moment once the child is pushing: under qemu-user
+        // (or on a busy machine) merely starting it can take most of a short delay.
+        let mut stdout = io::BufReader::new(child.stdout.take().unwrap());
+        let mut text = String::new();
+        io::BufRead::read_line(&mut stdout, &mut text).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(fastrand::u64(40..400)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let mut text = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
+        stdout.read_to_string(&mut text).unwrap();
         // A line cut by the kill does not count: the push may not have been reported.
         let complete = text.rfind('\n').map_or("", |end| &text[..end]);
         for line in complete.lines() {
