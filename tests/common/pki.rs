@@ -7,6 +7,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 
@@ -76,6 +77,32 @@ impl Pki {
         params.not_before = not_before;
         params.not_after = not_after;
         self.issue(cn, params)
+    }
+
+    /// A device's certificate and key, in memory (a simulated fleet has thousands): CN the
+    /// device id, OU its structure, O the grappe, for client authentication, ECDSA P-256.
+    pub fn device(
+        &self,
+        device: &str,
+        structure: &str,
+        grappe: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let dn = &mut params.distinguished_name;
+        dn.push(DnType::CommonName, device);
+        dn.push(DnType::OrganizationalUnitName, structure);
+        dn.push(DnType::OrganizationName, grappe);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = not_before;
+        params.not_after = not_after;
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (
+            cert.der().clone(),
+            PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
     }
 
     fn issue(&self, name: &str, params: CertificateParams) -> Pair {

@@ -8,12 +8,17 @@
 //! certificates where grappe-fleet reads as an operator, as in production.
 
 use super::pki::Pki;
+use grappe_agent::wire::usage::{
+    BoardId, DayUsage, Equipment, PatchesAt, PostureAt, UsageMonth, ACTIVE_RULE,
+};
+use grappe_agent::wire::{Envelope, Identity, Kind, Topic};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
+use time::{Date, OffsetDateTime, Weekday};
 
 pub const GRAPPE: &str = "grappe-sim";
 
@@ -41,6 +46,9 @@ pub struct SimBroker {
     /// The grappe CA and the operator's certificate and key, for other readers.
     pub ca: PathBuf,
     pub operator: super::pki::Pair,
+    /// The grappe CA itself, to issue the devices' certificates
+    /// ([`publish_usage_history`] signs every report with its device's).
+    pub pki: Pki,
     log: PathBuf,
 }
 
@@ -78,7 +86,7 @@ impl SimBroker {
                 ),
             )
             .unwrap();
-            let child = Command::new("mosquitto")
+            let mut child = Command::new("mosquitto")
                 .arg("-c")
                 .arg(&conf)
                 .stdout(Stdio::null())
@@ -97,29 +105,31 @@ impl SimBroker {
                 ),
             )
             .unwrap();
-            let mut broker = SimBroker {
-                child,
-                plain_port,
-                tls_port,
-                fleet_toml,
-                ca: pki.ca_file("sim-ca"),
-                operator: super::pki::Pair {
-                    cert: operator.cert.clone(),
-                    key: operator.key.clone(),
-                },
-                log: log.clone(),
-            };
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 let up = |p| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
                 if up(plain_port) && up(tls_port) {
-                    return broker;
+                    return SimBroker {
+                        child,
+                        plain_port,
+                        tls_port,
+                        fleet_toml,
+                        ca: pki.ca_file("sim-ca"),
+                        operator: super::pki::Pair {
+                            cert: operator.cert.clone(),
+                            key: operator.key.clone(),
+                        },
+                        pki,
+                        log: log.clone(),
+                    };
                 }
-                if let Ok(Some(_)) = broker.child.try_wait() {
+                if let Ok(Some(_)) = child.try_wait() {
                     break; // a port was taken: try others
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
+            let _ = child.kill();
+            let _ = child.wait();
         }
         panic!(
             "mosquitto did not start:\n{}",
@@ -307,6 +317,278 @@ fn shape_patches(data: &mut Value, unpatched: bool) {
         data["upgradable_count"] = 1.into();
         data["security_count"] = 1.into();
     }
+}
+
+/// Publishes the usage history of `n` devices (named as [`publish`] names them): one
+/// retained report per device and month of `months` ("YYYY-MM"), as the agent publishes
+/// it on closing a month: signed with the device's own key and certificate (issued by the
+/// sim CA: CN the device, OU its structure, O the grappe), every day's uptime, active time
+/// and boots, and the equipment at the month's end. The figures vary by device and day,
+/// and are the same on every run. Returns the number of reports, once the broker holds
+/// them all.
+pub fn publish_usage_history(
+    broker: &SimBroker,
+    n: usize,
+    structures: usize,
+    months: &[String],
+) -> usize {
+    let now = SystemTime::now();
+    let starts: Vec<Date> = months.iter().map(|m| month_start(m)).collect();
+    // A year either side of now, and from the history's start if it is older.
+    let today = OffsetDateTime::from(now);
+    let oldest = starts
+        .iter()
+        .min()
+        .map_or(today, |d| d.midnight().assume_utc());
+    let validity = (
+        (today - time::Duration::days(365)).min(oldest - time::Duration::days(1)),
+        today + time::Duration::days(365),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Keys, certificates and signatures are made by workers while this thread publishes.
+    let workers = std::thread::available_parallelism().map_or(2, |w| w.get());
+    let (tx, rx) = tokio::sync::mpsc::channel(4 * workers);
+    std::thread::scope(|scope| {
+        for w in 0..workers {
+            let (tx, pki, starts) = (tx.clone(), &broker.pki, &starts);
+            scope.spawn(move || {
+                for i in (w..n).step_by(workers) {
+                    let reports = device_history(pki, i, structures, starts, now, validity);
+                    if tx.blocking_send(reports).is_err() {
+                        return; // the publisher stopped (and panicked)
+                    }
+                }
+            });
+        }
+        drop(tx);
+        runtime.block_on(publish_signed(broker.plain_port, rx))
+    })
+}
+
+/// Publishes (retained, QoS 0) what the workers send, then waits for the broker to
+/// acknowledge a QoS 1 sentinel: once it has, every message before it is stored.
+async fn publish_signed(
+    port: u16,
+    mut batches: tokio::sync::mpsc::Receiver<Vec<(String, Vec<u8>)>>,
+) -> usize {
+    let mut options = MqttOptions::new("simulator-usage", "127.0.0.1", port);
+    options
+        .set_max_packet_size(1 << 21, 1 << 21)
+        .set_keep_alive(Duration::from_secs(60));
+    let (client, mut events) = AsyncClient::new(options, 1024);
+    let poller = tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => return,
+                Ok(_) => {}
+                Err(e) => panic!("simulator lost the broker: {e}"),
+            }
+        }
+    });
+    let mut published = 0;
+    while let Some(batch) = batches.recv().await {
+        for (topic, bytes) in batch {
+            client
+                .publish(topic, QoS::AtMostOnce, true, bytes)
+                .await
+                .unwrap();
+            published += 1;
+        }
+    }
+    client
+        .publish("sim/done", QoS::AtLeastOnce, false, b"done".to_vec())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(600), poller)
+        .await
+        .expect("the broker acknowledged the simulator's last message")
+        .unwrap();
+    published
+}
+
+/// Device `i`'s signed usage reports, one per month starting on `starts`: (topic, message).
+fn device_history(
+    pki: &Pki,
+    i: usize,
+    structures: usize,
+    starts: &[Date],
+    now: SystemTime,
+    (not_before, not_after): (OffsetDateTime, OffsetDateTime),
+) -> Vec<(String, Vec<u8>)> {
+    let who = Identity {
+        grappe: GRAPPE.into(),
+        structure: format!("structure-{:03}", i % structures),
+        device: format!("dev-{i:05}"),
+    };
+    let (cert, key) = pki.device(&who.device, &who.structure, GRAPPE, not_before, not_after);
+    let key = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
+    let Some(&first) = starts.iter().min() else {
+        return Vec::new();
+    };
+    // Most devices were there before the history starts; one in 25 came during its first
+    // month.
+    let deployed = if i % 25 == 0 {
+        first + time::Duration::days((i / 25 % 20) as i64)
+    } else {
+        first - time::Duration::days(30 + (mix(i as u64, 0) % 300) as i64)
+    };
+    let mut reports = Vec::with_capacity(starts.len());
+    for (k, &start) in starts.iter().enumerate() {
+        let length = start.month().length(start.year());
+        let end = start + time::Duration::days(length.into());
+        // Made as the agent closes the month, shortly after midnight UTC; never later than
+        // now (a month not over yet is reported as it stands).
+        let made = (SystemTime::from(end.midnight().assume_utc())
+            + Duration::from_secs(300 + (i % 3_000) as u64))
+        .min(now);
+        let made_day = OffsetDateTime::from(made).date();
+        let days: Vec<DayUsage> = (0..length)
+            .map(|d| start + time::Duration::days(d.into()))
+            .filter(|date| *date >= deployed && *date <= made_day)
+            .filter_map(|date| day_usage(i, date))
+            .collect();
+        let period = grappe_agent::wire::usage::period(start.year(), start.month());
+        let data = UsageMonth {
+            period: period.clone(),
+            days_on: days.iter().filter(|d| d.uptime_s > 0).count() as u32,
+            days_active: days.iter().filter(|d| d.active_s > 0).count() as u32,
+            days,
+            active_rule: Some(ACTIVE_RULE.into()),
+            // The ledger keeps about 400 days.
+            first_day: Some(deployed.max(made_day - time::Duration::days(400))),
+            equipment: Some(equipment(i, k, made)),
+        };
+        let seq = (k as u64 + 1) * 1_000 + (i % 1_000) as u64;
+        let envelope = Envelope::new(Kind::Usage, &who, made, seq, data);
+        let report = serde_json::to_vec(&envelope).unwrap();
+        let message = grappe_agent::wire::signed::seal(&report, key.as_ref(), &cert).unwrap();
+        reports.push((Topic::UsageMonth(period).of(&who), message));
+    }
+    reports
+}
+
+/// One day of device `i`: kiosks always on, care staff tablets on through the shifts,
+/// office PCs on working days (and briefly at some weekends); an idle day now and then,
+/// a day off (no record) more rarely, and each device used more or less than others.
+fn day_usage(i: usize, date: Date) -> Option<DayUsage> {
+    let h = mix(i as u64, date.to_julian_day() as u64);
+    if h % 53 == 0 {
+        return None;
+    }
+    let r = |shift: u32, m: u64| (h >> shift) % m;
+    let weekend = matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday);
+    let (uptime_s, boots, active_s) = match i % 4 {
+        0 => {
+            let boots = u32::from(r(8, 29) == 0);
+            (
+                86_400 - u64::from(boots) * r(16, 1_800),
+                boots,
+                7_200 + r(24, 28_800),
+            )
+        }
+        3 if weekend => {
+            if r(8, 3) != 0 {
+                return None;
+            }
+            (900 + r(16, 2_700), 1, 0)
+        }
+        3 => (
+            25_200 + r(8, 10_800),
+            1 + u32::from(r(16, 9) == 0),
+            7_200 + r(24, 14_400),
+        ),
+        _ => (
+            36_000 + r(8, 21_600),
+            1 + u32::from(r(16, 3) == 0),
+            3_600 + r(24, 18_000),
+        ),
+    };
+    let intensity = 40 + mix(i as u64, 1) % 80;
+    let active_s = if r(40, 12) == 0 {
+        0
+    } else {
+        (active_s * intensity / 100).min(uptime_s)
+    };
+    Some(DayUsage {
+        date,
+        uptime_s,
+        active_s,
+        boots,
+    })
+}
+
+/// Device `i`'s equipment at the end of its `k`th month: its board, a posture score of
+/// 60-95 (60-69 for one device in 13, which has a second UID-0 account), now and then a
+/// failing high check, and pending security updates some months.
+fn equipment(i: usize, k: usize, made: SystemTime) -> Equipment {
+    const BOARDS: [(&str, &str); 4] = [
+        ("LENOVO", "ThinkCentre M70q Gen 4"),
+        ("Dell Inc.", "OptiPlex 7010"),
+        ("HP", "EliteDesk 800 G6 Desktop Mini PC"),
+        ("Raspberry Pi Foundation", "Raspberry Pi 4 Model B Rev 1.5"),
+    ];
+    let (vendor, model) = BOARDS[(mix(i as u64, 2) % BOARDS.len() as u64) as usize];
+    let h = mix(i as u64, 1_000 + k as u64);
+    let critical = i % 13 == 0;
+    let score = if critical { 60 + h % 10 } else { 70 + h % 26 } as u8;
+    let mut failing_high = Vec::new();
+    if (h >> 8) % 5 == 0 {
+        failing_high.push("ssh.password_auth".to_string());
+    }
+    if (h >> 12) % 7 == 0 {
+        failing_high.push("network.firewall".to_string());
+    }
+    let security = if (h >> 16) % 4 == 0 {
+        1 + (h >> 20) % 6
+    } else {
+        0
+    } as usize;
+    Equipment {
+        board: Some(BoardId {
+            vendor: Some(vendor.into()),
+            model: Some(model.into()),
+            serial: Some(format!("SN-{i:05}")),
+        }),
+        posture: Some(PostureAt {
+            collected_at: rfc(made - Duration::from_secs(7_200)),
+            score,
+            failing_critical: if critical {
+                vec!["accounts.uid0".into()]
+            } else {
+                Vec::new()
+            },
+            failing_high,
+        }),
+        patches: Some(PatchesAt {
+            collected_at: rfc(made - Duration::from_secs(3_600)),
+            // One device in 97 could not read apt's lists.
+            security_count: (i % 97 != 0).then_some(security),
+            upgradable_count: (i % 97 != 0).then_some(security + ((h >> 24) % 25) as usize),
+        }),
+    }
+}
+
+/// The first day of "YYYY-MM".
+fn month_start(month: &str) -> Date {
+    let (y, m) = month.split_once('-').expect("YYYY-MM");
+    let m: u8 = m.parse().expect("YYYY-MM");
+    Date::from_calendar_date(
+        y.parse().expect("YYYY-MM"),
+        time::Month::try_from(m).expect("a month 01-12"),
+        1,
+    )
+    .unwrap()
+}
+
+/// SplitMix64 of two numbers: deterministic figures that look random.
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_add(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn rfc(t: SystemTime) -> String {
