@@ -10,61 +10,14 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "common/measure.rs"]
+mod measure;
+
+use measure::{measure, median, Usage};
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// What the kernel accounted for one run of a command (and the children it waited for).
-#[derive(Clone, Copy)]
-struct Usage {
-    wall: Duration,
-    cpu: Duration,
-    max_rss_kib: u64,
-}
-
-fn measure(command: &mut Command) -> Usage {
-    let start = Instant::now();
-    // Reaped below by wait4, which std's Child::wait cannot replace: it gives no rusage.
-    #[allow(clippy::zombie_processes)]
-    let child = command.stdout(Stdio::null()).spawn().unwrap();
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    let wall = start.elapsed();
-    assert_eq!(pid, child.id() as i32);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{command:?} failed ({status})"
-    );
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Usage {
-        wall,
-        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        max_rss_kib: usage.ru_maxrss as u64,
-    }
-}
-
-fn median(mut runs: Vec<Usage>) -> Usage {
-    runs.sort_by_key(|u| u.wall);
-    let mut m = runs[runs.len() / 2];
-    m.max_rss_kib = runs.iter().map(|u| u.max_rss_kib).max().unwrap();
-    m
-}
-
-/// The twelve months before the current one (UTC), oldest first.
-fn last_twelve_months() -> Vec<String> {
-    let today = time::OffsetDateTime::now_utc().date();
-    let (mut y, mut m) = (today.year(), today.month() as u8);
-    let mut months = Vec::new();
-    for _ in 0..12 {
-        (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
-        months.push(format!("{y:04}-{m:02}"));
-    }
-    months.reverse();
-    months
-}
 
 /// Bytes and number of the files under `dir`, and how many are usage reports.
 fn tree(dir: &Path) -> (u64, usize, usize) {
@@ -108,13 +61,10 @@ fn signature_states(
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() { vec![5_000] } else { sizes };
+    let sizes = measure::sizes(&[5_000]);
     let fleet = env!("CARGO_BIN_EXE_grappe-fleet");
-    let months = last_twelve_months();
+    // The twelve months before the current one, oldest first.
+    let months: Vec<String> = (1..=12).rev().map(common::month_before).collect();
     let (from, to) = (&months[0], &months[months.len() - 1]);
     for &n in &sizes {
         let structures = (n / 20).max(1);

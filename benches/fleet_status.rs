@@ -8,58 +8,15 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "common/measure.rs"]
+mod measure;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use measure::{measure, median};
 
-/// What the kernel accounted for one run of a command (and the children it waited for).
-#[derive(Clone, Copy)]
-struct Usage {
-    wall: Duration,
-    cpu: Duration,
-    max_rss_kib: u64,
-}
-
-fn measure(command: &mut Command) -> Usage {
-    let start = Instant::now();
-    // Reaped below by wait4, which std's Child::wait cannot replace: it gives no rusage.
-    #[allow(clippy::zombie_processes)]
-    let child = command.stdout(Stdio::null()).spawn().unwrap();
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    let wall = start.elapsed();
-    assert_eq!(pid, child.id() as i32);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{command:?} failed ({status})"
-    );
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Usage {
-        wall,
-        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        max_rss_kib: usage.ru_maxrss as u64,
-    }
-}
-
-fn median(mut runs: Vec<Usage>) -> Usage {
-    runs.sort_by_key(|u| u.wall);
-    let mut m = runs[runs.len() / 2];
-    m.max_rss_kib = runs.iter().map(|u| u.max_rss_kib).max().unwrap();
-    m
-}
+use std::process::Command;
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![500, 5_000, 20_000]
-    } else {
-        sizes
-    };
+    let sizes = measure::sizes(&[500, 5_000, 20_000]);
     let fleet = env!("CARGO_BIN_EXE_grappe-fleet");
     let naive = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/naive_status.py");
     let templates = common::sim::templates();

@@ -629,9 +629,16 @@ impl Agent {
                 self.close_previous_usage_month(now);
             }
             let state_dir = Some(self.config.state_dir.as_path());
-            match collect::report(kind, &self.root, &self.ledger, state_dir, now) {
-                Ok(mut data) => {
-                    self.note_equipment(kind, &mut data, now);
+            let collected = match kind {
+                Kind::Usage => {
+                    let today = time::OffsetDateTime::from(now).date();
+                    Ok(self.usage_report(today.year(), today.month()))
+                }
+                _ => collect::report(kind, &self.root, &self.ledger, state_dir, now),
+            };
+            match collected {
+                Ok(data) => {
+                    self.note_equipment(kind, &data, now);
                     let topic = topic_of(kind, now).of(self.identity());
                     self.spool_report(kind, &topic, &data, now, force);
                 }
@@ -644,10 +651,9 @@ impl Agent {
     }
 
     /// Keeps what a usage report says of the equipment from the inventory, posture and
-    /// patch reports as they are collected, and puts it in each usage report.
-    fn note_equipment(&mut self, kind: Kind, data: &mut serde_json::Value, now: SystemTime) {
+    /// patch reports as they are collected.
+    fn note_equipment(&mut self, kind: Kind, data: &serde_json::Value, now: SystemTime) {
         use wire::usage::{BoardId, PatchesAt, PostureAt};
-        let at = wire::rfc3339(now);
         let eq = &mut self.equipment;
         match kind {
             Kind::Inventory => {
@@ -656,10 +662,10 @@ impl Agent {
                 }
             }
             Kind::Posture => {
-                if let Ok(summary) = wire::posture::Summary::deserialize(&*data) {
+                if let Ok(summary) = wire::posture::Summary::deserialize(data) {
                     let (failing_critical, failing_high) = summary.failing_serious();
                     eq.posture = Some(PostureAt {
-                        collected_at: at,
+                        collected_at: wire::rfc3339(now),
                         score: summary.score,
                         failing_critical,
                         failing_high,
@@ -667,21 +673,24 @@ impl Agent {
                 }
             }
             Kind::Patches => {
-                if let Ok(summary) = wire::patches::Summary::deserialize(&*data) {
+                if let Ok(summary) = wire::patches::Summary::deserialize(data) {
                     eq.patches = Some(PatchesAt {
-                        collected_at: at,
+                        collected_at: wire::rfc3339(now),
                         security_count: summary.security_count,
                         upgradable_count: summary.upgradable_count,
                     });
                 }
             }
-            Kind::Usage => {
-                if let Some(month) = data.as_object_mut() {
-                    let equipment = serde_json::to_value(&self.equipment).unwrap_or_default();
-                    month.insert("equipment".into(), equipment);
-                }
-            }
+            Kind::Usage => {}
         }
+    }
+
+    /// The usage report's `data` for a month: the ledger's figures and the equipment as
+    /// the latest reports saw it.
+    fn usage_report(&self, year: i32, month: time::Month) -> serde_json::Value {
+        let mut data = self.ledger.month(year, month);
+        data.equipment = Some(self.equipment.clone());
+        serde_json::to_value(data).unwrap_or_default()
     }
 
     /// Once a month has ended, publishes its final figures (retried until stored), and
@@ -699,8 +708,7 @@ impl Agent {
             if this < previous || this >= period {
                 continue;
             }
-            let mut data = serde_json::to_value(self.ledger.month(year, month)).unwrap_or_default();
-            self.note_equipment(Kind::Usage, &mut data, now);
+            let data = self.usage_report(year, month);
             let topic = Topic::UsageMonth(this).of(self.identity());
             all_stored &= self.spool_report(Kind::Usage, &topic, &data, now, true);
         }

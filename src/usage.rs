@@ -89,7 +89,8 @@ pub struct Probe {
     pub now: SystemTime,
     /// Whether an interactive local session exists (see [`session_active`]).
     pub session_active: bool,
-    /// Whether a display is lit; `None`: no display the agent can read (see [`display_lit`]).
+    /// Whether a display is lit; `None`: no display the agent can read (see
+    /// [`display_lit`]), or not looked at because no session is open.
     pub display_lit: Option<bool>,
 }
 
@@ -116,12 +117,19 @@ pub fn probe(root: &Root) -> io::Result<Probe> {
     }
     let uptime = parse_uptime(&root.read_live("/proc/uptime")?)
         .ok_or_else(|| invalid("unreadable /proc/uptime"))?;
+    let session_active = session_active(root);
     Ok(Probe {
         boot_id,
         uptime,
         now: SystemTime::now(),
-        session_active: session_active(root),
-        display_lit: display_lit(root),
+        session_active,
+        // Read only when it can matter: without a session the minute is not use, whatever
+        // the screen shows (most minutes of an office PC at night, every minute of a box).
+        display_lit: if session_active {
+            display_lit(root)
+        } else {
+            None
+        },
     })
 }
 
@@ -316,6 +324,10 @@ pub fn display_lit(root: &Root) -> Option<bool> {
         .filter(|(name, _)| is_drm_connector(name))
         .map(|(name, dir)| (is_internal_panel(&name), connector_lit(&dir)))
         .collect();
+    // An external screen lit decides: the backlights need not be read.
+    if connectors.contains(&(false, Some(true))) {
+        return Some(true);
+    }
     // `None`: no readable `brightness`.
     let backlights: Vec<Option<bool>> = class_entries(root, "/sys/class/backlight")
         .into_iter()
@@ -1190,7 +1202,8 @@ mod tests {
             let live = fake_live(sessions);
             connector(live.path(), "card0-HDMI-A-1", "connected", "enabled", "On");
             let p = probe(&Root::host().with_live(live.path())).unwrap();
-            assert_eq!((p.session_active, p.display_lit), (false, Some(true)));
+            assert_eq!((p.session_active, lit(&live)), (false, Some(true)));
+            assert_eq!(p.display_lit, None, "not read without a session");
             assert_eq!(active_over_a_minute(&p), 0);
         }
     }

@@ -103,10 +103,33 @@ fn files(f: &[PathBuf; 3]) -> [&Path; 3] {
 
 /// Whether a client with these files gets a CONNACK from the broker on `port`.
 fn can_connect(port: u16, ca: &Path, cert: &Path, key: &Path) -> bool {
+    mosquitto_pub(
+        port,
+        [ca, cert, key],
+        &format!("grappe/v1/{GRAPPE}/probe"),
+        "x",
+        false,
+    )
+}
+
+/// Publishes one message (QoS 1) with `mosquitto_pub` and these CA, certificate and key
+/// files; whether the broker took it.
+fn mosquitto_pub(port: u16, files: [&Path; 3], topic: &str, message: &str, retain: bool) -> bool {
+    let [ca, cert, key] = files;
     Command::new("mosquitto_pub")
-        .args(["-h", "localhost", "-p", &port.to_string(), "-q", "1", "-t"])
-        .arg(format!("grappe/v1/{GRAPPE}/probe"))
-        .args(["-m", "x", "--cafile"])
+        .args([
+            "-h",
+            "localhost",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+        ])
+        .args(["-m", message])
+        .args(retain.then_some("-r"))
+        .arg("--cafile")
         .arg(ca)
         .arg("--cert")
         .arg(cert)
@@ -196,6 +219,18 @@ impl Grappe {
             port,
             operator_port,
         }
+    }
+
+    /// A grappe with these devices (structure, device) enrolled, its broker running, and
+    /// the fleet.toml of operator alice.
+    fn running(dir: &Path, devices: &[(&str, &str)]) -> (Grappe, Mosquitto, PathBuf) {
+        let grappe = Grappe::init(dir);
+        for (structure, device) in devices {
+            grappe.issue(dir, structure, device, &[]);
+        }
+        let broker = Mosquitto::start(dir, grappe.port);
+        let config = fleet_toml(dir, &grappe);
+        (grappe, broker, config)
     }
 
     /// Issues a device's bundle into `dir/DEVICE` (the broker configuration is written
@@ -503,17 +538,15 @@ fn status_json(config: &str, extra: &[&str]) -> (Value, BTreeMap<String, Value>)
 fn the_it_staff_see_and_drive_the_fleet() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let grappe = Grappe::init(dir);
-    for (structure, device) in [
-        ("ehpad-a", "dev-a1"),
-        ("ehpad-a", "dev-a2"),
-        ("ehpad-a", "dev-a3"),
-        ("foyer-b", "dev-b1"),
-    ] {
-        grappe.issue(dir, structure, device, &[]);
-    }
-    let broker = Mosquitto::start(dir, grappe.port);
-    let config = fleet_toml(dir, &grappe);
+    let (grappe, broker, config) = Grappe::running(
+        dir,
+        &[
+            ("ehpad-a", "dev-a1"),
+            ("ehpad-a", "dev-a2"),
+            ("ehpad-a", "dev-a3"),
+            ("foyer-b", "dev-b1"),
+        ],
+    );
     let config = config.to_str().unwrap();
 
     // dev-a1 runs one cycle and stops cleanly; dev-a2 runs as a service; dev-b1 runs as
@@ -918,17 +951,6 @@ fn status_reads_a_simulated_fleet_exactly() {
     );
 }
 
-/// The month `back` months before the current one, "YYYY-MM".
-fn month_before(back: i32) -> String {
-    let today = time::OffsetDateTime::now_utc().date();
-    let index = today.year() * 12 + today.month() as i32 - 1 - back;
-    format!(
-        "{:04}-{:02}",
-        index.div_euclid(12),
-        index.rem_euclid(12) + 1
-    )
-}
-
 /// A usage ledger with `active_days` days used (an hour each) and `on_days` days on, in
 /// each of `months`, and a state saying the oldest of them was the last month published:
 /// the agent then closes (publishes, signed) every one of them on its next run.
@@ -949,9 +971,8 @@ fn prepare_ledger(bundle: &Path, months: &[(&str, u32, u32)]) {
     std::fs::write(var.join("state.json"), state.to_string()).unwrap();
 }
 
-/// Copies a proof directory, changes one file with `edit`, and writes SHA256SUMS again
-/// (as a forger would), so that only the figure and signature checks can catch it.
-fn tampered(proof: &Path, name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
+/// A copy of a proof directory beside it, named `name`.
+fn copy_of(proof: &Path, name: &str) -> PathBuf {
     let copy = proof.with_file_name(name);
     let status = Command::new("cp")
         .arg("-a")
@@ -960,6 +981,13 @@ fn tampered(proof: &Path, name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
         .status()
         .unwrap();
     assert!(status.success());
+    copy
+}
+
+/// Copies a proof directory, changes one file with `edit`, and writes SHA256SUMS again
+/// (as a forger would), so that only the figure and signature checks can catch it.
+fn tampered(proof: &Path, name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
+    let copy = copy_of(proof, name);
     edit(&copy);
     let sums = Command::new("sh")
         .arg("-c")
@@ -1113,18 +1141,16 @@ fn print_in_chromium(html: &Path, work: &Path, artefacts: &Path) -> (usize, usiz
 fn proof_and_verify_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let grappe = Grappe::init(dir);
-    for (structure, device) in [
-        ("ehpad-a", "tab-a1"),
-        ("ehpad-a", "tab-a2"),
-        ("foyer-b", "tab-b1"),
-    ] {
-        grappe.issue(dir, structure, device, &[]);
-    }
-    let _broker = Mosquitto::start(dir, grappe.port);
-    let config = fleet_toml(dir, &grappe);
+    let (grappe, _broker, config) = Grappe::running(
+        dir,
+        &[
+            ("ehpad-a", "tab-a1"),
+            ("ehpad-a", "tab-a2"),
+            ("foyer-b", "tab-b1"),
+        ],
+    );
     let config = config.to_str().unwrap();
-    let (m2, m1) = (month_before(2), month_before(1));
+    let (m2, m1) = (common::month_before(2), common::month_before(1));
 
     // Ledgers of the two past months, published (signed) by one real cycle of each agent.
     prepare_ledger(&dir.join("tab-a1"), &[(&m2, 25, 15), (&m1, 28, 20)]);
@@ -1143,29 +1169,19 @@ fn proof_and_verify_end_to_end() {
         "collected_at": format!("{m2}-28T12:00:00Z"), "seq": 7, "data": {"period": m2,
         "days": [{"date": format!("{m2}-02"), "uptime_s": 7200, "active_s": 3600, "boots": 1}],
         "days_on": 1, "days_active": 1}});
-    let published = Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "localhost",
-            "-p",
-            &grappe.port.to_string(),
-            "-q",
-            "1",
-            "-r",
-            "-t",
-        ])
-        .arg(format!("grappe/v1/{GRAPPE}/foyer-b/tab-b1/usage/{m2}"))
-        .arg("-m")
-        .arg(legacy.to_string())
-        .arg("--cafile")
-        .arg(b1.join("ca.pem"))
-        .arg("--cert")
-        .arg(b1.join("device.pem"))
-        .arg("--key")
-        .arg(b1.join("device.key"))
-        .status()
-        .unwrap();
-    assert!(published.success());
+    let b1_files = [
+        b1.join("ca.pem"),
+        b1.join("device.pem"),
+        b1.join("device.key"),
+    ];
+    let published = mosquitto_pub(
+        grappe.port,
+        files(&b1_files),
+        &format!("grappe/v1/{GRAPPE}/foyer-b/tab-b1/usage/{m2}"),
+        &legacy.to_string(),
+        true,
+    );
+    assert!(published, "the unsigned report was published");
 
     // The purchase list: tab-a1 by its id, tab-a2 too, a tablet never seen; tab-b1 is
     // not on it.
@@ -1335,13 +1351,7 @@ fn proof_and_verify_end_to_end() {
         }
     };
     // A file changed without SHA256SUMS: named.
-    let copy = dir.join("t-sums");
-    Command::new("cp")
-        .arg("-a")
-        .arg(&proof)
-        .arg(&copy)
-        .status()
-        .unwrap();
+    let copy = copy_of(&proof, "t-sums");
     replace_in(
         &copy.join("equipment.html"),
         "EHPAD Les Acacias",
@@ -1440,13 +1450,7 @@ fn proof_and_verify_end_to_end() {
         std::fs::remove_file(p.join(format!("evidence/ehpad-a/tab-a2/usage-{m2}.json"))).unwrap();
     });
     refused(&t, &[&format!("equipment.csv: a row for structure ehpad-a, device tab-a2, month {m2} that no evidence supports")]);
-    let copy = dir.join("t-missing-sums");
-    Command::new("cp")
-        .arg("-a")
-        .arg(&proof)
-        .arg(&copy)
-        .status()
-        .unwrap();
+    let copy = copy_of(&proof, "t-missing-sums");
     std::fs::remove_file(copy.join(format!("evidence/ehpad-a/tab-a2/usage-{m2}.json"))).unwrap();
     refused(
         &copy,

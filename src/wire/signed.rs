@@ -235,52 +235,71 @@ impl Signed {
         anchors: &[rustls::pki_types::TrustAnchor<'_>],
         at: SystemTime,
     ) -> Result<Signer, Invalid> {
+        let report = self.report().map_err(Invalid::Damaged)?;
+        let cert = self.check_signature(&report)?;
+        check_certificate(&cert, anchors, at)
+    }
+
+    /// Checks the signature over `report` (this envelope's payload, decoded) against the
+    /// key of the certificate it carries; that certificate.
+    pub fn check_signature(&self, report: &[u8]) -> Result<CertificateDer<'static>, Invalid> {
         let alg = Algorithm::from_name(&self.alg)
             .ok_or_else(|| Invalid::Damaged(format!("unknown algorithm {:?}", self.alg)))?;
-        let report = self.report().map_err(Invalid::Damaged)?;
         let cert_der = CertificateDer::from(self.certificate().map_err(Invalid::Damaged)?);
         let sig = BASE64
             .decode(&self.sig)
             .map_err(|e| Invalid::Damaged(format!("sig is not base64: {e}")))?;
         let cert = webpki::EndEntityCert::try_from(&cert_der)
             .map_err(|e| Invalid::Damaged(format!("cert is not a certificate: {e}")))?;
-        cert.verify_signature(alg.verifier(), &report, &sig)
+        cert.verify_signature(alg.verifier(), report, &sig)
             .map_err(|_| Invalid::BadSignature)?;
-        let since_epoch = at
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        cert.verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
-            anchors,
-            &[],
-            UnixTime::since_unix_epoch(since_epoch),
-            webpki::KeyUsage::client_auth(),
-            None,
-            None,
-        )
-        .map_err(|e| {
-            Invalid::Untrusted(match e {
-                webpki::Error::UnknownIssuer => "not issued by the grappe CA".into(),
-                // A CA of the same name, not the grappe's key.
-                webpki::Error::InvalidSignatureForPublicKey => {
-                    "not issued by the grappe CA (a CA of the same name signed it)".into()
-                }
-                webpki::Error::CertExpired { .. } => format!(
-                    "expired before the report was made ({})",
-                    crate::wire::rfc3339(at)
-                ),
-                webpki::Error::CertNotValidYet { .. } => format!(
-                    "not yet valid when the report was made ({})",
-                    crate::wire::rfc3339(at)
-                ),
-                other => other.to_string(),
-            })
-        })?;
-        Ok(Signer {
-            subject: subject(cert.subject()).unwrap_or_default(),
-            cert_sha256: sha256_hex(&cert_der),
-        })
+        Ok(cert_der)
     }
+}
+
+/// Checks a device certificate against `anchors` (the grappe CA) for client
+/// authentication as of `at`; who it was issued to.
+pub fn check_certificate(
+    cert_der: &CertificateDer<'_>,
+    anchors: &[rustls::pki_types::TrustAnchor<'_>],
+    at: SystemTime,
+) -> Result<Signer, Invalid> {
+    let cert = webpki::EndEntityCert::try_from(cert_der)
+        .map_err(|e| Invalid::Damaged(format!("cert is not a certificate: {e}")))?;
+    let since_epoch = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    cert.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        anchors,
+        &[],
+        UnixTime::since_unix_epoch(since_epoch),
+        webpki::KeyUsage::client_auth(),
+        None,
+        None,
+    )
+    .map_err(|e| {
+        Invalid::Untrusted(match e {
+            webpki::Error::UnknownIssuer => "not issued by the grappe CA".into(),
+            // A CA of the same name, not the grappe's key.
+            webpki::Error::InvalidSignatureForPublicKey => {
+                "not issued by the grappe CA (a CA of the same name signed it)".into()
+            }
+            webpki::Error::CertExpired { .. } => format!(
+                "expired before the report was made ({})",
+                crate::wire::rfc3339(at)
+            ),
+            webpki::Error::CertNotValidYet { .. } => format!(
+                "not yet valid when the report was made ({})",
+                crate::wire::rfc3339(at)
+            ),
+            other => other.to_string(),
+        })
+    })?;
+    Ok(Signer {
+        subject: subject(cert.subject()).unwrap_or_default(),
+        cert_sha256: sha256_hex(cert_der),
+    })
 }
 
 /// Lower-case hex SHA-256 of `bytes`.

@@ -105,11 +105,7 @@ impl Topic {
 
 /// `YYYY-MM`, month 01 to 12.
 fn is_period(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 7
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && matches!((b[5], b[6]), (b'0', b'1'..=b'9') | (b'1', b'0'..=b'2'))
+    crate::wire::usage::parse_period(s).is_some()
 }
 
 impl Identity {

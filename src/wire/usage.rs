@@ -91,6 +91,23 @@ pub fn period(year: i32, month: time::Month) -> String {
     format!("{year:04}-{:02}", month as u8)
 }
 
+/// "YYYY-MM" back to its year and month; `None` for anything else (a topic level, a
+/// command-line argument).
+pub fn parse_period(s: &str) -> Option<(i32, time::Month)> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 7 || b[4] != b'-' || !digits(0..4) || !digits(5..7) {
+        return None;
+    }
+    let month = time::Month::try_from(s[5..].parse::<u8>().ok()?).ok()?;
+    Some((s[..4].parse().ok()?, month))
+}
+
+/// A day as the report writes it, "YYYY-MM-DD".
+pub fn day(date: Date) -> String {
+    format!("{}-{:02}", period(date.year(), date.month()), date.day())
+}
+
 /// The period `t` falls in (UTC): the month a device files it under, and the one the
 /// fleet reads.
 pub fn period_at(t: std::time::SystemTime) -> String {
@@ -155,5 +172,23 @@ mod tests {
         assert_eq!(period_at(t), "2026-11");
         assert_eq!(period_at(t + Duration::from_secs(1)), "2026-12");
         assert_eq!(period(2027, time::Month::January), "2027-01");
+    }
+
+    #[test]
+    fn periods_parse_back_and_nothing_else_does() {
+        assert_eq!(parse_period("2026-11"), Some((2026, time::Month::November)));
+        for bad in [
+            "2026-13",
+            "2026-00",
+            "2026-1",
+            "26-11",
+            "2026/11",
+            "2026-1a",
+            "2026-11-01",
+        ] {
+            assert_eq!(parse_period(bad), None, "{bad}");
+        }
+        let d = Date::from_calendar_date(2026, time::Month::March, 7).unwrap();
+        assert_eq!(day(d), "2026-03-07");
     }
 }

@@ -181,6 +181,14 @@ impl Drop for Broker {
     }
 }
 
+/// The month `back` months before the current one (UTC), "YYYY-MM".
+pub fn month_before(back: i32) -> String {
+    let today = time::OffsetDateTime::now_utc().date();
+    let index = today.year() * 12 + today.month() as i32 - 1 - back;
+    let month = time::Month::try_from((index.rem_euclid(12) + 1) as u8).unwrap();
+    grappe_agent::wire::usage::period(index.div_euclid(12), month)
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

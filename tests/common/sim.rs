@@ -181,8 +181,10 @@ pub fn publish(port: u16, n: usize, structures: usize, templates: &Value) -> Tru
     runtime.block_on(publish_async(port, n, structures, templates))
 }
 
-async fn publish_async(port: u16, n: usize, structures: usize, templates: &Value) -> Truth {
-    let mut options = MqttOptions::new("simulator", "127.0.0.1", port);
+/// The simulator's connection on the plain port, and the task driving it until the
+/// sentinel of [`stored`] is acknowledged.
+fn publisher(port: u16, client_id: &str) -> (AsyncClient, tokio::task::JoinHandle<()>) {
+    let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
     options
         .set_max_packet_size(1 << 21, 1 << 21)
         .set_keep_alive(Duration::from_secs(60));
@@ -197,6 +199,24 @@ async fn publish_async(port: u16, n: usize, structures: usize, templates: &Value
             }
         }
     });
+    (client, poller)
+}
+
+/// Returns once the broker holds every message published before: it handles a client's
+/// packets in order, so a QoS 1 sentinel acknowledged comes after all of them.
+async fn stored(client: &AsyncClient, poller: tokio::task::JoinHandle<()>) {
+    client
+        .publish("sim/done", QoS::AtLeastOnce, false, b"done".to_vec())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(600), poller)
+        .await
+        .expect("the broker acknowledged the simulator's last message")
+        .unwrap();
+}
+
+async fn publish_async(port: u16, n: usize, structures: usize, templates: &Value) -> Truth {
+    let (client, poller) = publisher(port, "simulator");
     let now = SystemTime::now();
     let month = &grappe_agent::wire::rfc3339(now)[..7];
     let mut truth = Truth {
@@ -272,16 +292,7 @@ async fn publish_async(port: u16, n: usize, structures: usize, templates: &Value
                 .unwrap();
         }
     }
-    // The broker handles a client's packets in order: once this is acknowledged, every
-    // retained message before it is stored.
-    client
-        .publish("sim/done", QoS::AtLeastOnce, false, b"done".to_vec())
-        .await
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(600), poller)
-        .await
-        .expect("the broker acknowledged the simulator's last message")
-        .unwrap();
+    stored(&client, poller).await;
     truth
 }
 
@@ -368,26 +379,13 @@ pub fn publish_usage_history(
     })
 }
 
-/// Publishes (retained, QoS 0) what the workers send, then waits for the broker to
-/// acknowledge a QoS 1 sentinel: once it has, every message before it is stored.
+/// Publishes (retained, QoS 0) what the workers send, and returns once the broker holds
+/// it all.
 async fn publish_signed(
     port: u16,
     mut batches: tokio::sync::mpsc::Receiver<Vec<(String, Vec<u8>)>>,
 ) -> usize {
-    let mut options = MqttOptions::new("simulator-usage", "127.0.0.1", port);
-    options
-        .set_max_packet_size(1 << 21, 1 << 21)
-        .set_keep_alive(Duration::from_secs(60));
-    let (client, mut events) = AsyncClient::new(options, 1024);
-    let poller = tokio::spawn(async move {
-        loop {
-            match events.poll().await {
-                Ok(Event::Incoming(Packet::PubAck(_))) => return,
-                Ok(_) => {}
-                Err(e) => panic!("simulator lost the broker: {e}"),
-            }
-        }
-    });
+    let (client, poller) = publisher(port, "simulator-usage");
     let mut published = 0;
     while let Some(batch) = batches.recv().await {
         for (topic, bytes) in batch {
@@ -398,14 +396,7 @@ async fn publish_signed(
             published += 1;
         }
     }
-    client
-        .publish("sim/done", QoS::AtLeastOnce, false, b"done".to_vec())
-        .await
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(600), poller)
-        .await
-        .expect("the broker acknowledged the simulator's last message")
-        .unwrap();
+    stored(&client, poller).await;
     published
 }
 
@@ -573,14 +564,8 @@ fn equipment(i: usize, k: usize, made: SystemTime) -> Equipment {
 
 /// The first day of "YYYY-MM".
 fn month_start(month: &str) -> Date {
-    let (y, m) = month.split_once('-').expect("YYYY-MM");
-    let m: u8 = m.parse().expect("YYYY-MM");
-    Date::from_calendar_date(
-        y.parse().expect("YYYY-MM"),
-        time::Month::try_from(m).expect("a month 01-12"),
-        1,
-    )
-    .unwrap()
+    let (year, month) = grappe_agent::wire::usage::parse_period(month).expect("YYYY-MM");
+    Date::from_calendar_date(year, month, 1).unwrap()
 }
 
 /// SplitMix64 of two numbers: deterministic figures that look random.

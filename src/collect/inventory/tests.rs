@@ -303,7 +303,7 @@ fn unreadable_serial_is_null_with_a_note_and_packages_digest_is_stable() {
     // sha256 of "dpkg:armhf=1.21.22\nlibc6:armhf=2.36-9+rpt2+deb12u9\n"
     assert_eq!(
         p.sha256,
-        sha256_hex(b"dpkg:armhf=1.21.22\nlibc6:armhf=2.36-9+rpt2+deb12u9\n")
+        crate::wire::signed::sha256_hex(b"dpkg:armhf=1.21.22\nlibc6:armhf=2.36-9+rpt2+deb12u9\n")
     );
 }
 
@@ -489,11 +489,8 @@ fn packages_digest_follows_name_arch_version_order() {
     assert_eq!(p.count, 4);
     assert_eq!(
         p.sha256,
-        sha256_hex(b"lib:amd64=1.0\nlib:i386=1.0\nlib-dev:amd64=1.0\nlib2:amd64=1.0\n")
+        crate::wire::signed::sha256_hex(
+            b"lib:amd64=1.0\nlib:i386=1.0\nlib-dev:amd64=1.0\nlib2:amd64=1.0\n"
+        )
     );
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }

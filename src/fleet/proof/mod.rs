@@ -91,6 +91,8 @@ pub async fn make(config: &FleetConfig, opts: &Options) -> Result<Made> {
         .iter()
         .map(|m| Topic::UsageMonth(m.clone()).of(&every_device))
         .collect();
+    let mut checker = model::Checker::new(&anchors);
+    let mut certificates = std::collections::HashSet::new();
     let mut rows = Vec::new();
     let mut unreadable = Vec::new();
     let mut write_error = None;
@@ -99,9 +101,15 @@ pub async fn make(config: &FleetConfig, opts: &Options) -> Result<Made> {
             if payload.is_empty() || write_error.is_some() {
                 return;
             }
-            match model::row_of(topic, payload, &anchors) {
+            let row = match Topic::parse(topic) {
+                Some((who, Topic::UsageMonth(month))) => {
+                    model::row_of(&who, &month, payload, &mut checker)
+                }
+                _ => Err("not a usage topic".into()),
+            };
+            match row {
                 Ok(row) => {
-                    if let Err(e) = keep_evidence(&opts.out, &row, payload) {
+                    if let Err(e) = keep_evidence(&opts.out, &row, payload, &mut certificates) {
                         write_error = Some(e);
                     }
                     rows.push(row);
@@ -136,23 +144,24 @@ pub async fn make(config: &FleetConfig, opts: &Options) -> Result<Made> {
             .collect(),
         purchases,
     };
-    let count = |f: fn(&Row) -> bool| rows.iter().filter(|r| f(r)).count();
-    let made = Made {
-        structures: 0,
-        devices: 0,
-        reports: rows.len(),
-        signed: count(|r| matches!(r.signature, Signature::Signed { .. })),
-        unsigned: count(|r| r.signature == Signature::Unsigned),
-        invalid: count(|r| matches!(r.signature, Signature::Invalid { .. })),
-        unreadable,
-    };
     let doc = Document::build(parameters, rows);
     write_documents(&opts.out, &doc)?;
     write_sums(&opts.out)?;
+    let rows = || {
+        doc.structures
+            .iter()
+            .flat_map(|s| &s.devices)
+            .flat_map(|d| &d.months)
+    };
+    let count = |f: fn(&Signature) -> bool| rows().filter(|r| f(&r.signature)).count();
     Ok(Made {
         structures: doc.structures.len(),
         devices: doc.structures.iter().map(|s| s.devices.len()).sum(),
-        ..made
+        reports: rows().count(),
+        signed: count(|s| matches!(s, Signature::Signed { .. })),
+        unsigned: count(|s| *s == Signature::Unsigned),
+        invalid: count(|s| matches!(s, Signature::Invalid { .. })),
+        unreadable,
     })
 }
 
@@ -175,29 +184,30 @@ fn prepare_out(out: &Path) -> Result<()> {
     }
 }
 
-/// Keeps a report's exact bytes, and its certificate, under `evidence/`.
-fn keep_evidence(out: &Path, row: &Row, message: &[u8]) -> Result<()> {
+/// Keeps a report's exact bytes under `evidence/`, and its certificate the first time
+/// it is seen (`written`: the certificate files written so far).
+fn keep_evidence(
+    out: &Path,
+    row: &Row,
+    message: &[u8],
+    written: &mut std::collections::HashSet<String>,
+) -> Result<()> {
     write_file(out, &row.evidence, message)?;
-    if let (Some(path), Ok(Opened::Signed(signed))) = (&row.certificate, Opened::read(message)) {
-        if !out.join(path).exists() {
-            let der = signed.certificate().map_err(anyhow::Error::msg)?;
-            write_file(out, path, pem("CERTIFICATE", &der).as_bytes())?;
-        }
+    let Some(path) = row.certificate.as_ref().filter(|p| !written.contains(*p)) else {
+        return Ok(());
+    };
+    if let Ok(Opened::Signed(signed)) = Opened::read(message) {
+        let der = signed.certificate().map_err(anyhow::Error::msg)?;
+        write_file(out, path, certificate_pem(der).as_bytes())?;
+        written.insert(path.clone());
     }
     Ok(())
 }
 
-/// PEM text of a DER block (64-column base64, as openssl writes it).
-fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+/// A certificate as PEM, as openssl writes it (64 columns, `\n`).
+fn certificate_pem(der: Vec<u8>) -> String {
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new("CERTIFICATE", der), config)
 }
 
 fn write_file(out: &Path, relative: &str, bytes: &[u8]) -> Result<()> {

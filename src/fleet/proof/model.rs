@@ -9,11 +9,11 @@
 //!   marks each figure with its key (`data-k`), and `verify` recomputes them all.
 
 use super::purchases::Purchase;
-use crate::wire::signed::{Opened, Signer};
-use crate::wire::usage::UsageMonth;
-use crate::wire::{Envelope, Topic};
+use crate::wire::signed::{check_certificate, Invalid, Opened, Signed, Signer};
+use crate::wire::usage::{self as period, UsageMonth};
+use crate::wire::{Envelope, Identity};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 /// The most months one proof covers (two years of tranches).
@@ -21,17 +21,9 @@ pub const MAX_MONTHS: usize = 24;
 
 /// The months `from` to `to` ("YYYY-MM"), both included.
 pub fn months(from: &str, to: &str) -> Result<Vec<String>, String> {
-    let parse = |m: &str| -> Result<(i32, u8), String> {
-        let bad = || format!("{m:?} is not a month: write YYYY-MM, e.g. 2026-11");
-        let (y, mo) = m.split_once('-').ok_or_else(bad)?;
-        let (y, mo): (i32, u8) = (
-            y.parse().map_err(|_| bad())?,
-            mo.parse().map_err(|_| bad())?,
-        );
-        if m.len() != 7 || !(1..=12).contains(&mo) || !(2000..=9999).contains(&y) {
-            return Err(bad());
-        }
-        Ok((y, mo))
+    let parse = |m: &str| {
+        period::parse_period(m)
+            .ok_or_else(|| format!("{m:?} is not a month: write YYYY-MM, e.g. 2026-11"))
     };
     let (mut y, mut m) = parse(from)?;
     let end = parse(to)?;
@@ -40,13 +32,17 @@ pub fn months(from: &str, to: &str) -> Result<Vec<String>, String> {
     }
     let mut out = Vec::new();
     while (y, m) <= end {
-        out.push(format!("{y:04}-{m:02}"));
+        out.push(period::period(y, m));
         if out.len() > MAX_MONTHS {
             return Err(format!(
                 "{from} to {to} is more than {MAX_MONTHS} months: make one proof per period"
             ));
         }
-        (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        (y, m) = if m == time::Month::December {
+            (y + 1, m.next())
+        } else {
+            (y, m.next())
+        };
     }
     Ok(out)
 }
@@ -120,22 +116,71 @@ pub fn certificate_path(structure: &str, device: &str, cert_sha256: &str) -> Str
     )
 }
 
-/// Reads one retained usage message of `topic` (as received: the exact bytes), checks
-/// its signature against the grappe CA, and makes its row. An error says why the message
-/// cannot be read at all (then it is not a figure of the proof).
-pub fn row_of(
-    topic: &str,
-    message: &[u8],
-    anchors: &[rustls::pki_types::TrustAnchor<'_>],
-) -> Result<Row, String> {
-    let Some((who, Topic::UsageMonth(month))) = Topic::parse(topic) else {
-        return Err(format!("{topic} is not a usage topic"));
+/// Checks the devices' signatures against the grappe CA. A device signs a report a month
+/// with one certificate: its chain is checked once, at the first report, and again only for
+/// a report made outside the validity of that first check.
+pub struct Checker<'a> {
+    anchors: &'a [rustls::pki_types::TrustAnchor<'a>],
+    /// By certificate SHA-256: the certificate's validity, and what its check said.
+    checked: HashMap<String, (Validity, Result<Signer, Invalid>)>,
+}
+
+/// A certificate's notBefore and notAfter.
+type Validity = (SystemTime, SystemTime);
+
+impl<'a> Checker<'a> {
+    pub fn new(anchors: &'a [rustls::pki_types::TrustAnchor<'a>]) -> Checker<'a> {
+        Checker {
+            anchors,
+            checked: HashMap::new(),
+        }
+    }
+
+    /// The signature over `report`, then its certificate as of `at`.
+    fn check(&mut self, signed: &Signed, report: &[u8], at: SystemTime) -> Result<Signer, Invalid> {
+        let cert = signed.check_signature(report)?;
+        let sha = crate::wire::signed::sha256_hex(&cert);
+        if let Some(((from, until), result)) = self.checked.get(&sha) {
+            if (*from..=*until).contains(&at) {
+                return result.clone();
+            }
+        }
+        let result = check_certificate(&cert, self.anchors, at);
+        if let Some(validity) =
+            validity(&cert).filter(|(from, until)| (*from..=*until).contains(&at))
+        {
+            self.checked.insert(sha, (validity, result.clone()));
+        }
+        result
+    }
+}
+
+/// When a certificate is valid (its notBefore and notAfter).
+fn validity(cert: &[u8]) -> Option<Validity> {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(cert).ok()?;
+    let time = |t: &x509_parser::time::ASN1Time| {
+        let secs = u64::try_from(t.timestamp()).ok()?;
+        Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
     };
+    Some((
+        time(&cert.validity().not_before)?,
+        time(&cert.validity().not_after)?,
+    ))
+}
+
+/// Reads device `who`'s retained usage report of `month` (as received: the exact bytes),
+/// checks its signature, and makes its row. An error says why the message cannot be read
+/// at all (then it is not a figure of the proof).
+pub fn row_of(
+    who: &Identity,
+    month: &str,
+    message: &[u8],
+    checker: &mut Checker<'_>,
+) -> Result<Row, String> {
     // They become directory names under evidence/.
     if !crate::wire::is_valid_name(&who.structure) || !crate::wire::is_valid_name(&who.device) {
-        return Err(format!(
-            "{topic}: the structure or device is not a valid id"
-        ));
+        return Err("the structure or device is not a valid id".into());
     }
     let opened = Opened::read(message)?;
     let report = opened.report()?;
@@ -157,7 +202,7 @@ pub fn row_of(
         .map_err(|e| format!("collected_at {:?}: {e}", env.collected_at))?;
     let signature = match &opened {
         Opened::Plain(_) => Signature::Unsigned,
-        Opened::Signed(signed) => match signed.verify(anchors, at) {
+        Opened::Signed(signed) => match checker.check(signed, &report, at) {
             Ok(signer) => match names_device(&signer, &env) {
                 Ok(()) => Signature::Signed {
                     cert_sha256: signer.cert_sha256,
@@ -177,16 +222,18 @@ pub fn row_of(
     };
     let data = env.data;
     let on: Vec<_> = data.days.iter().filter(|d| d.uptime_s > 0).collect();
-    let date = |d: time::Date| {
-        crate::wire::usage::period(d.year(), d.month()) + &format!("-{:02}", d.day())
-    };
+    let date = period::day;
     let equipment = data.equipment.unwrap_or_default();
     let board = equipment.board.unwrap_or_default();
+    let (posture_score, failing_critical, failing_high) = match equipment.posture {
+        Some(p) => (Some(p.score), p.failing_critical, p.failing_high),
+        None => (None, Vec::new(), Vec::new()),
+    };
     Ok(Row {
-        evidence: evidence_path(&env.structure, &env.device, &month),
+        evidence: evidence_path(&env.structure, &env.device, month),
         structure: env.structure,
         device: env.device,
-        month,
+        month: month.to_owned(),
         signature,
         certificate,
         agent_version: env.agent_version,
@@ -203,16 +250,9 @@ pub fn row_of(
         active_s: data.days.iter().map(|d| d.active_s).sum(),
         boots: data.days.iter().map(|d| d.boots).sum(),
         active_rule: data.active_rule,
-        posture_score: equipment.posture.as_ref().map(|p| p.score),
-        failing_critical: equipment
-            .posture
-            .as_ref()
-            .map(|p| p.failing_critical.clone())
-            .unwrap_or_default(),
-        failing_high: equipment
-            .posture
-            .map(|p| p.failing_high)
-            .unwrap_or_default(),
+        posture_score,
+        failing_critical,
+        failing_high,
         security_updates: equipment.patches.and_then(|p| p.security_count),
         daily_active_s: {
             let mut by_day = vec![0u32; 31];
@@ -555,7 +595,8 @@ pub fn met_name(met: bool, lang: Lang) -> &'static str {
     }
 }
 
-fn opt<T: ToString>(v: &Option<T>) -> String {
+/// An optional figure as the documents write it: empty when unknown.
+pub fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
@@ -909,6 +950,77 @@ mod tests {
         assert_eq!(
             s.devices[1].totals.days_active, 3,
             "the invalid month is not added"
+        );
+    }
+}
+
+#[cfg(test)]
+mod checker_tests {
+    use super::*;
+    use crate::wire::Kind;
+    use rustls::pki_types::pem::PemObject as _;
+    use std::time::Duration;
+
+    /// A device's usage report of `month`, made at `at`, sealed with its key.
+    fn sealed(
+        who: &Identity,
+        month: &str,
+        at: SystemTime,
+        cert: &rustls::pki_types::CertificateDer<'static>,
+        key: &dyn rustls::sign::SigningKey,
+    ) -> Vec<u8> {
+        let data = UsageMonth {
+            period: month.into(),
+            days: vec![],
+            days_on: 0,
+            days_active: 0,
+            active_rule: None,
+            first_day: None,
+            equipment: None,
+        };
+        let report = serde_json::to_vec(&Envelope::new(Kind::Usage, who, at, 1, data)).unwrap();
+        crate::wire::signed::seal(&report, key, cert).unwrap()
+    }
+
+    /// The chain is checked once per certificate, yet a report made after the certificate
+    /// expired is still refused, and a report of another device still names the right one.
+    #[test]
+    fn a_certificate_is_checked_once_and_its_validity_for_every_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = crate::test_pki::Pki::new(dir.path(), "ca");
+        let now = time::OffsetDateTime::now_utc();
+        let (cert, key) = pki.device("tab-1", "ehpad-a", "g", now - time::Duration::days(90), now);
+        let key = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
+        let ca = rustls::pki_types::CertificateDer::from_pem_file(pki.ca_file("ca")).unwrap();
+        let anchors = [webpki::anchor_from_trusted_cert(&ca).unwrap()];
+        let mut checker = Checker::new(&anchors);
+        let who = Identity {
+            grappe: "g".into(),
+            structure: "ehpad-a".into(),
+            device: "tab-1".into(),
+        };
+        let month_ago = SystemTime::now() - Duration::from_secs(30 * 86_400);
+        for (month, at) in [
+            ("2026-01", month_ago),
+            ("2026-02", month_ago + Duration::from_secs(86_400)),
+        ] {
+            let message = sealed(&who, month, at, &cert, key.as_ref());
+            let row = row_of(&who, month, &message, &mut checker).unwrap();
+            assert!(
+                matches!(row.signature, Signature::Signed { .. }),
+                "{:?}",
+                row.signature
+            );
+        }
+        assert_eq!(checker.checked.len(), 1, "one chain check for both reports");
+
+        let later = SystemTime::now() + Duration::from_secs(86_400);
+        let message = sealed(&who, "2026-03", later, &cert, key.as_ref());
+        let row = row_of(&who, "2026-03", &message, &mut checker).unwrap();
+        assert!(
+            matches!(&row.signature, Signature::Invalid { reason } if reason.contains("expired before the report")),
+            "{:?}",
+            row.signature
         );
     }
 }

@@ -3,7 +3,9 @@
 //! parameters `verify` needs) and `equipment.html` (printable on A4, French by default).
 //! Every function here is deterministic: the same document gives the same bytes.
 
-use super::model::{hours, signature_name, Blocker, Document, Lang, Milestone, StructureProof};
+use super::model::{
+    hours, opt, signature_name, Blocker, Document, Lang, Milestone, StructureProof,
+};
 use std::fmt::Write as _;
 
 /// The CSV's records (header first), one at a time, as written and as `verify` expects
@@ -64,7 +66,6 @@ pub fn each_csv_record(doc: &Document, mut each: impl FnMut(&[String])) {
         ]
     };
     let purchases = doc.parameters.purchases.as_deref().unwrap_or_default();
-    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
     let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
     each(&header);
     for s in &doc.structures {
@@ -91,12 +92,10 @@ pub fn each_csv_record(doc: &Document, mut each: impl FnMut(&[String])) {
                     r.days_active.to_string(),
                     hours(r.active_s, doc.parameters.lang),
                     r.boots.to_string(),
-                    r.posture_score.map(|v| v.to_string()).unwrap_or_default(),
+                    opt(&r.posture_score),
                     r.failing_critical.join(" "),
                     r.failing_high.join(" "),
-                    r.security_updates
-                        .map(|v| v.to_string())
-                        .unwrap_or_default(),
+                    opt(&r.security_updates),
                     signature_name(&r.signature).into(),
                     r.evidence.clone(),
                 ]);
@@ -648,13 +647,8 @@ fn blocker_text(
 fn chart(o: &mut String, s: &StructureProof, months: &[String], w: &Words) {
     let days: Vec<String> = months
         .iter()
-        .flat_map(|m| {
-            let (y, mo) = m.split_once('-').unwrap_or(("2000", "01"));
-            let (y, mo): (i32, u8) = (y.parse().unwrap_or(2000), mo.parse().unwrap_or(1));
-            let month = time::Month::try_from(mo).unwrap_or(time::Month::January);
-            let n = month.length(y);
-            (1..=n).map(move |d| format!("{y:04}-{mo:02}-{d:02}"))
-        })
+        .filter_map(|m| crate::wire::usage::parse_period(m).map(|p| (m, p)))
+        .flat_map(|(m, (year, month))| (1..=month.length(year)).map(move |d| format!("{m}-{d:02}")))
         .collect();
     let max = s.devices.len().max(1) as f64;
     let (width, height) = (680.0, 70.0);

@@ -144,6 +144,7 @@ fn read_evidence(
     v: &mut Verdict,
 ) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
+    let mut checker = model::Checker::new(std::slice::from_ref(anchor));
     for file in files_of(dir)? {
         let parts: Vec<&str> = file.split('/').collect();
         let ["evidence", structure, device, name] = parts.as_slice() else {
@@ -157,12 +158,12 @@ fn read_evidence(
         };
         let key = format!("{structure}/{device}");
         let bytes = std::fs::read(dir.join(&file))?;
-        let topic = crate::wire::Topic::UsageMonth(month.to_string()).of(&crate::wire::Identity {
+        let who = crate::wire::Identity {
             grappe: p.grappe.clone(),
             structure: structure.to_string(),
             device: device.to_string(),
-        });
-        match model::row_of(&topic, &bytes, std::slice::from_ref(anchor)) {
+        };
+        match model::row_of(&who, month, &bytes, &mut checker) {
             Err(e) => {
                 v.problems.push(format!("{file}: device {device}: {e}"));
                 v.devices
