@@ -29,9 +29,12 @@ use crate::wire::signed::{sha256_hex, Opened};
 use crate::wire::{Identity, Topic};
 use anyhow::{bail, Context, Result};
 use model::{Document, Lang, Parameters, Row, Signature, StructureInfo};
+use rayon::iter::{IntoParallelRefIterator as _, ParallelBridge as _, ParallelIterator as _};
 use rustls::pki_types::pem::PemObject;
+use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 /// What `proof` is asked for.
@@ -91,37 +94,43 @@ pub async fn make(config: &FleetConfig, opts: &Options) -> Result<Made> {
         .iter()
         .map(|m| Topic::UsageMonth(m.clone()).of(&every_device))
         .collect();
-    let mut checker = model::Checker::new(&anchors);
-    let mut certificates = std::collections::HashSet::new();
-    let mut rows = Vec::new();
-    let mut unreadable = Vec::new();
-    let mut write_error = None;
+    // The broker's messages are checked and kept on every core (the signature checks are
+    // most of a proof's work) while more arrive. The queue is short: when the checks are
+    // behind, the receiving waits, and the broker with it, so memory stays bounded.
+    let (queue, received) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(256);
+    let intake = Intake {
+        out: opts.out.clone(),
+        checker: model::Checker::new(anchors),
+        certificates: Mutex::default(),
+    };
+    let checking = std::thread::spawn(move || {
+        received
+            .into_iter()
+            .par_bridge()
+            .map(|(topic, message)| intake.take(&topic, &message))
+            .collect::<Vec<_>>()
+    });
     operator
         .read_retained(&filters, opts.timeout, |topic, payload| {
-            if payload.is_empty() || write_error.is_some() {
-                return;
-            }
-            let row = match Topic::parse(topic) {
-                Some((who, Topic::UsageMonth(month))) => {
-                    model::row_of(&who, &month, payload, &mut checker)
-                }
-                _ => Err("not a usage topic".into()),
-            };
-            match row {
-                Ok(row) => {
-                    if let Err(e) = keep_evidence(&opts.out, &row, payload, &mut certificates) {
-                        write_error = Some(e);
-                    }
-                    rows.push(row);
-                }
-                Err(e) => unreadable.push(format!("{topic}: {e}")),
+            // A closed queue means the checking thread is gone: join() below says why.
+            if !payload.is_empty() {
+                let _ = queue.send((topic.to_owned(), payload.to_vec()));
             }
         })
         .await?;
     operator.disconnect().await;
-    if let Some(e) = write_error {
-        return Err(e);
+    drop(queue);
+    let taken = checking
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let (mut rows, mut unreadable) = (Vec::new(), Vec::new());
+    for t in taken {
+        match t? {
+            Taken::Row(row) => rows.push(row),
+            Taken::Unreadable(why) => unreadable.push(why),
+        }
     }
+    unreadable.sort();
     write_file(&opts.out, CA_FILE, &ca_pem)?;
     let parameters = Parameters {
         grappe: config.grappe.clone(),
@@ -184,24 +193,50 @@ fn prepare_out(out: &Path) -> Result<()> {
     }
 }
 
-/// Keeps a report's exact bytes under `evidence/`, and its certificate the first time
-/// it is seen (`written`: the certificate files written so far).
-fn keep_evidence(
-    out: &Path,
-    row: &Row,
-    message: &[u8],
-    written: &mut std::collections::HashSet<String>,
-) -> Result<()> {
-    write_file(out, &row.evidence, message)?;
-    let Some(path) = row.certificate.as_ref().filter(|p| !written.contains(*p)) else {
-        return Ok(());
-    };
-    if let Ok(Opened::Signed(signed)) = Opened::read(message) {
-        let der = signed.certificate().map_err(anyhow::Error::msg)?;
-        write_file(out, path, certificate_pem(der).as_bytes())?;
-        written.insert(path.clone());
+/// What is shared by the threads that check and keep the retained messages.
+struct Intake {
+    out: PathBuf,
+    checker: model::Checker,
+    /// The certificate files written so far (each once).
+    certificates: Mutex<HashSet<String>>,
+}
+
+/// One retained message, checked.
+enum Taken {
+    /// A usage report, kept.
+    Row(Box<Row>),
+    /// Not a usage report at all (topic: why).
+    Unreadable(String),
+}
+
+impl Intake {
+    /// Checks a message and keeps its exact bytes under `evidence/`, with its certificate
+    /// the first time it is seen. An error is one that stops the proof (a file that cannot
+    /// be written).
+    fn take(&self, topic: &str, message: &[u8]) -> Result<Taken> {
+        let row = match Topic::parse(topic) {
+            Some((who, Topic::UsageMonth(month))) => {
+                model::row_of(&who, &month, message, &self.checker)
+            }
+            _ => Err("not a usage topic".into()),
+        };
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => return Ok(Taken::Unreadable(format!("{topic}: {e}"))),
+        };
+        write_file(&self.out, &row.evidence(), message)?;
+        let first_time = |path: &String| {
+            let mut written = self.certificates.lock().unwrap_or_else(|p| p.into_inner());
+            written.insert(path.clone())
+        };
+        if let Some(path) = row.certificate().filter(first_time) {
+            if let Ok(Opened::Signed(signed)) = Opened::read(message) {
+                let der = signed.certificate().map_err(anyhow::Error::msg)?;
+                write_file(&self.out, &path, certificate_pem(der).as_bytes())?;
+            }
+        }
+        Ok(Taken::Row(Box::new(row)))
     }
-    Ok(())
 }
 
 /// A certificate as PEM, as openssl writes it (64 columns, `\n`).
@@ -238,7 +273,11 @@ fn write_documents(out: &Path, doc: &Document) -> Result<()> {
         "equipment.json",
         render::write_json(doc, &mut json).and_then(|_| json.flush()),
     )?;
-    write_file(out, "equipment.html", &render::html(doc))
+    let mut html = create("equipment.html")?;
+    written(
+        "equipment.html",
+        render::write_html(doc, &mut html).and_then(|_| html.flush()),
+    )
 }
 
 /// Every file of the proof but SHA256SUMS itself, relative and sorted.
@@ -269,11 +308,34 @@ pub fn files_of(dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// SHA256SUMS over every file in `out`, as written to the disk (read back, on every core).
 fn write_sums(out: &Path) -> Result<()> {
-    let mut text = String::new();
-    for rel in files_of(out)? {
-        let bytes = std::fs::read(out.join(&rel))?;
-        text.push_str(&format!("{}  {rel}\n", sha256_hex(&bytes)));
-    }
+    let files = files_of(out)?;
+    let hashes: Vec<String> = files
+        .par_iter()
+        .map(|rel| sha256_file(&out.join(rel)))
+        .collect::<Result<_>>()?;
+    let text: String = files
+        .iter()
+        .zip(hashes)
+        .map(|(rel, hash)| format!("{hash}  {rel}\n"))
+        .collect();
     write_file(out, SUMS_FILE, text.as_bytes())
+}
+
+/// The SHA-256 of a file, read a block at a time.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut block = vec![0; 64 * 1024];
+    loop {
+        match std::io::Read::read(&mut file, &mut block) {
+            Ok(0) => break,
+            Ok(n) => context.update(&block[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+    Ok(crate::wire::signed::hex(context.finish().as_ref()))
 }

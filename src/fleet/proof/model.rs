@@ -14,6 +14,7 @@ use crate::wire::usage::{self as period, UsageMonth};
 use crate::wire::{Envelope, Identity};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// The most months one proof covers (two years of tranches).
@@ -74,10 +75,6 @@ pub struct Row {
     pub device: String,
     pub month: String,
     pub signature: Signature,
-    /// Where the report is in the proof, relative to its directory.
-    pub evidence: String,
-    /// The certificate's file beside it, when signed.
-    pub certificate: Option<String>,
     pub agent_version: String,
     pub collected_at: String,
     pub board_vendor: Option<String>,
@@ -98,60 +95,94 @@ pub struct Row {
     pub failing_critical: Vec<String>,
     pub failing_high: Vec<String>,
     pub security_updates: Option<usize>,
-    /// Active seconds by day of the month (index 0 is the 1st), for the chart.
+    /// The days of the month with active time (bit 0 is the 1st), for the chart.
     #[serde(skip)]
-    pub daily_active_s: Vec<u32>,
+    pub active_days: u32,
+}
+
+impl Row {
+    /// Where the report is in the proof, relative to its directory.
+    pub fn evidence(&self) -> String {
+        evidence_path(&self.structure, &self.device, &self.month)
+    }
+
+    /// The certificate's file beside it, when signed by the device.
+    pub fn certificate(&self) -> Option<String> {
+        match &self.signature {
+            Signature::Signed { cert_sha256 } => {
+                Some(certificate_path(&self.structure, &self.device, cert_sha256))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The evidence file of a device's month, relative to the proof directory.
 pub fn evidence_path(structure: &str, device: &str, month: &str) -> String {
-    format!("evidence/{structure}/{device}/usage-{month}.json")
+    format!("{}/usage-{month}.json", evidence_dir(structure, device))
+}
+
+/// A device's directory in the proof.
+pub fn evidence_dir(structure: &str, device: &str) -> String {
+    format!("evidence/{structure}/{device}")
 }
 
 /// The certificate file of a device, by the certificate's SHA-256.
 pub fn certificate_path(structure: &str, device: &str, cert_sha256: &str) -> String {
     format!(
-        "evidence/{structure}/{device}/cert-{}.pem",
+        "{}/cert-{}.pem",
+        evidence_dir(structure, device),
         &cert_sha256[..16.min(cert_sha256.len())]
     )
 }
 
-/// Checks the devices' signatures against the grappe CA. A device signs a report a month
-/// with one certificate: its chain is checked once, at the first report, and again only for
-/// a report made outside the validity of that first check.
-pub struct Checker<'a> {
-    anchors: &'a [rustls::pki_types::TrustAnchor<'a>],
-    /// By certificate SHA-256: the certificate's validity, and what its check said.
-    checked: HashMap<String, (Validity, Result<Signer, Invalid>)>,
+/// Checks the devices' signatures against the grappe CA, from any number of threads. A
+/// device signs a report a month with one certificate: its chain is checked once, at the
+/// first report, and again only for a report made outside the validity of that first check.
+pub struct Checker {
+    anchors: Vec<rustls::pki_types::TrustAnchor<'static>>,
+    checked: Mutex<Checked>,
 }
+
+/// By certificate SHA-256: the certificate's validity, and what its check said.
+type Checked = HashMap<String, (Validity, Result<Signer, Invalid>)>;
 
 /// A certificate's notBefore and notAfter.
 type Validity = (SystemTime, SystemTime);
 
-impl<'a> Checker<'a> {
-    pub fn new(anchors: &'a [rustls::pki_types::TrustAnchor<'a>]) -> Checker<'a> {
+impl Checker {
+    pub fn new(anchors: Vec<rustls::pki_types::TrustAnchor<'static>>) -> Checker {
         Checker {
             anchors,
-            checked: HashMap::new(),
+            checked: Mutex::default(),
         }
     }
 
     /// The signature over `report`, then its certificate as of `at`.
-    fn check(&mut self, signed: &Signed, report: &[u8], at: SystemTime) -> Result<Signer, Invalid> {
+    fn check(&self, signed: &Signed, report: &[u8], at: SystemTime) -> Result<Signer, Invalid> {
         let cert = signed.check_signature(report)?;
         let sha = crate::wire::signed::sha256_hex(&cert);
-        if let Some(((from, until), result)) = self.checked.get(&sha) {
-            if (*from..=*until).contains(&at) {
-                return result.clone();
+        let known = self.cache().get(&sha).cloned();
+        if let Some(((from, until), result)) = known {
+            if (from..=until).contains(&at) {
+                return result;
             }
         }
-        let result = check_certificate(&cert, self.anchors, at);
+        // Two threads may check the same new certificate at once: both get the same answer.
+        let result = check_certificate(&cert, &self.anchors, at);
         if let Some(validity) =
             validity(&cert).filter(|(from, until)| (*from..=*until).contains(&at))
         {
-            self.checked.insert(sha, (validity, result.clone()));
+            self.cache().insert(sha, (validity, result.clone()));
         }
         result
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Checked> {
+        // A panic elsewhere cannot leave the map half-written: insert is all or nothing.
+        self.checked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -176,7 +207,7 @@ pub fn row_of(
     who: &Identity,
     month: &str,
     message: &[u8],
-    checker: &mut Checker<'_>,
+    checker: &Checker,
 ) -> Result<Row, String> {
     // They become directory names under evidence/.
     if !crate::wire::is_valid_name(&who.structure) || !crate::wire::is_valid_name(&who.device) {
@@ -214,12 +245,6 @@ pub fn row_of(
             },
         },
     };
-    let certificate = match &signature {
-        Signature::Signed { cert_sha256 } => {
-            Some(certificate_path(&env.structure, &env.device, cert_sha256))
-        }
-        _ => None,
-    };
     let data = env.data;
     let on: Vec<_> = data.days.iter().filter(|d| d.uptime_s > 0).collect();
     let date = period::day;
@@ -230,12 +255,10 @@ pub fn row_of(
         None => (None, Vec::new(), Vec::new()),
     };
     Ok(Row {
-        evidence: evidence_path(&env.structure, &env.device, month),
         structure: env.structure,
         device: env.device,
         month: month.to_owned(),
         signature,
-        certificate,
         agent_version: env.agent_version,
         collected_at: env.collected_at,
         board_vendor: board.vendor,
@@ -254,14 +277,11 @@ pub fn row_of(
         failing_critical,
         failing_high,
         security_updates: equipment.patches.and_then(|p| p.security_count),
-        daily_active_s: {
-            let mut by_day = vec![0u32; 31];
-            for d in &data.days {
-                let slot = &mut by_day[usize::from(d.date.day() - 1)];
-                *slot = slot.saturating_add(u32::try_from(d.active_s).unwrap_or(u32::MAX));
-            }
-            by_day
-        },
+        active_days: data
+            .days
+            .iter()
+            .filter(|d| d.active_s > 0)
+            .fold(0, |days, d| days | 1 << (d.date.day() - 1)),
     })
 }
 
@@ -334,6 +354,9 @@ pub struct StructureInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeviceProof {
     pub device: String,
+    /// Its directory in the proof: each month's report as `usage-MONTH.json`, and each
+    /// certificate that signed one as `cert-SHA256PREFIX.pem`.
+    pub evidence: String,
     /// The purchase matched to it (index in the list), if any.
     pub purchase: Option<usize>,
     /// By month; the rows that count (not an invalid signature) make the totals.
@@ -426,8 +449,11 @@ pub struct Document {
 
 impl Document {
     /// Groups the rows (any order) by structure and device, matches the purchases, adds
-    /// up the totals and judges the milestones.
-    pub fn build(parameters: Parameters, mut rows: Vec<Row>) -> Document {
+    /// up the totals and judges the milestones. The rows come boxed: sorting and grouping
+    /// them moves pointers, and each box is freed as its row takes its place, so that a
+    /// large fleet's rows are never held twice.
+    #[allow(clippy::vec_box)]
+    pub fn build(parameters: Parameters, mut rows: Vec<Box<Row>>) -> Document {
         rows.sort_by(|a, b| {
             (&a.structure, &a.device, &a.month).cmp(&(&b.structure, &b.device, &b.month))
         });
@@ -443,24 +469,29 @@ impl Document {
             })
             .map(|s| StructureProof::new(&s.id, Some(s)))
             .collect();
-        for row in rows {
-            let i = match structures.iter().position(|s| s.id == row.structure) {
+        let mut rows = rows.into_iter().peekable();
+        while let Some(first) = rows.next() {
+            let (structure, device) = (first.structure.clone(), first.device.clone());
+            let mut months = Vec::with_capacity(parameters.months.len());
+            months.push(*first);
+            while let Some(next) = rows.next_if(|r| r.structure == structure && r.device == device)
+            {
+                months.push(*next);
+            }
+            let i = match structures.iter().position(|s| s.id == structure) {
                 Some(i) => i,
                 None => {
-                    structures.push(StructureProof::new(&row.structure, None));
+                    structures.push(StructureProof::new(&structure, None));
                     structures.len() - 1
                 }
             };
-            let s = &mut structures[i];
-            match s.devices.last_mut().filter(|d| d.device == row.device) {
-                Some(d) => d.months.push(row),
-                None => s.devices.push(DeviceProof {
-                    device: row.device.clone(),
-                    purchase: None,
-                    months: vec![row],
-                    totals: Totals::default(),
-                }),
-            }
+            structures[i].devices.push(DeviceProof {
+                evidence: evidence_dir(&structure, &device),
+                device,
+                purchase: None,
+                months,
+                totals: Totals::default(),
+            });
         }
         let purchases = parameters.purchases.clone().unwrap_or_default();
         let mut unplaced = Vec::new();
@@ -480,11 +511,9 @@ impl Document {
             for d in &mut s.devices {
                 d.totals = Totals::of(&d.months);
                 for row in d.months.iter().filter(|r| r.signature.counts()) {
-                    for (i, active) in row.daily_active_s.iter().enumerate() {
-                        if *active > 0 {
-                            let day = format!("{}-{:02}", row.month, i + 1);
-                            *s.devices_active_by_day.entry(day).or_default() += 1;
-                        }
+                    for day in (0..31).filter(|i| row.active_days & 1 << i != 0) {
+                        let day = format!("{}-{:02}", row.month, day + 1);
+                        *s.devices_active_by_day.entry(day).or_default() += 1;
                     }
                 }
             }
@@ -498,39 +527,25 @@ impl Document {
     }
 
     /// Every figure the HTML shows (the CSV and the JSON are checked whole), by key: `d|S|D|field` for a device's totals,
-    /// `m|S|D|MONTH|field` for one of its months, `s|S|field` for a structure, `g|field`
-    /// for the grappe. The HTML carries each with its key; `verify` recomputes them.
+    /// `m|S|D|MONTH|field` for one of its months, `c|S|DAY` for the chart, `s|S|field` for a
+    /// structure, `g|field` for the grappe. The HTML carries each with its key; `verify`
+    /// recomputes them.
     pub fn figures(&self) -> BTreeMap<String, String> {
+        let mut out = self.summary_figures();
+        for s in &self.structures {
+            out.append(&mut self.page_figures(s));
+        }
+        out
+    }
+
+    /// The figures of the summary page: the grappe's, and each structure's own.
+    pub fn summary_figures(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         let p = &self.parameters;
         let (mut devices, mut funded, mut never_seen, mut deployed, mut in_use_all) =
             (0, 0, 0, 0, 0);
         for s in &self.structures {
             let sk = |f: &str| format!("s|{}|{f}", s.id);
-            for d in &s.devices {
-                let dk = |f: &str| format!("d|{}|{}|{f}", s.id, d.device);
-                let t = &d.totals;
-                out.insert(dk("days_on"), t.days_on.to_string());
-                out.insert(dk("days_active"), t.days_active.to_string());
-                out.insert(dk("active_hours"), hours(t.active_s, p.lang));
-                out.insert(dk("boots"), t.boots.to_string());
-                out.insert(dk("first_seen"), opt(&t.first_seen));
-                out.insert(dk("posture_score"), opt(&t.posture_score));
-                out.insert(dk("failing_critical"), t.failing_critical.join(" "));
-                out.insert(dk("security_updates"), opt(&t.security_updates));
-                out.insert(dk("board_serial"), opt(&t.board_serial));
-                for r in &d.months {
-                    let mk = |f: &str| format!("m|{}|{}|{}|{f}", s.id, d.device, r.month);
-                    out.insert(mk("days_active"), r.days_active.to_string());
-                    out.insert(
-                        mk("signature"),
-                        signature_label(&r.signature, p.lang).into(),
-                    );
-                }
-            }
-            for (day, n) in &s.devices_active_by_day {
-                out.insert(format!("c|{}|{day}", s.id), n.to_string());
-            }
             let n_funded = match &p.purchases {
                 Some(_) => {
                     s.devices.iter().filter(|d| d.purchase.is_some()).count() + s.never_seen.len()
@@ -560,6 +575,35 @@ impl Document {
         out.insert("g|never_seen".into(), never_seen.to_string());
         out.insert("g|deployed".into(), deployed.to_string());
         out.insert("g|in_use".into(), in_use_all.to_string());
+        out
+    }
+
+    /// The figures of a structure's page beyond its own: its devices', their months' and
+    /// its chart's. Made a page at a time, so that the whole grappe's are never all held.
+    pub fn page_figures(&self, s: &StructureProof) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let lang = self.parameters.lang;
+        for d in &s.devices {
+            let dk = |f: &str| format!("d|{}|{}|{f}", s.id, d.device);
+            let t = &d.totals;
+            out.insert(dk("days_on"), t.days_on.to_string());
+            out.insert(dk("days_active"), t.days_active.to_string());
+            out.insert(dk("active_hours"), hours(t.active_s, lang));
+            out.insert(dk("boots"), t.boots.to_string());
+            out.insert(dk("first_seen"), opt(&t.first_seen));
+            out.insert(dk("posture_score"), opt(&t.posture_score));
+            out.insert(dk("failing_critical"), t.failing_critical.join(" "));
+            out.insert(dk("security_updates"), opt(&t.security_updates));
+            out.insert(dk("board_serial"), opt(&t.board_serial));
+            for r in &d.months {
+                let mk = |f: &str| format!("m|{}|{}|{}|{f}", s.id, d.device, r.month);
+                out.insert(mk("days_active"), r.days_active.to_string());
+                out.insert(mk("signature"), signature_label(&r.signature, lang).into());
+            }
+        }
+        for (day, n) in &s.devices_active_by_day {
+            out.insert(format!("c|{}|{day}", s.id), n.to_string());
+        }
         out
     }
 }
@@ -784,6 +828,11 @@ pub fn generated_at(t: SystemTime) -> String {
 mod tests {
     use super::*;
 
+    #[allow(clippy::vec_box)] // Document::build takes its rows boxed
+    fn boxed(rows: &[Row]) -> Vec<Box<Row>> {
+        rows.iter().cloned().map(Box::new).collect()
+    }
+
     #[test]
     fn periods_are_whole_months_in_order() {
         assert_eq!(
@@ -820,8 +869,6 @@ mod tests {
             signature: Signature::Signed {
                 cert_sha256: "ab".repeat(32),
             },
-            evidence: evidence_path(structure, device, month),
-            certificate: None,
             agent_version: "0.1.0".into(),
             collected_at: format!("{month}-28T00:00:00Z"),
             board_vendor: None,
@@ -840,9 +887,7 @@ mod tests {
             failing_critical: vec![],
             failing_high: vec![],
             security_updates: Some(0),
-            daily_active_s: (0..31)
-                .map(|d| if d < days_active { 3600 } else { 0 })
-                .collect(),
+            active_days: (1u32 << days_active) - 1,
         }
     }
 
@@ -886,7 +931,7 @@ mod tests {
             row("ehpad-a", "tab-2", "2026-11", 3, "SN-2"),
         ];
         // Without a list, every device seen is funded.
-        let doc = Document::build(parameters(None), rows.clone());
+        let doc = Document::build(parameters(None), boxed(&rows));
         let s = &doc.structures[0];
         assert!(s.deployed.met);
         assert!(s.in_use["2026-10"].met);
@@ -912,7 +957,7 @@ mod tests {
             purchase("ehpad-a", Some("SN-9"), Some("tab-9")),
             purchase("ssiad-z", None, Some("x")),
         ];
-        let doc = Document::build(parameters(Some(list)), rows.clone());
+        let doc = Document::build(parameters(Some(list)), boxed(&rows));
         let s = &doc.structures[0];
         assert_eq!(s.devices[0].purchase, Some(0));
         assert_eq!(s.devices[1].purchase, None);
@@ -930,7 +975,7 @@ mod tests {
         bad[1].failing_critical = vec!["accounts.uid0".into()];
         bad[3].posture_score = Some(40);
         bad[2].signature = Signature::Invalid { reason: "x".into() };
-        let doc = Document::build(parameters(None), bad);
+        let doc = Document::build(parameters(None), boxed(&bad));
         let s = &doc.structures[0];
         assert!(!s.deployed.met);
         assert!(s.deployed.blocking.contains(&Blocker::FailingCritical {
@@ -992,8 +1037,8 @@ mod checker_tests {
         let (cert, key) = pki.device("tab-1", "ehpad-a", "g", now - time::Duration::days(90), now);
         let key = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
         let ca = rustls::pki_types::CertificateDer::from_pem_file(pki.ca_file("ca")).unwrap();
-        let anchors = [webpki::anchor_from_trusted_cert(&ca).unwrap()];
-        let mut checker = Checker::new(&anchors);
+        let anchors = [webpki::anchor_from_trusted_cert(&ca).unwrap().to_owned()];
+        let checker = Checker::new(anchors.to_vec());
         let who = Identity {
             grappe: "g".into(),
             structure: "ehpad-a".into(),
@@ -1005,18 +1050,18 @@ mod checker_tests {
             ("2026-02", month_ago + Duration::from_secs(86_400)),
         ] {
             let message = sealed(&who, month, at, &cert, key.as_ref());
-            let row = row_of(&who, month, &message, &mut checker).unwrap();
+            let row = row_of(&who, month, &message, &checker).unwrap();
             assert!(
                 matches!(row.signature, Signature::Signed { .. }),
                 "{:?}",
                 row.signature
             );
         }
-        assert_eq!(checker.checked.len(), 1, "one chain check for both reports");
+        assert_eq!(checker.cache().len(), 1, "one chain check for both reports");
 
         let later = SystemTime::now() + Duration::from_secs(86_400);
         let message = sealed(&who, "2026-03", later, &cert, key.as_ref());
-        let row = row_of(&who, "2026-03", &message, &mut checker).unwrap();
+        let row = row_of(&who, "2026-03", &message, &checker).unwrap();
         assert!(
             matches!(&row.signature, Signature::Invalid { reason } if reason.contains("expired before the report")),
             "{:?}",

@@ -6,6 +6,7 @@
 use super::model::{
     hours, opt, signature_name, Blocker, Document, Lang, Milestone, StructureProof,
 };
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The CSV's records (header first), one at a time, as written and as `verify` expects
@@ -97,7 +98,7 @@ pub fn each_csv_record(doc: &Document, mut each: impl FnMut(&[String])) {
                     r.failing_high.join(" "),
                     opt(&r.security_updates),
                     signature_name(&r.signature).into(),
-                    r.evidence.clone(),
+                    r.evidence(),
                 ]);
             }
         }
@@ -289,8 +290,25 @@ th{background:#eee;font-weight:600}td.n{text-align:right}\
 .ok{color:#0a6b2b;font-weight:600}.ko{color:#a30000;font-weight:600}\
 .small{font-size:7.5pt;color:#444}.kv td:first-child{width:60%}svg{display:block}";
 
-/// `equipment.html`: one summary page for the grappe, then one page per structure.
-pub fn html(doc: &Document) -> Vec<u8> {
+/// Figures by key: a structure page's own, then the summary's.
+struct Figures<'a> {
+    page: &'a BTreeMap<String, String>,
+    summary: &'a BTreeMap<String, String>,
+}
+
+impl Figures<'_> {
+    fn get(&self, key: &str) -> String {
+        self.page
+            .get(key)
+            .or_else(|| self.summary.get(key))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// `equipment.html`: one summary page for the grappe, then one page per structure,
+/// written a page at a time.
+pub fn write_html(doc: &Document, mut out: impl std::io::Write) -> std::io::Result<()> {
     let p = &doc.parameters;
     let w = match p.lang {
         Lang::Fr => &FR,
@@ -301,8 +319,13 @@ pub fn html(doc: &Document) -> Vec<u8> {
         (Some(a), _) => a.clone(),
         _ => String::new(),
     };
-    let figures = doc.figures();
-    let g = |k: &str| figures.get(k).cloned().unwrap_or_default();
+    let summary = doc.summary_figures();
+    let none = BTreeMap::new();
+    let figures = Figures {
+        page: &none,
+        summary: &summary,
+    };
+    let g = |k: &str| figures.get(k);
     let lang = match p.lang {
         Lang::Fr => "fr",
         Lang::En => "en",
@@ -393,15 +416,22 @@ pub fn html(doc: &Document) -> Vec<u8> {
         w.per_month
     );
     for s in &doc.structures {
+        out.write_all(o.as_bytes())?;
+        o.clear();
+        let page = doc.page_figures(s);
+        let figures = Figures {
+            page: &page,
+            summary: &summary,
+        };
         structure_page(&mut o, doc, s, w, &figures);
     }
     o.push_str("</body></html>\n");
-    o.into_bytes()
+    out.write_all(o.as_bytes())
 }
 
 /// A milestone's verdict, its figure marked.
-fn mark(m: &Milestone, key: &str, figures: &std::collections::BTreeMap<String, String>) -> String {
-    let text = figures.get(key).cloned().unwrap_or_default();
+fn mark(m: &Milestone, key: &str, figures: &Figures) -> String {
+    let text = figures.get(key);
     let (class, sign) = if m.met { ("ok", "✔") } else { ("ko", "✘") };
     format!(
         "<span class=\"{class}\">{sign} {}</span>",
@@ -414,12 +444,12 @@ fn structure_page(
     doc: &Document,
     s: &StructureProof,
     w: &Words,
-    figures: &std::collections::BTreeMap<String, String>,
+    figures: &Figures,
 ) {
     let p = &doc.parameters;
     let purchases = p.purchases.as_deref().unwrap_or_default();
     let g = |k: String| {
-        let v = figures.get(&k).cloned().unwrap_or_default();
+        let v = figures.get(&k);
         (k, v)
     };
     let _ = write!(
@@ -490,7 +520,7 @@ fn structure_page(
         let key = |f: &str| format!("d|{}|{}|{f}", s.id, d.device);
         let cell = |f: &str| {
             let k = key(f);
-            let v = figures.get(&k).cloned().unwrap_or_default();
+            let v = figures.get(&k);
             fig("td", &k, &v)
         };
         let board = [&d.totals.board_vendor, &d.totals.board_model]
@@ -513,9 +543,9 @@ fn structure_page(
             .iter()
             .map(|r| {
                 let k = format!("m|{}|{}|{}|signature", s.id, d.device, r.month);
-                let v = figures.get(&k).cloned().unwrap_or_default();
+                let v = figures.get(&k);
                 let dk = format!("m|{}|{}|{}|days_active", s.id, d.device, r.month);
-                let days = figures.get(&dk).cloned().unwrap_or_default();
+                let days = figures.get(&dk);
                 format!(
                     "{} : {} {} · {}",
                     esc(&r.month),

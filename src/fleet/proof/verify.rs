@@ -12,9 +12,10 @@
 //! Each problem names the file, the device and the field.
 
 use super::model::{self, Document, Parameters, Row, Signature};
-use super::{files_of, render, CA_FILE, SUMS_FILE};
+use super::{files_of, render, sha256_file, CA_FILE, SUMS_FILE};
 use crate::wire::signed::sha256_hex;
 use anyhow::{Context, Result};
+use rayon::iter::{IntoParallelRefIterator as _, ParallelIterator as _};
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -108,25 +109,31 @@ fn check_sums(dir: &Path, v: &mut Verdict) -> Result<()> {
         }
     };
     let mut listed = std::collections::BTreeSet::new();
+    let mut entries = Vec::new();
     for line in sums.lines() {
-        let Some((hash, file)) = line.split_once("  ") else {
-            v.problems
-                .push(format!("{SUMS_FILE}: line {line:?} is not \"HASH  FILE\""));
-            continue;
-        };
-        listed.insert(file.to_string());
-        match std::fs::read(dir.join(file)) {
-            Ok(bytes) if sha256_hex(&bytes) == hash => {}
-            Ok(_) => v.problems.push(format!(
-                "{file}: its SHA-256 is not the one in {SUMS_FILE} (the file was changed)"
-            )),
-            Err(_) => v
+        match line.split_once("  ") {
+            Some((hash, file)) => {
+                listed.insert(file);
+                entries.push((hash, file));
+            }
+            None => v
                 .problems
-                .push(format!("{file}: missing (listed in {SUMS_FILE})")),
+                .push(format!("{SUMS_FILE}: line {line:?} is not \"HASH  FILE\"")),
         }
     }
+    let mismatches: Vec<String> = entries
+        .par_iter()
+        .filter_map(|&(hash, file)| match sha256_file(&dir.join(file)) {
+            Ok(actual) if actual == hash => None,
+            Ok(_) => Some(format!(
+                "{file}: its SHA-256 is not the one in {SUMS_FILE} (the file was changed)"
+            )),
+            Err(_) => Some(format!("{file}: missing (listed in {SUMS_FILE})")),
+        })
+        .collect();
+    v.problems.extend(mismatches);
     for file in files_of(dir)? {
-        if !listed.contains(&file) {
+        if !listed.contains(file.as_str()) {
             v.problems.push(format!(
                 "{file}: not listed in {SUMS_FILE} (added after the proof was made)"
             ));
@@ -137,33 +144,51 @@ fn check_sums(dir: &Path, v: &mut Verdict) -> Result<()> {
 
 /// Every `evidence/STRUCTURE/DEVICE/usage-MONTH.json`, read and checked as `proof` read it
 /// from the broker, plus what its place says.
+#[allow(clippy::vec_box)] // for Document::build
 fn read_evidence(
     dir: &Path,
     p: &Parameters,
     anchor: &rustls::pki_types::TrustAnchor<'static>,
     v: &mut Verdict,
-) -> Result<Vec<Row>> {
+) -> Result<Vec<Box<Row>>> {
+    let checker = model::Checker::new(vec![anchor.clone()]);
+    // Read and checked on every core (the signatures are most of the work), then noted
+    // in the order of the files.
+    let reports: Vec<(String, String, String, String)> = files_of(dir)?
+        .into_iter()
+        .filter_map(|file| {
+            let parts: Vec<&str> = file.split('/').collect();
+            let ["evidence", structure, device, name] = parts.as_slice() else {
+                return None;
+            };
+            let month = name.strip_prefix("usage-")?.strip_suffix(".json")?;
+            let (structure, device, month) =
+                (structure.to_string(), device.to_string(), month.to_string());
+            Some((file, structure, device, month))
+        })
+        .collect();
+    let checked: Vec<_> = reports
+        .par_iter()
+        .map(|(file, structure, device, month)| {
+            let bytes = std::fs::read(dir.join(file))?;
+            let who = crate::wire::Identity {
+                grappe: p.grappe.clone(),
+                structure: structure.clone(),
+                device: device.clone(),
+            };
+            let row = model::row_of(&who, month, &bytes, &checker);
+            let certificate = row.as_ref().ok().and_then(Row::certificate);
+            let certificate_problem =
+                certificate.and_then(|cert| certificate_file_problem(dir, &cert, &bytes, device));
+            Ok::<_, std::io::Error>((row, certificate_problem))
+        })
+        .collect();
     let mut rows = Vec::new();
-    let mut checker = model::Checker::new(std::slice::from_ref(anchor));
-    for file in files_of(dir)? {
-        let parts: Vec<&str> = file.split('/').collect();
-        let ["evidence", structure, device, name] = parts.as_slice() else {
-            continue;
-        };
-        let Some(month) = name
-            .strip_prefix("usage-")
-            .and_then(|n| n.strip_suffix(".json"))
-        else {
-            continue;
-        };
+    for ((file, structure, device, month), checked) in reports.iter().zip(checked) {
+        let (row, certificate_problem) = checked.with_context(|| format!("cannot read {file}"))?;
+        v.problems.extend(certificate_problem);
         let key = format!("{structure}/{device}");
-        let bytes = std::fs::read(dir.join(&file))?;
-        let who = crate::wire::Identity {
-            grappe: p.grappe.clone(),
-            structure: structure.to_string(),
-            device: device.to_string(),
-        };
-        match model::row_of(&who, month, &bytes, &mut checker) {
+        match row {
             Err(e) => {
                 v.problems.push(format!("{file}: device {device}: {e}"));
                 v.devices
@@ -183,11 +208,8 @@ fn read_evidence(
                         format!("{month} INVALID SIGNATURE")
                     }
                 };
-                if let Some(cert) = &row.certificate {
-                    check_certificate_file(dir, cert, &bytes, device, v);
-                }
                 v.devices.entry(key).or_default().push(note);
-                rows.push(row);
+                rows.push(Box::new(row));
             }
         }
         if !p.months.iter().any(|m| m == month) {
@@ -199,18 +221,21 @@ fn read_evidence(
     Ok(rows)
 }
 
-fn check_certificate_file(dir: &Path, cert: &str, message: &[u8], device: &str, v: &mut Verdict) {
+/// Whether the certificate file beside a signed report is not the one that signed it.
+fn certificate_file_problem(
+    dir: &Path,
+    cert: &str,
+    message: &[u8],
+    device: &str,
+) -> Option<String> {
     let Ok(crate::wire::signed::Opened::Signed(signed)) =
         crate::wire::signed::Opened::read(message)
     else {
-        return;
+        return None;
     };
     let in_file = rustls::pki_types::CertificateDer::from_pem_file(dir.join(cert)).ok();
-    if in_file.as_deref() != signed.certificate().ok().as_deref() {
-        v.problems.push(format!(
-            "{cert}: device {device}: not the certificate that signed its reports"
-        ));
-    }
+    (in_file.as_deref() != signed.certificate().ok().as_deref())
+        .then(|| format!("{cert}: device {device}: not the certificate that signed its reports"))
 }
 
 fn check_csv(dir: &Path, doc: &Document, v: &mut Verdict) {
@@ -361,7 +386,7 @@ fn describe_key(key: &str) -> String {
 }
 
 /// The figures an HTML proof shows: each element with a `data-k` key, valued by its
-/// `data-v` attribute or else its text. Reads the markup `render::html` writes.
+/// `data-v` attribute or else its text. Reads the markup `render::write_html` writes.
 pub fn html_figures(html: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut rest = html;
