@@ -21,8 +21,8 @@ fn main() {
     let naive = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/naive_status.py");
     let templates = common::sim::templates();
     println!(
-        "{:>7} {:<26} {:>8} {:>8} {:>9} {:>10}",
-        "devices", "reader", "wall s", "cpu s", "peak MiB", "MiB read"
+        "{:>7} {:<26} {:>8} {:>8} {:>8} {:>9} {:>10}",
+        "devices", "reader", "wall s", "cpu s", "sys s", "peak MiB", "MiB read"
     );
     let mut rows = Vec::new();
     for &n in &sizes {
@@ -65,9 +65,10 @@ fn main() {
             ("mosquitto_sub | python3", theirs),
         ] {
             println!(
-                "{n:>7} {name:<26} {:>8.2} {:>8.2} {:>9.1} {:>10}",
+                "{n:>7} {name:<26} {:>8.2} {:>8.2} {:>8.2} {:>9.1} {:>10}",
                 u.wall.as_secs_f64(),
                 u.cpu.as_secs_f64(),
+                u.sys.as_secs_f64(),
                 u.max_rss_kib as f64 / 1024.0,
                 if name.starts_with("mosq") {
                     format!("{:.0}", truth.bytes as f64 / 1048576.0)

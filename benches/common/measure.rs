@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy)]
 pub struct Usage {
     pub wall: Duration,
+    /// User and system time together.
     pub cpu: Duration,
+    /// The system's share: the kernel's work (for a proof, mostly creating files).
+    pub sys: Duration,
     pub max_rss_kib: u64,
 }
 
@@ -31,6 +34,7 @@ pub fn measure(command: &mut Command) -> Usage {
     Usage {
         wall,
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        sys: tv(usage.ru_stime),
         max_rss_kib: usage.ru_maxrss as u64,
     }
 }

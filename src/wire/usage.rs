@@ -103,11 +103,6 @@ pub fn parse_period(s: &str) -> Option<(i32, time::Month)> {
     Some((s[..4].parse().ok()?, month))
 }
 
-/// A day as the report writes it, "YYYY-MM-DD".
-pub fn day(date: Date) -> String {
-    format!("{}-{:02}", period(date.year(), date.month()), date.day())
-}
-
 /// The period `t` falls in (UTC): the month a device files it under, and the one the
 /// fleet reads.
 pub fn period_at(t: std::time::SystemTime) -> String {
@@ -124,7 +119,7 @@ pub struct Summary {
 }
 
 /// An optional date as `"YYYY-MM-DD"`.
-mod ymd_opt {
+pub(crate) mod ymd_opt {
     use serde::{Deserialize, Deserializer, Serializer};
     use time::Date;
 
@@ -188,7 +183,5 @@ mod tests {
         ] {
             assert_eq!(parse_period(bad), None, "{bad}");
         }
-        let d = Date::from_calendar_date(2026, time::Month::March, 7).unwrap();
-        assert_eq!(day(d), "2026-03-07");
     }
 }

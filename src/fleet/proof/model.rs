@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::SystemTime;
+use time::Date;
 
 /// The most months one proof covers (two years of tranches).
 pub const MAX_MONTHS: usize = 24;
@@ -81,10 +82,13 @@ pub struct Row {
     pub board_model: Option<String>,
     pub board_serial: Option<String>,
     /// The oldest day the device's ledger holds: first seen (or a bound on it).
-    pub first_seen: Option<String>,
+    #[serde(with = "period::ymd_opt")]
+    pub first_seen: Option<Date>,
     /// First and last day of the month with the device on.
-    pub first_day: Option<String>,
-    pub last_day: Option<String>,
+    #[serde(with = "period::ymd_opt")]
+    pub first_day: Option<Date>,
+    #[serde(with = "period::ymd_opt")]
+    pub last_day: Option<Date>,
     pub days_on: u32,
     pub days_active: u32,
     pub uptime_s: u64,
@@ -247,7 +251,6 @@ pub fn row_of(
     };
     let data = env.data;
     let on: Vec<_> = data.days.iter().filter(|d| d.uptime_s > 0).collect();
-    let date = period::day;
     let equipment = data.equipment.unwrap_or_default();
     let board = equipment.board.unwrap_or_default();
     let (posture_score, failing_critical, failing_high) = match equipment.posture {
@@ -264,9 +267,9 @@ pub fn row_of(
         board_vendor: board.vendor,
         board_model: board.model,
         board_serial: board.serial,
-        first_seen: data.first_day.map(date),
-        first_day: on.first().map(|d| date(d.date)),
-        last_day: on.last().map(|d| date(d.date)),
+        first_seen: data.first_day,
+        first_day: on.first().map(|d| d.date),
+        last_day: on.last().map(|d| d.date),
         days_on: data.days_on,
         days_active: data.days_active,
         uptime_s: data.days.iter().map(|d| d.uptime_s).sum(),
@@ -367,9 +370,12 @@ pub struct DeviceProof {
 /// A device's figures over the period, from its reports that count.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
-    pub first_seen: Option<String>,
-    pub first_day: Option<String>,
-    pub last_day: Option<String>,
+    #[serde(with = "period::ymd_opt")]
+    pub first_seen: Option<Date>,
+    #[serde(with = "period::ymd_opt")]
+    pub first_day: Option<Date>,
+    #[serde(with = "period::ymd_opt")]
+    pub last_day: Option<Date>,
     pub days_on: u32,
     pub days_active: u32,
     pub active_s: u64,
@@ -668,9 +674,9 @@ impl Totals {
             t.days_active += r.days_active;
             t.active_s += r.active_s;
             t.boots += r.boots;
-            t.first_day = min_opt(&t.first_day, &r.first_day);
-            t.last_day = t.last_day.clone().max(r.last_day.clone());
-            t.first_seen = min_opt(&t.first_seen, &r.first_seen);
+            t.first_day = min_opt(t.first_day, r.first_day);
+            t.last_day = t.last_day.max(r.last_day);
+            t.first_seen = min_opt(t.first_seen, r.first_seen);
         }
         if let Some(last) = counted.last() {
             t.posture_score = last.posture_score;
@@ -685,10 +691,11 @@ impl Totals {
     }
 }
 
-fn min_opt(a: &Option<String>, b: &Option<String>) -> Option<String> {
+/// The earlier of two days, either being unknown.
+fn min_opt(a: Option<Date>, b: Option<Date>) -> Option<Date> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b).clone()),
-        (a, b) => a.clone().or(b.clone()),
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -861,6 +868,11 @@ mod tests {
         assert_eq!(hours(180, Lang::En), "0.1");
     }
 
+    fn day_of(month: &str, day: u8) -> Date {
+        let (year, month) = period::parse_period(month).unwrap();
+        Date::from_calendar_date(year, month, day).unwrap()
+    }
+
     fn row(structure: &str, device: &str, month: &str, days_active: u32, serial: &str) -> Row {
         Row {
             structure: structure.into(),
@@ -874,9 +886,9 @@ mod tests {
             board_vendor: None,
             board_model: None,
             board_serial: Some(serial.into()),
-            first_seen: Some(format!("{month}-01")),
-            first_day: Some(format!("{month}-01")),
-            last_day: Some(format!("{month}-28")),
+            first_seen: Some(day_of(month, 1)),
+            first_day: Some(day_of(month, 1)),
+            last_day: Some(day_of(month, 28)),
             days_on: 28,
             days_active,
             uptime_s: 28 * 8 * 3600,
