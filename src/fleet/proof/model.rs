@@ -69,6 +69,34 @@ impl Signature {
     }
 }
 
+/// When a device was seen: in a month (a row), or over the period (its totals).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Seen {
+    /// The oldest day the device's ledger holds: first seen (or a bound on it).
+    #[serde(with = "period::ymd_opt")]
+    pub first_seen: Option<Date>,
+    /// First and last day with the device on.
+    #[serde(with = "period::ymd_opt")]
+    pub first_day: Option<Date>,
+    #[serde(with = "period::ymd_opt")]
+    pub last_day: Option<Date>,
+}
+
+impl Seen {
+    /// Both together: the earlier first days, the later last day.
+    fn and(self, other: Seen) -> Seen {
+        let earlier = |a: Option<Date>, b: Option<Date>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Seen {
+            first_seen: earlier(self.first_seen, other.first_seen),
+            first_day: earlier(self.first_day, other.first_day),
+            last_day: self.last_day.max(other.last_day),
+        }
+    }
+}
+
 /// One device's month, as its usage report says it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {
@@ -81,14 +109,8 @@ pub struct Row {
     pub board_vendor: Option<String>,
     pub board_model: Option<String>,
     pub board_serial: Option<String>,
-    /// The oldest day the device's ledger holds: first seen (or a bound on it).
-    #[serde(with = "period::ymd_opt")]
-    pub first_seen: Option<Date>,
-    /// First and last day of the month with the device on.
-    #[serde(with = "period::ymd_opt")]
-    pub first_day: Option<Date>,
-    #[serde(with = "period::ymd_opt")]
-    pub last_day: Option<Date>,
+    #[serde(flatten)]
+    pub seen: Seen,
     pub days_on: u32,
     pub days_active: u32,
     pub uptime_s: u64,
@@ -267,9 +289,11 @@ pub fn row_of(
         board_vendor: board.vendor,
         board_model: board.model,
         board_serial: board.serial,
-        first_seen: data.first_day,
-        first_day: on.first().map(|d| d.date),
-        last_day: on.last().map(|d| d.date),
+        seen: Seen {
+            first_seen: data.first_day,
+            first_day: on.first().map(|d| d.date),
+            last_day: on.last().map(|d| d.date),
+        },
         days_on: data.days_on,
         days_active: data.days_active,
         uptime_s: data.days.iter().map(|d| d.uptime_s).sum(),
@@ -370,12 +394,8 @@ pub struct DeviceProof {
 /// A device's figures over the period, from its reports that count.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
-    #[serde(with = "period::ymd_opt")]
-    pub first_seen: Option<Date>,
-    #[serde(with = "period::ymd_opt")]
-    pub first_day: Option<Date>,
-    #[serde(with = "period::ymd_opt")]
-    pub last_day: Option<Date>,
+    #[serde(flatten)]
+    pub seen: Seen,
     pub days_on: u32,
     pub days_active: u32,
     pub active_s: u64,
@@ -596,7 +616,7 @@ impl Document {
             out.insert(dk("days_active"), t.days_active.to_string());
             out.insert(dk("active_hours"), hours(t.active_s, lang));
             out.insert(dk("boots"), t.boots.to_string());
-            out.insert(dk("first_seen"), opt(&t.first_seen));
+            out.insert(dk("first_seen"), opt(&t.seen.first_seen));
             out.insert(dk("posture_score"), opt(&t.posture_score));
             out.insert(dk("failing_critical"), t.failing_critical.join(" "));
             out.insert(dk("security_updates"), opt(&t.security_updates));
@@ -674,9 +694,7 @@ impl Totals {
             t.days_active += r.days_active;
             t.active_s += r.active_s;
             t.boots += r.boots;
-            t.first_day = min_opt(t.first_day, r.first_day);
-            t.last_day = t.last_day.max(r.last_day);
-            t.first_seen = min_opt(t.first_seen, r.first_seen);
+            t.seen = t.seen.and(r.seen);
         }
         if let Some(last) = counted.last() {
             t.posture_score = last.posture_score;
@@ -688,14 +706,6 @@ impl Totals {
             t.board_serial = last.board_serial.clone();
         }
         t
-    }
-}
-
-/// The earlier of two days, either being unknown.
-fn min_opt(a: Option<Date>, b: Option<Date>) -> Option<Date> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 
@@ -886,9 +896,11 @@ mod tests {
             board_vendor: None,
             board_model: None,
             board_serial: Some(serial.into()),
-            first_seen: Some(day_of(month, 1)),
-            first_day: Some(day_of(month, 1)),
-            last_day: Some(day_of(month, 28)),
+            seen: Seen {
+                first_seen: Some(day_of(month, 1)),
+                first_day: Some(day_of(month, 1)),
+                last_day: Some(day_of(month, 28)),
+            },
             days_on: 28,
             days_active,
             uptime_s: 28 * 8 * 3600,
