@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::spool::Spool;
 use crate::state::{self, State};
 use crate::transport::{self, Event, Session};
+use crate::update;
 use crate::usage::{self, Ledger};
 use crate::wire::command::{self, Answer, Command};
 use crate::wire::heartbeat::Heartbeat;
@@ -65,6 +66,9 @@ pub enum Outcome {
     Spooled(u64),
     /// `--once`: some reports could be neither stored nor sent (see the log).
     NotStored(u64),
+    /// Stopped cleanly to start again through the packaged binary: a new version was
+    /// installed, or this one failed its trial (see [`crate::update`]).
+    Relaunch,
 }
 
 /// What a publish in flight is, so that its PUBACK can be acted on.
@@ -72,6 +76,8 @@ pub enum Outcome {
 enum Tracked {
     /// A spooled record: acknowledge it in the spool.
     Record(u64),
+    /// The `online` status: its acknowledgement proves a new version healthy.
+    OnlineStatus,
     /// The `offline` status at shutdown.
     OfflineStatus,
     /// Anything else (status, heartbeat, command answer): nothing to do.
@@ -133,6 +139,8 @@ pub struct Agent {
     cert_not_after: Option<String>,
     /// The device key and certificate that sign the usage reports (none without TLS).
     signer: Option<Signer>,
+    /// Self-update: what the heartbeat says, the attempt asked for, whether to restart.
+    update: UpdateDuty,
     /// The equipment as the latest inventory, posture and patch reports saw it, carried
     /// in each usage report (so that a month's report says how it stood at its end).
     equipment: wire::usage::Equipment,
@@ -154,6 +162,56 @@ fn release_freed_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// Why an update attempt runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Trigger {
+    Schedule,
+    /// `cmd/update-check`, answered when the attempt ends.
+    Command {
+        id: Option<String>,
+    },
+}
+
+/// An update attempt running on its own thread (the download blocks).
+type Attempt = (
+    tokio::sync::oneshot::Receiver<wire::update::Report>,
+    Trigger,
+);
+
+/// Waits for the running attempt, if any, and takes it.
+async fn attempt_done(attempt: &mut Option<Attempt>) -> (wire::update::Report, Trigger) {
+    let Some((receiver, _)) = attempt.as_mut() else {
+        return std::future::pending().await;
+    };
+    let result = receiver.await;
+    let trigger = attempt.take().map_or(Trigger::Schedule, |(_, t)| t);
+    let report = result.unwrap_or_else(|_| wire::update::Report {
+        outcome: wire::update::Outcome::Refused,
+        at: wire::rfc3339(SystemTime::now()),
+        from: crate::version().into(),
+        version: None,
+        refusal: None,
+        reason: Some("the update attempt stopped unexpectedly (see the log)".into()),
+    });
+    (report, trigger)
+}
+
+/// The agent's side of self-update: it decides when an attempt runs and says how it ended;
+/// [`crate::update`] does the rest.
+#[derive(Default)]
+struct UpdateDuty {
+    summary: wire::update::Summary,
+    /// An attempt is wanted, and why.
+    requested: Option<Trigger>,
+    /// An attempt runs (on its own thread).
+    running: bool,
+    /// This process is a new version on trial: healthy once its `online` status is
+    /// acknowledged before this, rolled back otherwise.
+    trial_deadline: Option<Instant>,
+    /// Stop and start again through the packaged binary once nothing is in flight.
+    relaunch: bool,
 }
 
 impl Agent {
@@ -207,6 +265,11 @@ impl Agent {
                 })
             }),
             equipment: wire::usage::Equipment::default(),
+            update: UpdateDuty {
+                summary: update::summary(&config),
+                trial_deadline: update::own_trial(&config).map(|left| Instant::now() + left),
+                ..UpdateDuty::default()
+            },
             config,
         })
     }
@@ -276,11 +339,13 @@ impl Agent {
         let watchdog = watchdog_interval();
         let mut watchdog_tick =
             tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        let mut next_update_check = Instant::now() + self.update_check_wait(true);
+        let mut attempt: Option<Attempt> = None;
 
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         log::info!(
             "agent {} started as {} (broker {}:{})",
-            env!("CARGO_PKG_VERSION"),
+            crate::version(),
             self.identity().branch(),
             self.config.broker.host,
             self.config.broker.port
@@ -330,8 +395,31 @@ impl Agent {
                 _ = watchdog_tick.tick(), if watchdog.is_some() => {
                     let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
                 }
+                _ = tokio::time::sleep_until(next_update_check), if self.config.update.enabled => {
+                    next_update_check = Instant::now() + self.update_check_wait(false);
+                    self.update.requested.get_or_insert(Trigger::Schedule);
+                }
+                (report, trigger) = attempt_done(&mut attempt) => self.on_update_done(report, trigger),
+                _ = tokio::time::sleep_until(self.update.trial_deadline.unwrap_or(next_due)), if self.update.trial_deadline.is_some() => {
+                    self.on_trial_expired();
+                }
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
+            }
+            if attempt.is_none() && self.update.trial_deadline.is_none() {
+                if let Some(trigger) = self.update.requested.take() {
+                    attempt = Some((self.start_update(), trigger));
+                }
+            }
+            self.update.running = attempt.is_some();
+            // The switch waits until every report handed to the broker is acknowledged.
+            if self.update.relaunch
+                && self.delivery.in_flight.is_empty()
+                && self.delivery.awaiting_id.is_empty()
+            {
+                log::info!("stopping to restart through the packaged agent");
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                return Ok(Outcome::Relaunch);
             }
         }
         log::info!("stopping");
@@ -466,7 +554,7 @@ impl Agent {
                 let online =
                     self.with_spool_losses(Status::online(now, self.cert_not_after.clone()));
                 if self.publish(&session, &Topic::Status, online.to_json()) {
-                    self.delivery.awaiting_id.push_back(Tracked::Other);
+                    self.delivery.awaiting_id.push_back(Tracked::OnlineStatus);
                 }
                 if session
                     .subscribe(&self.identity().commands_filter())
@@ -516,6 +604,7 @@ impl Agent {
                             }
                         }
                     }
+                    Some(Tracked::OnlineStatus) => self.on_online_acked(),
                     Some(Tracked::OfflineStatus) => self.delivery.offline_status_acked = true,
                     Some(Tracked::Other) | None => {}
                 }
@@ -821,6 +910,7 @@ impl Agent {
             dropped: stats.dropped_total,
             corrupt: stats.corrupt_total,
             unstored: self.unstored,
+            update: (!self.update.summary.is_empty()).then(|| self.update.summary.clone()),
             last_error: self
                 .last_error
                 .as_deref()
@@ -843,7 +933,7 @@ impl Agent {
             Err(e) => self.note_error(format!("usage: cannot read uptime or sessions: {e}")),
         }
         self.usage_samples += 1;
-        if save || self.usage_samples % USAGE_SAVE_EVERY == 0 {
+        if save || self.usage_samples.is_multiple_of(USAGE_SAVE_EVERY) {
             self.save_usage();
         }
     }
@@ -870,6 +960,17 @@ impl Agent {
         };
         let name = name.as_str();
         let (command_name, id, result) = match command::parse(name, payload) {
+            // An enabled update check is answered when the attempt ends.
+            Ok(request)
+                if request.command == Command::UpdateCheck
+                    && self.config.update.enabled
+                    && !self.update.running
+                    && self.update.trial_deadline.is_none() =>
+            {
+                log::info!("command update-check received (id {:?})", request.id);
+                self.update.requested = Some(Trigger::Command { id: request.id });
+                return;
+            }
             Ok(request) => {
                 log::info!(
                     "command {:?} received (id {:?})",
@@ -884,12 +985,23 @@ impl Agent {
                 (refusal.name, refusal.id, Err(refusal.reason))
             }
         };
-        let (ok, result, error) = match result {
-            Ok(value) => (true, Some(value), None),
-            Err(e) => (false, None, Some(e)),
-        };
+        match result {
+            Ok(value) => self.answer(command_name, id, true, Some(value), None),
+            Err(e) => self.answer(command_name, id, false, None, Some(e)),
+        }
+    }
+
+    /// Publishes the answer to a command on `cmd-result`.
+    fn answer(
+        &mut self,
+        command: String,
+        id: Option<String>,
+        ok: bool,
+        result: Option<serde_json::Value>,
+        error: Option<String>,
+    ) {
         let answer = Answer {
-            command: command_name,
+            command,
             id,
             ok,
             result,
@@ -907,7 +1019,7 @@ impl Agent {
     fn execute(&mut self, command: Command) -> Result<serde_json::Value, String> {
         match command {
             Command::Ping => Ok(serde_json::json!({
-                "agent_version": env!("CARGO_PKG_VERSION"),
+                "agent_version": crate::version(),
                 "spooled": self.spool.stats().records,
             })),
             Command::Refresh => {
@@ -927,12 +1039,86 @@ impl Agent {
                 self.pump();
                 Ok(serde_json::json!({ "refreshed": Kind::ALL.map(Kind::name) }))
             }
-            Command::UpdateCheck => Err(if self.config.update.enabled {
-                "self-update is not available in this agent version yet".to_string()
-            } else {
+            Command::UpdateCheck => Err(if !self.config.update.enabled {
                 "updates are disabled on this device ([update] enabled = false)".to_string()
+            } else if self.update.trial_deadline.is_some() {
+                "this version is on trial: no update before it is confirmed healthy".to_string()
+            } else {
+                "an update attempt is already running; its outcome comes in the heartbeat"
+                    .to_string()
             }),
         }
+    }
+
+    /// How long until the next scheduled update check: the interval shortened at random by
+    /// up to a tenth, so that a fleet started together does not ask together; the first
+    /// check comes a few minutes after start, once the reports are out.
+    fn update_check_wait(&self, first: bool) -> Duration {
+        let interval = self.config.update.check_interval;
+        let jitter = fastrand::u64(0..=interval.as_millis() as u64 / 10);
+        if first {
+            Duration::from_secs(120) + Duration::from_millis(jitter)
+        } else {
+            interval - Duration::from_millis(jitter)
+        }
+    }
+
+    /// Runs an update attempt on its own thread; the result comes back through the channel.
+    fn start_update(&mut self) -> tokio::sync::oneshot::Receiver<wire::update::Report> {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let config = self.config.clone();
+        let spawned = std::thread::Builder::new()
+            .name("update".into())
+            .spawn(move || {
+                let _ = sender.send(update::attempt(&config, update::Mode::Install));
+            });
+        if let Err(e) = spawned {
+            self.note_error(format!("update: cannot start the attempt: {e}"));
+        }
+        receiver
+    }
+
+    fn on_update_done(&mut self, report: wire::update::Report, trigger: Trigger) {
+        self.update.summary = update::summary(&self.config);
+        if report.outcome == wire::update::Outcome::Installed {
+            self.update.relaunch = true;
+        }
+        if let Trigger::Command { id } = trigger {
+            let problem = report.outcome.is_problem();
+            let error = problem.then(|| report.to_string());
+            let result = serde_json::to_value(&report).ok();
+            self.answer(
+                Command::UpdateCheck.name().into(),
+                id,
+                !problem,
+                result,
+                error,
+            );
+        }
+        self.publish_heartbeat();
+        self.pump();
+    }
+
+    /// The broker acknowledged this run's `online` status.
+    fn on_online_acked(&mut self) {
+        if self.update.trial_deadline.take().is_some()
+            && update::confirm_healthy(&self.config).is_some()
+        {
+            self.update.summary = update::summary(&self.config);
+            self.publish_heartbeat();
+        }
+    }
+
+    /// This new version did not get its `online` status acknowledged in time: it gives up
+    /// its place, and the packaged binary starts the previous version.
+    fn on_trial_expired(&mut self) {
+        self.update.trial_deadline = None;
+        let reason = format!(
+            "not acknowledged online by the broker within {} of the switch",
+            humantime::format_duration(self.config.update.health_timeout)
+        );
+        update::abandon_trial(&self.config, reason);
+        self.update.relaunch = true;
     }
 
     fn note_error(&mut self, error: String) {

@@ -10,6 +10,7 @@
 //! - [`spool`] stores reports on disk until the broker has acknowledged them;
 //! - [`transport`] only delivers: one MQTT connection over mutual TLS;
 //! - [`agent`] ties them together on a schedule and answers operator commands;
+//! - [`update`] takes signed releases, switches to them and comes back from a bad one;
 //! - [`config`] is validated before anything runs;
 //! - [`fleet`] (feature `fleet`, never in the device build) is the IT staff's side: the
 //!   grappe's certificates and the broker configuration.
@@ -24,8 +25,27 @@ pub mod parse;
 pub mod spool;
 pub mod state;
 pub mod transport;
+pub mod update;
 pub mod usage;
 pub mod wire;
+
+/// The target triple this binary was built for (`grappe-agent --version` prints it; release
+/// assets are named after it).
+pub const TARGET: &str = env!("GRAPPE_TARGET");
+
+/// The version this binary reports and updates from. `GRAPPE_AGENT_PRETEND_VERSION` (a
+/// semantic version) replaces it: for the self-update tests and release rehearsals, which
+/// need a second version of the agent without a second build. Only whoever starts the
+/// process can set it, and it changes nothing but what this process says it is.
+pub fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        std::env::var("GRAPPE_AGENT_PRETEND_VERSION")
+            .ok()
+            .filter(|v| semver::Version::parse(v).is_ok())
+            .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string())
+    })
+}
 
 /// The throwaway PKI the integration tests use, shared with the unit tests.
 #[cfg(test)]

@@ -274,7 +274,7 @@ struct UtmpRecord<'a> {
 
 /// Splits `/run/utmp` into records, or `None` when it is not in the expected layout.
 fn utmp_records(bytes: &[u8]) -> Option<impl Iterator<Item = UtmpRecord<'_>>> {
-    if bytes.len() % UTMP_RECORD != 0 {
+    if !bytes.len().is_multiple_of(UTMP_RECORD) {
         return None;
     }
     let records = bytes.chunks_exact(UTMP_RECORD).map(|rec| {

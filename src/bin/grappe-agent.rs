@@ -4,20 +4,27 @@ use clap::{Parser, Subcommand};
 use grappe_agent::agent::{Agent, Mode, Outcome};
 use grappe_agent::collect::{self, Root};
 use grappe_agent::config::{self, Config};
+use grappe_agent::update;
 use grappe_agent::usage::{self, Ledger};
 use grappe_agent::wire::{Envelope, Identity, Kind};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("GRAPPE_TARGET"),
-    ", commit ",
-    env!("GRAPPE_GIT_COMMIT"),
-    ")"
-);
+/// What `--version` prints: the version (the one the updater compares), the target triple
+/// (release assets are named after it) and the git commit. The updater checks a new binary
+/// by this line before installing it.
+fn version_line() -> &'static str {
+    static LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LINE.get_or_init(|| {
+        format!(
+            "{} ({}, commit {})",
+            grappe_agent::version(),
+            grappe_agent::TARGET,
+            env!("GRAPPE_GIT_COMMIT")
+        )
+    })
+}
 
 /// Exit status for an invalid configuration: systemd is told not to restart on it.
 const EXIT_CONFIG: u8 = 2;
@@ -25,7 +32,7 @@ const EXIT_CONFIG: u8 = 2;
 const EXIT_SPOOLED: u8 = 3;
 
 #[derive(Parser)]
-#[command(name = "grappe-agent", version = VERSION, about = "Reports this device's inventory, security posture, patch status and usage to the grappe's broker")]
+#[command(name = "grappe-agent", version = version_line(), about = "Reports this device's inventory, security posture, patch status and usage to the grappe's broker")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -66,6 +73,16 @@ enum Cmd {
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
     },
+    /// Signed self-update from the configured release server: install the newest release
+    /// for this device (the service switches to it at its next start). Exit 0 if installed
+    /// or up to date, 1 if refused (the reason is printed), 2 if the config is invalid.
+    Update {
+        /// Only say what would be installed; download nothing.
+        #[arg(long)]
+        check: bool,
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -87,6 +104,7 @@ fn main() -> ExitCode {
             config,
         } => run_cmd(config.as_deref(), once.then_some(timeout)),
         Cmd::CheckConfig { config } => check_config_cmd(config.as_deref()),
+        Cmd::Update { check, config } => update_cmd(config.as_deref(), check),
     }
 }
 
@@ -132,6 +150,9 @@ fn run_cmd(flag: Option<&Path>, once: Option<Duration>) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // An installed version newer than this binary runs in its place (this call then does
+    // not return); see grappe_agent::update.
+    update::launch::hand_over(&config);
     // An expired certificate does not stop the agent: reports are spooled until it is
     // replaced, and the reason is logged and sent in the heartbeat once connected.
     match config.check_certificate(SystemTime::now()) {
@@ -153,14 +174,54 @@ fn run_cmd(flag: Option<&Path>, once: Option<Duration>) -> ExitCode {
         None => Mode::Service,
     };
     let result = runtime.block_on(async { Agent::open(config)?.run(mode).await });
+    drop(runtime);
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Relaunch) => {
+            let error = update::launch::relaunch();
+            log::error!("cannot restart through the packaged agent: {error}");
+            ExitCode::FAILURE
+        }
         Ok(Outcome::Spooled(_)) => ExitCode::from(EXIT_SPOOLED),
         Ok(Outcome::NotStored(_)) => ExitCode::FAILURE,
         Err(e) => {
             log::error!("{e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn update_cmd(flag: Option<&Path>, check: bool) -> ExitCode {
+    let config = match load_config(flag) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let mode = if check {
+        update::Mode::Check
+    } else {
+        update::Mode::Install
+    };
+    let report = update::attempt(&config, mode);
+    update::hand_to_state_dir_owner(&config.state_dir);
+    let code = if report.outcome.is_problem() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    };
+    let mut line = report.to_string();
+    if report.outcome == grappe_agent::wire::update::Outcome::Installed {
+        line.push_str(
+            "; the service switches to it at its next start (systemctl restart grappe-agent)",
+        );
+    }
+    let printed = print_line(&line);
+    if report.outcome.is_problem() {
+        code
+    } else {
+        printed
     }
 }
 

@@ -10,6 +10,7 @@ use grappe_agent::fleet::pki::{
     self, BrokerSettings, Ca, DeviceRequest, Fresh, KeySource, Pki, Reason, Role,
 };
 use grappe_agent::fleet::proof;
+use grappe_agent::fleet::release::{self, Binary};
 use grappe_agent::fleet::run::{self as fleet_run, Target};
 use grappe_agent::fleet::status::{self, Filter};
 use grappe_agent::fsutil;
@@ -156,6 +157,55 @@ enum Action {
         #[arg(long)]
         all: bool,
     },
+    /// The agent's signed self-update: the release key pair, signed archives and the
+    /// manifest.json devices read, and staged rollouts.
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReleaseCmd {
+    /// Makes the release key pair: release.key (keep it offline) and release.pub (for devices).
+    Keygen {
+        /// Where the pair goes (created 0700 if missing; an existing key is never replaced).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Packs and signs agent binaries as a release and adds it to DIR/manifest.json.
+    Sign {
+        /// The release key (release.key from `release keygen`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The version the binaries were built as (X.Y.Z); a published version never changes.
+        #[arg(long, value_name = "X.Y.Z")]
+        version: String,
+        /// Only this percent of devices take it at first (default: all); widen with `release rollout`.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100))]
+        rollout_percent: Option<u8>,
+        /// The publication directory: archives and manifest.json, as on the file server.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The binaries (default: every target/TARGET/release/grappe-agent that exists).
+        #[arg(value_name = "TARGET=PATH", value_parser = parse_binary)]
+        binaries: Vec<Binary>,
+    },
+    /// Sets the percent of devices that take a release (after watching `grappe-fleet status`).
+    Rollout {
+        /// The publication directory holding manifest.json.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, value_name = "X.Y.Z")]
+        version: String,
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: u8,
+    },
+}
+
+/// clap wants an error it can box: anyhow's, flattened to its text.
+fn parse_binary(arg: &str) -> std::result::Result<Binary, String> {
+    release::parse_binary(arg).map_err(|e| format!("{e:#}"))
 }
 
 #[derive(Args)]
@@ -393,6 +443,7 @@ fn main() -> ExitCode {
             };
         }
         Action::Pki { dir, command } => run_pki(&dir, command),
+        Action::Release { command } => run_release(command),
         Action::BrokerConfig {
             pki,
             port,
@@ -432,6 +483,78 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_release(command: ReleaseCmd) -> Result<()> {
+    match command {
+        ReleaseCmd::Keygen { out } => {
+            let pair = release::keygen(&out)?;
+            println!("secret key: {}", pair.key.display());
+            println!(
+                "public key: {} ({})",
+                pair.public.display(),
+                pair.public_base64
+            );
+            println!(
+                "{} goes to {} on every device (agent.toml [update] public_key); {} signs releases: keep it offline, backed up, mode 0600",
+                pair.public.display(),
+                release::DEVICE_PUB_PATH,
+                pair.key.display()
+            );
+        }
+        ReleaseCmd::Sign {
+            key,
+            version,
+            rollout_percent,
+            out,
+            binaries,
+        } => {
+            let binaries = if binaries.is_empty() {
+                release::default_binaries(Path::new("target"))?
+            } else {
+                binaries
+            };
+            let signed = release::sign(&release::SignRequest {
+                key,
+                version: version.clone(),
+                rollout_percent,
+                out: out.clone(),
+                binaries,
+            })?;
+            for w in &signed.warnings {
+                eprintln!("grappe-fleet: warning: {w}");
+            }
+            for a in &signed.assets {
+                println!("{}  {} bytes  {}", a.name, a.size, a.digest);
+            }
+            println!(
+                "manifest: {} (version {version}, {})",
+                signed.manifest.display(),
+                match rollout_percent {
+                    Some(p) => format!("{p}% of devices"),
+                    None => "every device".into(),
+                }
+            );
+            println!(
+                "next: copy {} to the file server, watch `grappe-fleet status`, then widen with `grappe-fleet release rollout --out {} --version {version} --percent N`",
+                out.display(),
+                out.display()
+            );
+        }
+        ReleaseCmd::Rollout {
+            out,
+            version,
+            percent,
+        } => {
+            let before = release::set_rollout(&out, &version, percent)?;
+            println!(
+                "{version}: {} -> {percent}% of devices in {}; copy it to the file server",
+                before.map_or("every device".into(), |p| format!("{p}%")),
+                out.join(release::MANIFEST).display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `proof`: reads the broker, writes the proof, says what it holds.

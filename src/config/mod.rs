@@ -86,6 +86,23 @@ pub struct Update {
     pub manifest_url: String,
     pub public_key: PathBuf,
     pub rollout_percent: u8,
+    /// The CA file the release server's certificate must chain to (default: the broker's).
+    pub ca: PathBuf,
+    /// How often the service looks for a release (each wait is shortened at random by up
+    /// to a tenth, so that a fleet does not ask together).
+    pub check_interval: Duration,
+    /// How long a new version has, after the switch, to have its `online` status
+    /// acknowledged by the broker before the previous version comes back.
+    pub health_timeout: Duration,
+    /// Read at validation when enabled: the ed25519 key (32 bytes) and the CA's
+    /// certificates.
+    pub keys: Option<UpdateKeys>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateKeys {
+    pub verifying_key: [u8; 32],
+    pub ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 // ---- The file as written: every section and key the contract names, nothing else. ----
@@ -173,6 +190,9 @@ struct RawUpdate {
     manifest_url: String,
     public_key: PathBuf,
     rollout_percent: u8,
+    ca: Option<PathBuf>,
+    check_interval: String,
+    health_timeout: String,
 }
 
 impl Default for RawUpdate {
@@ -182,6 +202,9 @@ impl Default for RawUpdate {
             manifest_url: String::new(),
             public_key: PathBuf::from("/etc/grappe-agent/release.pub"),
             rollout_percent: 100,
+            ca: None,
+            check_interval: "24h".into(),
+            health_timeout: "10m".into(),
         }
     }
 }
@@ -296,7 +319,13 @@ impl Config {
                 format!("{} is too small: at least {MIN_SPOOL_BYTES} bytes (64 KiB) are needed to hold a few reports", spool.max_bytes),
             ));
         }
-        let update = validate_update(raw.update)?;
+        // The release server is the grappe's too: by default its certificate chains to the
+        // broker's CA.
+        let broker_ca = broker.tls.as_ref().map_or_else(
+            || PathBuf::from("/etc/grappe-agent/ca.pem"),
+            |tls| tls.ca_file.clone(),
+        );
+        let update = validate_update(raw.update, &broker_ca)?;
         Ok(Config {
             path: path.to_path_buf(),
             identity,
@@ -423,14 +452,25 @@ fn absolute(key: &str, path: PathBuf) -> Result<PathBuf, (String, String)> {
     }
 }
 
-fn validate_update(raw: RawUpdate) -> Result<Update, (String, String)> {
+fn validate_update(raw: RawUpdate, broker_ca: &Path) -> Result<Update, (String, String)> {
     if raw.rollout_percent > 100 {
         return Err((
             "[update] rollout_percent".into(),
             format!("{} is not a percentage (0 to 100)", raw.rollout_percent),
         ));
     }
-    if raw.enabled {
+    let check_interval = duration(
+        "[update] check_interval",
+        &raw.check_interval,
+        Duration::from_secs(60),
+    )?;
+    let health_timeout = duration(
+        "[update] health_timeout",
+        &raw.health_timeout,
+        Duration::from_secs(30),
+    )?;
+    let ca = raw.ca.unwrap_or_else(|| broker_ca.to_path_buf());
+    let keys = if raw.enabled {
         if !raw.manifest_url.starts_with("https://") {
             return Err((
                 "[update] manifest_url".into(),
@@ -440,19 +480,56 @@ fn validate_update(raw: RawUpdate) -> Result<Update, (String, String)> {
                 ),
             ));
         }
-        if let Err(e) = std::fs::metadata(&raw.public_key) {
-            return Err((
-                "[update] public_key".into(),
-                format!("{} cannot be read: {e} (the release signing public key is required when updates are enabled)", raw.public_key.display()),
-            ));
-        }
-    }
+        Some(UpdateKeys {
+            verifying_key: read_verifying_key(&raw.public_key)
+                .map_err(|e| ("[update] public_key".to_string(), e))?,
+            ca_certs: read_ca_certs(&ca).map_err(|e| ("[update] ca".to_string(), e))?,
+        })
+    } else {
+        None
+    };
     Ok(Update {
         enabled: raw.enabled,
         manifest_url: raw.manifest_url,
         public_key: raw.public_key,
         rollout_percent: raw.rollout_percent,
+        ca,
+        check_interval,
+        health_timeout,
+        keys,
     })
+}
+
+/// The release signing public key: the 32 bytes of an ed25519 key, as `grappe-fleet
+/// release keygen` (and zipsign's own `gen-key`) write it.
+fn read_verifying_key(path: &Path) -> Result<[u8; 32], String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        format!(
+            "{} cannot be read: {e} (the release signing public key is required when updates are enabled)",
+            path.display()
+        )
+    })?;
+    bytes.as_slice().try_into().map_err(|_| {
+        format!(
+            "{} holds {} bytes, not a 32-byte ed25519 public key: copy the release.pub that `grappe-fleet release keygen` made",
+            path.display(),
+            bytes.len()
+        )
+    })
+}
+
+fn read_ca_certs(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: cannot read PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{} holds no certificate: the release server's certificate must chain to a CA in it",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod device;
 pub mod mqtt;
 pub mod pki;
 pub mod proof;
+pub mod release;
 pub mod run;
 pub mod status;
 pub mod view;

@@ -45,7 +45,10 @@ fn round_trip_keeps_order_and_fields() {
     assert_eq!(ids(&got), [1, 2, 3, 4, 5]);
     for (n, rec) in got.iter().enumerate() {
         let n = n as u64;
-        assert_eq!((rec.topic.as_str(), rec.retain), (TOPIC, n % 2 == 0));
+        assert_eq!(
+            (rec.topic.as_str(), rec.retain),
+            (TOPIC, n.is_multiple_of(2))
+        );
         assert_eq!(rec.payload, payload(n));
     }
     assert_eq!(ids(&spool.read_after(Some(2), 2).unwrap()), [3, 4]);
@@ -492,7 +495,7 @@ fn sigkill_at_any_moment_loses_no_record_whose_push_returned() {
         for n in fastrand::u64(..1 << 40).. {
             let id = spool.push(TOPIC, &payload(n), n % 5 == 0).unwrap();
             writeln!(out, "pushed {id} {n}").unwrap();
-            if id % 3 == 0 {
+            if id.is_multiple_of(3) {
                 spool.ack(id).unwrap();
                 writeln!(out, "acked {id}").unwrap();
             }
@@ -542,7 +545,7 @@ fn sigkill_at_any_moment_loses_no_record_whose_push_returned() {
             let text = String::from_utf8(rec.payload.clone()).unwrap();
             let n: u64 = text[5..text.find(',').unwrap()].parse().unwrap();
             assert_eq!(rec.payload, payload(n), "round {round}: record {}", rec.id);
-            assert_eq!(rec.retain, n % 5 == 0);
+            assert_eq!(rec.retain, n.is_multiple_of(5));
             if let Some(&printed) = pushed.get(&rec.id) {
                 assert_eq!(printed, n, "round {round}: record {}", rec.id);
             }

@@ -24,6 +24,9 @@ pub struct Heartbeat {
     /// full, the broker refuses the reports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The self-update's last outcome and the versions that failed, once there is any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<super::update::Summary>,
 }
 
 fn is_zero(n: &u64) -> bool {

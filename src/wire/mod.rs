@@ -5,6 +5,7 @@
 //! - the envelope every report is published in ([`Envelope`]) and the report kinds;
 //! - [`status`] and [`heartbeat`]: the device's state and its periodic sign of life;
 //! - [`command`]: operator commands and their answers;
+//! - [`update`]: the outcome of self-update attempts, in the heartbeat and command answers;
 //! - [`signed`]: a report signed by its device (the usage report), checkable offline;
 //! - the four reports' `data`: [`inventory`], [`posture`], [`patches`], [`usage`]. The
 //!   collectors fill these types; the fleet reads them back. Deserialising is generic
@@ -18,6 +19,7 @@ pub mod posture;
 pub mod signed;
 pub mod status;
 pub mod topic;
+pub mod update;
 pub mod usage;
 
 pub use topic::{is_valid_name, Grants, Identity, Topic, VALID_NAME};
@@ -97,7 +99,7 @@ impl<T> Envelope<T> {
             grappe: who.grappe.clone(),
             structure: who.structure.clone(),
             device: who.device.clone(),
-            agent_version: env!("CARGO_PKG_VERSION").into(),
+            agent_version: crate::version().into(),
             collected_at: rfc3339(collected_at),
             seq,
             data,

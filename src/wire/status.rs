@@ -50,7 +50,7 @@ impl Status {
         Status {
             state: State::Online,
             since: Some(since),
-            agent_version: Some(env!("CARGO_PKG_VERSION").into()),
+            agent_version: Some(crate::version().into()),
             reason: None,
             cert_not_after,
             spool_dropped: 0,

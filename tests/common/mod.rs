@@ -5,6 +5,7 @@
 //! Nothing here talks to a broker it did not start, and nothing leaves loopback.
 #![allow(dead_code)] // each test binary uses a different part of it
 
+pub mod https;
 pub mod pki;
 #[cfg(feature = "fleet")]
 pub mod sim;

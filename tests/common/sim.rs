@@ -248,7 +248,7 @@ async fn publish_async(port: u16, n: usize, structures: usize, templates: &Value
             };
             set.insert(device.clone());
         }
-        let unsafe_ = i % 7 == 0;
+        let unsafe_ = i.is_multiple_of(7);
         let unpatched = i % 5 == 1;
         let mut messages = vec![(format!("{branch}/status"), status)];
         for kind in ["inventory", "posture", "patches", "usage"] {
@@ -421,7 +421,7 @@ fn device_history(
     };
     // Most devices were there before the history starts; one in 25 came during its first
     // month.
-    let deployed = if i % 25 == 0 {
+    let deployed = if i.is_multiple_of(25) {
         first + time::Duration::days((i / 25 % 20) as i64)
     } else {
         first - time::Duration::days(30 + (mix(i as u64, 0) % 300) as i64)
@@ -466,7 +466,7 @@ fn device_history(
 /// a day off (no record) more rarely, and each device used more or less than others.
 fn day_usage(i: usize, date: Date) -> Option<DayUsage> {
     let h = mix(i as u64, date.to_julian_day() as u64);
-    if h % 53 == 0 {
+    if h.is_multiple_of(53) {
         return None;
     }
     let r = |shift: u32, m: u64| (h >> shift) % m;
@@ -523,16 +523,16 @@ fn equipment(i: usize, k: usize, made: SystemTime) -> Equipment {
     ];
     let (vendor, model) = BOARDS[(mix(i as u64, 2) % BOARDS.len() as u64) as usize];
     let h = mix(i as u64, 1_000 + k as u64);
-    let critical = i % 13 == 0;
+    let critical = i.is_multiple_of(13);
     let score = if critical { 60 + h % 10 } else { 70 + h % 26 } as u8;
     let mut failing_high = Vec::new();
-    if (h >> 8) % 5 == 0 {
+    if (h >> 8).is_multiple_of(5) {
         failing_high.push("ssh.password_auth".to_string());
     }
-    if (h >> 12) % 7 == 0 {
+    if (h >> 12).is_multiple_of(7) {
         failing_high.push("network.firewall".to_string());
     }
-    let security = if (h >> 16) % 4 == 0 {
+    let security = if (h >> 16).is_multiple_of(4) {
         1 + (h >> 20) % 6
     } else {
         0
@@ -556,8 +556,9 @@ fn equipment(i: usize, k: usize, made: SystemTime) -> Equipment {
         patches: Some(PatchesAt {
             collected_at: rfc(made - Duration::from_secs(3_600)),
             // One device in 97 could not read apt's lists.
-            security_count: (i % 97 != 0).then_some(security),
-            upgradable_count: (i % 97 != 0).then_some(security + ((h >> 24) % 25) as usize),
+            security_count: (!i.is_multiple_of(97)).then_some(security),
+            upgradable_count: (!i.is_multiple_of(97))
+                .then_some(security + ((h >> 24) % 25) as usize),
         }),
     }
 }

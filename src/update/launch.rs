@@ -1,0 +1,124 @@
+//! The hand-over at the start of `grappe-agent run`: the packaged binary executes the newest
+//! good installed version (or the one on trial) in its place, with the same arguments, and
+//! that process runs the agent. The same process image changes, so systemd keeps one main
+//! PID, one watchdog and one restart policy whichever version runs.
+
+use super::store::{binary_path, Launch, Store};
+use super::{running_version, update_dir};
+use crate::config::Config;
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+/// Set on the process the launcher hands over to: it runs the agent and does not choose
+/// again.
+pub const HANDED_OVER_ENV: &str = "GRAPPE_AGENT_HANDED_OVER";
+/// The launcher (the packaged binary) to come back to for a restart or a rollback. Set by
+/// the launcher for the version it starts; tests set it to a wrapper of their own.
+pub const LAUNCHER_ENV: &str = "GRAPPE_AGENT_LAUNCHER";
+
+/// The launcher's path, read once at start: after an `apt upgrade` replaced
+/// `/usr/bin/grappe-agent`, /proc/self/exe would name a deleted file.
+fn launcher() -> Option<&'static PathBuf> {
+    static LAUNCHER: OnceLock<Option<PathBuf>> = OnceLock::new();
+    LAUNCHER
+        .get_or_init(|| {
+            std::env::var_os(LAUNCHER_ENV)
+                .map(PathBuf::from)
+                .or_else(|| std::env::current_exe().ok())
+        })
+        .as_ref()
+}
+
+/// Whether this process was started by the launcher.
+pub fn handed_over() -> bool {
+    std::env::var_os(HANDED_OVER_ENV).is_some()
+}
+
+/// Chooses the binary for `run` and, when it is an installed version, executes it in place
+/// of this process. Returns when this process should run the agent itself (it is the
+/// choice, or the choice could not be started: then it is marked failed and never tried
+/// again).
+pub fn hand_over(config: &Config) {
+    let _ = launcher();
+    if handed_over() {
+        return;
+    }
+    let dir = update_dir(&config.state_dir);
+    if !Store::path(&dir).exists() {
+        return; // Never updated: nothing to choose, nothing to write.
+    }
+    let mut store = Store::load(&dir);
+    let now = SystemTime::now();
+    let (launch, rolled_back) =
+        store.choose(&running_version(), config.update.health_timeout, now, |v| {
+            binary_path(&dir, v).is_file()
+        });
+    if let Some(report) = &rolled_back {
+        log::error!("update: {report}");
+    }
+    // The trial's start count must be on disk before the trial runs, or a version that
+    // crashes at once would be started for ever.
+    if let Err(e) = store.save(&dir) {
+        log::error!(
+            "update: cannot save {}: {e}; the packaged agent runs",
+            Store::path(&dir).display()
+        );
+        return;
+    }
+    store.prune(&dir);
+    let Launch::Installed(version) = launch else {
+        return;
+    };
+    let binary = binary_path(&dir, &version);
+    log::info!(
+        "handing over to grappe-agent {version} ({})",
+        binary.display()
+    );
+    let error = Command::new(&binary)
+        .args(std::env::args_os().skip(1))
+        .env(HANDED_OVER_ENV, "1")
+        .env(
+            LAUNCHER_ENV,
+            launcher().map_or(OsString::new(), |p| p.into()),
+        )
+        .exec();
+    // Only reached when the exec failed.
+    let reason = format!("{} cannot be started: {error}", binary.display());
+    let report = if store.trial.as_ref().map(|t| t.version.as_str()) == Some(&version.to_string()) {
+        store.roll_back(reason, SystemTime::now())
+    } else {
+        store.good = None;
+        store.failed.insert(
+            version.to_string(),
+            super::store::Failure {
+                at: crate::wire::rfc3339(SystemTime::now()),
+                reason: reason.clone(),
+            },
+        );
+        log::error!("update: {reason}");
+        None
+    };
+    if let Some(report) = report {
+        log::error!("update: {report}");
+    }
+    if let Err(e) = store.save(&dir) {
+        log::error!("update: cannot save {}: {e}", Store::path(&dir).display());
+    }
+}
+
+/// Executes the launcher again with this process's arguments: after an install (to switch
+/// to the new version) or a failed trial (to come back). Returns only if that failed.
+pub fn relaunch() -> std::io::Error {
+    let Some(launcher) = launcher() else {
+        return std::io::Error::other("the launcher's path is unknown");
+    };
+    log::info!("restarting through {}", launcher.display());
+    Command::new(launcher)
+        .args(std::env::args_os().skip(1))
+        .env_remove(HANDED_OVER_ENV)
+        .exec()
+}

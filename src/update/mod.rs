@@ -1,0 +1,481 @@
+//! Signed self-update from the grappe's own file server.
+//!
+//! One attempt ([`attempt`]) reads the release manifest, picks the newest release above the
+//! running version that is in this device's rollout share and did not fail here before
+//! ([`manifest`], [`rollout`]), then lets self_update download it, check its sha256 digest
+//! and its zipsign signature with the configured key, extract it and run the new binary's
+//! `--version` before anything is installed. The binary goes to
+//! `{state dir}/update/versions/{version}/` and on trial ([`store`]); the packaged binary in
+//! `/usr/bin`, which belongs to dpkg, is never written. [`launch`] decides at each start
+//! which binary runs, and brings the previous one back when a new one does not become
+//! healthy.
+//!
+//! Who restarts what: the service, once it installed a version and no report is in flight,
+//! stops cleanly and executes the packaged binary again (same process, so systemd and its
+//! watchdog see no restart), which hands over to the version on trial. A version that
+//! crashes is restarted by systemd (`Restart=on-failure`), and the launcher counts the
+//! starts. `grappe-agent update` run by hand installs only: the service switches at its
+//! next start.
+
+pub mod launch;
+pub mod manifest;
+pub mod rollout;
+pub mod store;
+
+use crate::config::{Config, UpdateKeys};
+use crate::wire::update::{Outcome, Refusal, Report};
+use manifest::{Decision, Manifest};
+use semver::Version;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use store::{Store, BIN_NAME};
+
+/// A manifest larger than this is not one (a release adds a few hundred bytes).
+const MANIFEST_MAX_BYTES: u64 = 1 << 20;
+/// The whole download may take this long: a 3 MiB archive over a poor 4G link.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The new binary's `--version` must answer within this.
+const VERSION_RUN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What an attempt may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Say what would be taken; download nothing.
+    Check,
+    /// Download, verify and install (on trial).
+    Install,
+}
+
+/// Where the updater keeps its versions and its memory.
+pub fn update_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("update")
+}
+
+/// The running version, as a semantic version.
+pub fn running_version() -> Version {
+    // crate::version() is Cargo's version or a checked override: always semver.
+    Version::parse(crate::version()).unwrap_or_else(|_| Version::new(0, 0, 0))
+}
+
+/// A refused attempt: the code, the words, and the release concerned if there is one.
+struct Refused {
+    refusal: Refusal,
+    reason: String,
+    version: Option<Version>,
+}
+
+impl Refused {
+    fn new(refusal: Refusal, reason: impl Into<String>, version: Option<&Version>) -> Refused {
+        Refused {
+            refusal,
+            reason: reason.into(),
+            version: version.cloned(),
+        }
+    }
+}
+
+/// One update attempt, start to end: the outcome is logged, remembered in the store (for
+/// the heartbeat) and returned. Blocking (network): the service runs it on its own thread.
+pub fn attempt(config: &Config, mode: Mode) -> Report {
+    let dir = update_dir(&config.state_dir);
+    let mut store = Store::load(&dir);
+    // By hand, this is the packaged binary, but the service may run a newer installed
+    // version, or be about to switch to one: nothing at or below those is taken.
+    let running = [
+        store.good.as_deref(),
+        store.trial.as_ref().map(|t| t.version.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|v| Version::parse(v).ok())
+    .fold(running_version(), std::cmp::max);
+    let report = match config.update.keys.as_ref() {
+        None => refused(
+            &running,
+            Refused::new(
+                Refusal::Config,
+                "updates are disabled on this device ([update] enabled = false)",
+                None,
+            ),
+        ),
+        Some(keys) => {
+            let updater = Updater {
+                config,
+                keys,
+                dir: &dir,
+                running: &running,
+            };
+            updater
+                .run(&mut store, mode)
+                .unwrap_or_else(|r| refused(&running, r))
+        }
+    };
+    match report.outcome {
+        Outcome::Refused | Outcome::RolledBack => log::error!("update: {report}"),
+        _ => log::info!("update: {report}"),
+    }
+    if config.update.keys.is_some() {
+        store.note(report.clone());
+        if let Err(e) = store.save(&dir) {
+            log::error!("update: cannot save {}: {e}", Store::path(&dir).display());
+        }
+        store.prune(&dir);
+    }
+    report
+}
+
+fn refused(running: &Version, r: Refused) -> Report {
+    Report {
+        outcome: Outcome::Refused,
+        at: crate::wire::rfc3339(SystemTime::now()),
+        from: running.to_string(),
+        version: r.version.map(|v| v.to_string()),
+        refusal: Some(r.refusal),
+        reason: Some(r.reason),
+    }
+}
+
+struct Updater<'a> {
+    config: &'a Config,
+    keys: &'a UpdateKeys,
+    dir: &'a Path,
+    running: &'a Version,
+}
+
+impl Updater<'_> {
+    fn run(&self, store: &mut Store, mode: Mode) -> Result<Report, Refused> {
+        let agent = http_agent(self.keys)?;
+        let manifest = self.fetch_manifest(&agent)?;
+        let report = |outcome, version: Option<&Version>, reason: Option<String>| Report {
+            outcome,
+            at: crate::wire::rfc3339(SystemTime::now()),
+            from: self.running.to_string(),
+            version: version.map(Version::to_string),
+            refusal: None,
+            reason,
+        };
+        let decision = manifest.decide(
+            self.running,
+            crate::TARGET,
+            &self.config.identity.device,
+            self.config.update.rollout_percent,
+            |v| store.has_failed(v),
+        );
+        match decision {
+            Decision::UpToDate => Ok(report(Outcome::UpToDate, None, None)),
+            Decision::NotInRollout {
+                version,
+                percent,
+                position,
+            } => Ok(report(
+                Outcome::NotInRollout,
+                Some(&version),
+                Some(format!(
+                    "rolled out to {percent} % of devices; this one is at position {position}"
+                )),
+            )),
+            Decision::Refuse {
+                version,
+                refusal,
+                reason,
+            } => Err(Refused::new(refusal, reason, Some(&version))),
+            Decision::Take { version, .. } if mode == Mode::Check => {
+                Ok(report(Outcome::Available, Some(&version), None))
+            }
+            Decision::Take { version, asset } => {
+                self.install(&agent, &version, &asset.name)?;
+                store.start_trial(&version, &self.running.to_string(), SystemTime::now());
+                store.save(self.dir).map_err(|e| {
+                    Refused::new(
+                        Refusal::Storage,
+                        format!("installed but cannot record it: {e}"),
+                        Some(&version),
+                    )
+                })?;
+                Ok(report(
+                    Outcome::Installed,
+                    Some(&version),
+                    Some(format!(
+                        "digest and signature verified; installed in {}",
+                        store::binary_path(self.dir, &version).display()
+                    )),
+                ))
+            }
+        }
+    }
+
+    fn fetch_manifest(&self, agent: &ureq::Agent) -> Result<Manifest, Refused> {
+        let url = &self.config.update.manifest_url;
+        let mut response = agent.get(url).call().map_err(|e| match e {
+            ureq::Error::StatusCode(code) => Refused::new(
+                Refusal::BadManifest,
+                format!("{url} answered HTTP {code}"),
+                None,
+            ),
+            other => Refused::new(
+                Refusal::Unreachable,
+                format!("cannot fetch {url}: {other}"),
+                None,
+            ),
+        })?;
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(MANIFEST_MAX_BYTES)
+            .read_to_vec()
+            .map_err(|e| Refused::new(Refusal::BadManifest, format!("{url}: {e}"), None))?;
+        Manifest::parse(&bytes)
+            .map_err(|e| Refused::new(Refusal::BadManifest, format!("{url}: {e}"), None))
+    }
+
+    /// Downloads, verifies and installs `version` with self_update: digest, then signature
+    /// (the asset's file name is the signature's context), then the extracted binary must
+    /// run here and say it is `version`, and only then is it moved into place.
+    fn install(&self, agent: &ureq::Agent, version: &Version, asset: &str) -> Result<(), Refused> {
+        let dest = store::binary_path(self.dir, version);
+        let version_dir = dest.parent().unwrap_or(self.dir);
+        let storage = |e: std::io::Error| {
+            Refused::new(
+                Refusal::Storage,
+                format!("{}: {e}", version_dir.display()),
+                Some(version),
+            )
+        };
+        // A leftover of an interrupted attempt is not trusted: start afresh.
+        if version_dir.exists() {
+            std::fs::remove_dir_all(version_dir).map_err(storage)?;
+        }
+        std::fs::create_dir_all(version_dir).map_err(storage)?;
+        let wanted = asset.to_string();
+        let expected = version.clone();
+        let result = self_update::backends::manifest::Update::configure()
+            .manifest_url(&self.config.update.manifest_url)
+            .bin_name(BIN_NAME)
+            .current_version(self.running.to_string())
+            .target(crate::TARGET)
+            .release_tag(version.to_string())
+            .asset_matcher(move |assets| assets.iter().find(|a| a.name() == wanted).cloned())
+            .verify_release_digest(true)
+            .verifying_keys([self.keys.verifying_key])
+            .verify_binary(move |binary| check_binary(binary, &expected))
+            .bin_install_path(&dest)
+            .no_confirm(true)
+            .show_output(false)
+            .show_download_progress(false)
+            .ureq_agent(agent.clone())
+            .build()
+            .and_then(|update| update.update_extended());
+        match result {
+            Ok(status) if status.is_updated() => Ok(()),
+            Ok(_) => Err(Refused::new(
+                Refusal::NotNewer,
+                "the release server says there is nothing to install",
+                Some(version),
+            )),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(version_dir);
+                Err(Refused::new(classify(&e), e.to_string(), Some(version)))
+            }
+        }
+    }
+}
+
+/// The refusal code for what self_update reported.
+fn classify(e: &self_update::errors::Error) -> Refusal {
+    use self_update::errors::Error as E;
+    match e {
+        E::ChecksumMismatch { .. } | E::ChecksumSourceInvalid { .. } => Refusal::DigestMismatch,
+        // zipsign's words for an archive that carries no signature block at all.
+        E::Signature(inner) if inner.to_string().contains("could not find") => Refusal::Unsigned,
+        E::Signature(_) | E::SignatureNonUTF8 => Refusal::BadSignature,
+        E::NoSignatures(_) => Refusal::Unsigned,
+        E::VerificationRejected { .. } => Refusal::BadBinary,
+        E::InstallPathNotWritable { .. } => Refusal::Storage,
+        E::NoReleaseFound { .. } | E::InvalidAssetName { .. } => Refusal::WrongTarget,
+        E::Transport(inner) if is_truncation(&inner.to_string()) => Refusal::Truncated,
+        E::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => Refusal::Truncated,
+        E::Io(io) if is_truncation(&io.to_string()) => Refusal::Truncated,
+        E::Transport(_) => Refusal::Unreachable,
+        E::Io(_) => Refusal::Storage,
+        _ => Refusal::BadManifest,
+    }
+}
+
+fn is_truncation(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "unexpected eof",
+        "end of file",
+        "shorter",
+        "incomplete",
+        "closed",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
+/// The HTTP client for the release server: HTTPS only, trusting only the configured CA.
+fn http_agent(keys: &UpdateKeys) -> Result<ureq::Agent, Refused> {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    let roots: Vec<Certificate<'static>> = keys
+        .ca_certs
+        .iter()
+        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(RootCerts::Specific(Arc::new(roots)))
+        .build();
+    let config = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .https_only(true)
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(DOWNLOAD_TIMEOUT))
+        .user_agent(format!("grappe-agent/{}", crate::version()))
+        .build();
+    Ok(ureq::Agent::new_with_config(config))
+}
+
+/// The extracted binary must start on this device and say it is `expected` for this
+/// target: a binary for another architecture, a broken one or a mislabelled one stops here.
+fn check_binary(binary: &Path, expected: &Version) -> self_update::errors::Result<()> {
+    use std::process::{Command, Stdio};
+    let reject = |why: String| Err(self_update::errors::Error::verification_rejected(why));
+    let mut child = match Command::new(binary)
+        .arg("--version")
+        .env_remove("GRAPPE_AGENT_PRETEND_VERSION")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => return reject(format!("the new binary does not start here: {e}")),
+    };
+    let started = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if started.elapsed() < VERSION_RUN_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return reject(format!(
+                    "the new binary's --version did not answer within {}s",
+                    VERSION_RUN_TIMEOUT.as_secs()
+                ));
+            }
+        }
+    }
+    let output = match child.wait_with_output() {
+        Ok(output) => output,
+        Err(e) => return reject(format!("the new binary's --version failed: {e}")),
+    };
+    let said = String::from_utf8_lossy(&output.stdout);
+    let said = said.trim();
+    let wanted = format!("{BIN_NAME} {expected} ({},", crate::TARGET);
+    if output.status.success() && said.starts_with(&wanted) {
+        Ok(())
+    } else {
+        reject(format!(
+            "the new binary says {said:?} ({}), not {wanted:?}",
+            output.status
+        ))
+    }
+}
+
+/// How long this process has left to prove itself, when it is a version on trial that the
+/// launcher started; `None` otherwise.
+pub fn own_trial(config: &Config) -> Option<Duration> {
+    if !launch::handed_over() {
+        return None;
+    }
+    let store = Store::load(&update_dir(&config.state_dir));
+    let trial = store.trial.filter(|t| t.version == crate::version())?;
+    let deadline = std::time::UNIX_EPOCH
+        + Duration::from_secs(trial.since_unix)
+        + config.update.health_timeout;
+    Some(
+        deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// The broker acknowledged this version's `online` status: if it was on trial, it is now
+/// the good version. Returns the report when that happened.
+pub fn confirm_healthy(config: &Config) -> Option<Report> {
+    update_store(config, |store| {
+        store.mark_healthy(crate::version(), SystemTime::now())
+    })
+}
+
+/// This version on trial did not become healthy in time: it is marked failed, and the
+/// caller relaunches (the launcher then runs the previous version).
+pub fn abandon_trial(config: &Config, reason: String) -> Option<Report> {
+    update_store(config, |store| {
+        store
+            .trial
+            .as_ref()
+            .is_some_and(|t| t.version == crate::version())
+            .then(|| store.roll_back(reason, SystemTime::now()))
+            .flatten()
+    })
+}
+
+/// What the heartbeat says about updates (empty when the updater never ran).
+pub fn summary(config: &Config) -> crate::wire::update::Summary {
+    let dir = update_dir(&config.state_dir);
+    if !Store::path(&dir).exists() {
+        return Default::default();
+    }
+    Store::load(&dir).summary()
+}
+
+fn update_store(
+    config: &Config,
+    change: impl FnOnce(&mut Store) -> Option<Report>,
+) -> Option<Report> {
+    let dir = update_dir(&config.state_dir);
+    let mut store = Store::load(&dir);
+    let report = change(&mut store)?;
+    match &report.outcome {
+        Outcome::RolledBack => log::error!("update: {report}"),
+        _ => log::info!("update: {report}"),
+    }
+    if let Err(e) = store.save(&dir) {
+        log::error!("update: cannot save {}: {e}", Store::path(&dir).display());
+    }
+    store.prune(&dir);
+    Some(report)
+}
+
+/// `grappe-agent update` run by hand as root writes files that the service, running as
+/// the state directory's owner (a dynamic user), must read, replace and remove: they are
+/// given to that owner.
+pub fn hand_to_state_dir_owner(state_dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(owner) = std::fs::metadata(state_dir) else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 || owner.uid() == 0 {
+        return;
+    }
+    fn walk(path: &Path, uid: u32, gid: u32) {
+        if let Err(e) = std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
+            log::warn!("cannot give {} to uid {uid}: {e}", path.display());
+        }
+        if path.is_dir() && !path.is_symlink() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&entry.path(), uid, gid);
+            }
+        }
+    }
+    walk(&update_dir(state_dir), owner.uid(), owner.gid());
+}
