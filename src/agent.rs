@@ -286,10 +286,25 @@ impl Agent {
             .is_ok()
     }
 
-    /// `status` with the spool's loss counters, which every status (the will too) carries.
+    /// `status` with the spool's loss counters and the self-update summary, which every
+    /// status (the will too) carries.
     fn with_spool_losses(&self, status: Status) -> Status {
         let stats = self.spool.stats();
-        status.with_spool_losses(stats.dropped_total, stats.corrupt_total)
+        status
+            .with_spool_losses(stats.dropped_total, stats.corrupt_total)
+            .with_update(&self.update.summary)
+    }
+
+    /// Publishes the `online` status again, after the update summary changed.
+    fn republish_online(&mut self) {
+        let Some(session) = self.session.clone() else {
+            return;
+        };
+        let now = wire::rfc3339(SystemTime::now());
+        let online = self.with_spool_losses(Status::online(now, self.cert_not_after.clone()));
+        if self.publish(&session, &Topic::Status, online.to_json()) {
+            self.delivery.awaiting_id.push_back(Tracked::Other);
+        }
     }
 
     /// Runs until SIGTERM/SIGINT (service) or until the cycle is delivered or timed out (once).
@@ -1095,6 +1110,7 @@ impl Agent {
                 error,
             );
         }
+        self.republish_online();
         self.publish_heartbeat();
         self.pump();
     }
@@ -1105,6 +1121,7 @@ impl Agent {
             && update::confirm_healthy(&self.config).is_some()
         {
             self.update.summary = update::summary(&self.config);
+            self.republish_online();
             self.publish_heartbeat();
         }
     }

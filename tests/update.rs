@@ -210,7 +210,8 @@ impl Rig {
 type ManifestEntry<'a> = (&'a str, Option<u8>, Vec<(String, String)>);
 
 fn asset_name(version: &str, target: &str) -> String {
-    format!("grappe-agent-{version}-{target}.tar.gz")
+    let version = semver::Version::parse(version).unwrap();
+    grappe_agent::update::manifest::asset_name(&version, target)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -303,6 +304,10 @@ fn the_service_takes_an_update_on_command_and_switches_without_a_restart() {
         h["update"]["last"]["outcome"] == "healthy"
     });
     assert_eq!(beat["update"]["last"]["version"], new.as_str(), "{beat}");
+    // Retained, for `grappe-fleet status`.
+    op.wait_json(&topic(DEVICE, "status"), SECS(10), |s| {
+        s["agent_version"] == new.as_str() && s["update"]["last"]["outcome"] == "healthy"
+    });
     assert!(
         service.try_wait().unwrap().is_none(),
         "the service must keep running:\n{}",

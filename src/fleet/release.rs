@@ -20,13 +20,13 @@
 //! to every device.
 
 use crate::fsutil;
+use crate::update::manifest::{asset_name, Asset as ManifestAsset, Manifest, Release, SCHEMA};
 use crate::wire::signed::hex;
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use ring::rand::SecureRandom as _;
 use semver::Version;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Map;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
@@ -42,8 +42,6 @@ pub const TARGETS: [&str; 3] = [
 pub const KEY_FILE: &str = "release.key";
 pub const PUB_FILE: &str = "release.pub";
 pub const MANIFEST: &str = "manifest.json";
-/// The manifest schema self_update reads; it refuses any other.
-pub const SCHEMA: u64 = 1;
 /// Where devices look for the public key (`[update] public_key`).
 pub const DEVICE_PUB_PATH: &str = "/etc/grappe-agent/release.pub";
 
@@ -199,11 +197,6 @@ pub fn default_binaries(target_dir: &Path) -> Result<Vec<Binary>> {
         );
     }
     Ok(found)
-}
-
-/// The asset's file name, which is also its signature's context.
-pub fn asset_name(version: &Version, target: &str) -> String {
-    format!("grappe-agent-{version}-{target}.tar.gz")
 }
 
 /// What [`sign`] is asked to do.
@@ -492,40 +485,6 @@ fn sha256_file(path: &Path) -> Result<(u64, String)> {
     Ok((size, hex(ctx.finish().as_ref())))
 }
 
-/// `manifest.json`. Fields this tool does not know are kept as they were.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Manifest {
-    pub schema: u64,
-    #[serde(default)]
-    pub releases: Vec<Release>,
-    #[serde(flatten)]
-    pub other: Map<String, Value>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Release {
-    pub version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub date: Option<String>,
-    /// Percent of devices (by their id) that take this release; absent: all.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollout_percent: Option<u8>,
-    #[serde(default)]
-    pub assets: Vec<ManifestAsset>,
-    #[serde(flatten)]
-    pub other: Map<String, Value>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ManifestAsset {
-    pub name: String,
-    pub url: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-    #[serde(flatten)]
-    pub other: Map<String, Value>,
-}
-
 /// Reads a manifest; `Ok(None)` when there is none yet.
 pub fn read_manifest(path: &Path) -> Result<Option<Manifest>> {
     let text = match fsutil::read_text_bounded(path, MAX_MANIFEST) {
@@ -663,7 +622,7 @@ mod tests {
             })
         }
 
-        fn manifest(&self) -> Value {
+        fn manifest(&self) -> serde_json::Value {
             serde_json::from_slice(&fs::read(self.out().join(MANIFEST)).unwrap()).unwrap()
         }
     }

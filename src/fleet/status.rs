@@ -253,6 +253,13 @@ impl Report<'_> {
             usage_period: usage.map(|u| u.period.as_str()),
             days_active: usage.map(|u| u.days_active),
             findings: &r.findings,
+            last_update: status
+                .and_then(|s| s.update.as_ref())
+                .and_then(|u| u.last.as_ref()),
+            failed_updates: status
+                .and_then(|s| s.update.as_ref())
+                .map(|u| u.failed.iter().map(|f| f.version.as_str()).collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -312,6 +319,8 @@ impl Report<'_> {
             "spool_corrupt",
             "days_active",
             "reasons",
+            "last_update",
+            "failed_updates",
         ])?;
         for (g, r) in self.rows() {
             let rec = self.record(r);
@@ -341,6 +350,8 @@ impl Report<'_> {
                     .map(|f| f.reason.as_str())
                     .collect::<Vec<_>>()
                     .join(" | "),
+                rec.last_update.map(|u| u.to_string()).unwrap_or_default(),
+                rec.failed_updates.join(" "),
             ])?;
         }
         w.into_inner().map_err(|e| e.into_error().into())
@@ -448,6 +459,9 @@ struct Record<'a> {
     usage_period: Option<&'a str>,
     days_active: Option<u32>,
     findings: &'a [Finding],
+    /// The self-update's last outcome, and the versions that failed on the device.
+    last_update: Option<&'a crate::wire::update::Report>,
+    failed_updates: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -619,5 +633,54 @@ mod tests {
         assert_eq!(json["devices"][0]["state"], "never seen");
         assert_eq!(json["devices"][2]["state"], "lost");
         assert_eq!(json["devices"][2]["findings"][0]["code"], "missing");
+    }
+
+    #[test]
+    fn failed_updates_are_shown_per_device() {
+        use crate::wire::update::{Failed, Outcome, Report, Summary};
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        let mut fleet = fleet(now);
+        let mut status = Status::online(crate::wire::rfc3339(now), None);
+        status.update = Some(Summary {
+            last: Some(Report {
+                outcome: Outcome::RolledBack,
+                at: crate::wire::rfc3339(now),
+                from: "0.1.0".into(),
+                version: Some("0.2.0".into()),
+                refusal: None,
+                reason: Some("crash loop".into()),
+            }),
+            failed: vec![Failed {
+                version: "0.2.0".into(),
+                at: crate::wire::rfc3339(now),
+                reason: "crash loop".into(),
+            }],
+        });
+        fleet.absorb("grappe/v1/g/a-home/ok-1/status", &status.to_json());
+        let config = config();
+        let report = build(&fleet, &config, now, &Filter::default());
+        let json: serde_json::Value = serde_json::from_str(&report.json()).unwrap();
+        let device = json["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device"] == "ok-1")
+            .unwrap();
+        assert_eq!(device["level"], "WARNING", "{device}");
+        let codes: Vec<&str> = device["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap())
+            .collect();
+        assert!(codes.contains(&"update-rolled-back"), "{codes:?}");
+        assert_eq!(device["last_update"]["outcome"], "rolled_back");
+        assert_eq!(device["failed_updates"][0], "0.2.0");
+        let csv = String::from_utf8(report.csv().unwrap()).unwrap();
+        let line = csv.lines().find(|l| l.contains(";ok-1;")).unwrap();
+        assert!(
+            line.ends_with(";rolled_back 0.2.0: crash loop;0.2.0"),
+            "{line}"
+        );
     }
 }

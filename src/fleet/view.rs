@@ -412,6 +412,19 @@ pub fn assess(d: &Device, now: SystemTime, t: &Thresholds, listed_structure: boo
             );
         }
     }
+    if let Some(last) = d
+        .status
+        .as_ref()
+        .and_then(|s| s.update.as_ref())
+        .and_then(|u| u.last.as_ref())
+        .filter(|last| last.outcome.is_problem())
+    {
+        let code = match last.outcome {
+            wire::update::Outcome::RolledBack => "update-rolled-back",
+            _ => "update-refused",
+        };
+        add(Warning, code, format!("self-update {last}"));
+    }
     for u in &d.unreadable {
         add(Warning, "unreadable", format!("unreadable payload: {u}"));
     }
@@ -601,6 +614,31 @@ mod tests {
         assert!(text.contains(&"3 security update(s) pending"), "{text:?}");
         assert!(text.iter().any(|t| t.contains("accounts.uid0")), "{text:?}");
         assert!(text.iter().any(|t| t.contains("in 10 days")), "{text:?}");
+    }
+
+    #[test]
+    fn a_failed_self_update_is_a_warning_until_a_later_attempt_goes_well() {
+        use wire::update::{Outcome, Report, Summary};
+        let mut fleet = healthy();
+        let report = |outcome, reason: Option<&str>| Report {
+            outcome,
+            at: rfc(at(60)),
+            from: "0.1.0".into(),
+            version: Some("0.2.0".into()),
+            refusal: None,
+            reason: reason.map(Into::into),
+        };
+        let status = device(&mut fleet).status.as_mut().unwrap();
+        status.update = Some(Summary {
+            last: Some(report(Outcome::RolledBack, Some("crash loop"))),
+            failed: vec![],
+        });
+        let f = findings(&fleet);
+        assert_eq!(codes(&fleet), ["update-rolled-back"]);
+        assert_eq!(f[0].reason, "self-update rolled_back 0.2.0: crash loop");
+        let status = device(&mut fleet).status.as_mut().unwrap();
+        status.update.as_mut().unwrap().last = Some(report(Outcome::UpToDate, None));
+        assert_eq!(codes(&fleet), Vec::<&str>::new());
     }
 
     #[test]

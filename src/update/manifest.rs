@@ -6,32 +6,48 @@
 use super::rollout;
 use crate::wire::update::Refusal;
 use semver::Version;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-#[derive(Debug, Deserialize)]
+/// `manifest.json`: the device reads it, `grappe-fleet release` writes it. Fields not
+/// known here are kept as they were (`other`), so that the fleet tool never drops what a
+/// newer tool or a person added.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Manifest {
-    pub schema: u32,
+    pub schema: u64,
+    #[serde(default)]
     pub releases: Vec<Release>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Release {
     pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
     /// This release's own share of the fleet, which wins over the device's config: IT
     /// gives a release to 5 % of the fleet, watches, then widens it in the manifest.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_percent: Option<u8>,
     #[serde(default)]
     pub assets: Vec<Asset>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Asset {
     pub name: String,
     pub url: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
+
+/// The only manifest schema there is (self_update's).
+pub const SCHEMA: u64 = 1;
 
 /// The name a release's archive must have for `target`. The signature's context is the
 /// file name, so a signed archive cannot be passed off as another version or target.
@@ -68,9 +84,9 @@ impl Manifest {
             let start = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
             format!("not a release manifest ({e}); it starts with {start:?}")
         })?;
-        if manifest.schema != 1 {
+        if manifest.schema != SCHEMA {
             return Err(format!(
-                "manifest schema {} is not one this agent reads (1)",
+                "manifest schema {} is not one this agent reads ({SCHEMA})",
                 manifest.schema
             ));
         }

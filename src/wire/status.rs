@@ -39,6 +39,10 @@ pub struct Status {
     pub spool_dropped: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub spool_corrupt: u64,
+    /// The self-update's last outcome and the versions that failed here, retained so that
+    /// `grappe-fleet status` sees them. Absent: the updater never ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<super::update::Summary>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -55,6 +59,7 @@ impl Status {
             cert_not_after,
             spool_dropped: 0,
             spool_corrupt: 0,
+            update: None,
         }
     }
 
@@ -80,6 +85,7 @@ impl Status {
             cert_not_after,
             spool_dropped: 0,
             spool_corrupt: 0,
+            update: None,
         }
     }
 
@@ -88,6 +94,14 @@ impl Status {
         Status {
             spool_dropped: dropped,
             spool_corrupt: corrupt,
+            ..self
+        }
+    }
+
+    /// With the self-update summary, when there is one.
+    pub fn with_update(self, summary: &super::update::Summary) -> Status {
+        Status {
+            update: (!summary.is_empty()).then(|| summary.clone()),
             ..self
         }
     }
