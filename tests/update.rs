@@ -319,6 +319,65 @@ fn the_service_takes_an_update_on_command_and_switches_without_a_restart() {
 }
 
 #[test]
+fn a_version_that_cannot_get_online_in_time_gives_way_to_the_previous_one() {
+    let mut rig = Rig::with_update("");
+    let text = std::fs::read_to_string(&rig.config)
+        .unwrap()
+        .replace("health_timeout = \"2m\"", "health_timeout = \"10s\"");
+    std::fs::write(&rig.config, text).unwrap();
+    let new = version(1);
+    rig.publish(
+        &new,
+        &rig.signed(&new, &rig.agent_binary(&new, ""), &rig.key),
+    );
+    let (code, out) = rig.update(&[]);
+    assert_eq!(code, 0, "{out}");
+
+    // The broker is down: the new version cannot have its online status acknowledged.
+    rig.world.broker.stop();
+    let log_path = rig.world.path("service.log");
+    let mut service = rig
+        .launch()
+        .arg("run")
+        .arg("--config")
+        .arg(&rig.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let deadline = std::time::Instant::now() + SECS(60);
+    while !rig.store()["failed"][&new].is_object() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rollback within 60 s:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let store = rig.store();
+    assert_eq!(store["last"]["outcome"], "rolled_back", "{store}");
+    assert!(store["good"].is_null(), "{store}");
+
+    // The previous version took over in the same process and reports once the broker is back.
+    rig.world.broker.start_again();
+    let op = rig
+        .world
+        .operator(&format!("grappe/v1/{GRAPPE}/{STRUCTURE}/{DEVICE}/status"));
+    let status = op.wait_json(&topic(DEVICE, "status"), SECS(60), |s| {
+        s["state"] == "online" && s["agent_version"] == env!("CARGO_PKG_VERSION")
+    });
+    assert_eq!(
+        status["update"]["last"]["outcome"], "rolled_back",
+        "{status}"
+    );
+    assert_eq!(status["update"]["failed"][0]["version"], new.as_str());
+    assert!(service.try_wait().unwrap().is_none(), "{}", log());
+    unsafe { libc::kill(service.id() as i32, libc::SIGTERM) };
+    let _ = service.wait();
+}
+
+#[test]
 fn a_version_that_crashes_at_start_is_rolled_back_and_never_retried() {
     let rig = Rig::new();
     let bad = version(1);

@@ -467,7 +467,7 @@ fn validate_update(raw: RawUpdate, broker_ca: &Path) -> Result<Update, (String, 
     let health_timeout = duration(
         "[update] health_timeout",
         &raw.health_timeout,
-        Duration::from_secs(30),
+        Duration::from_secs(10),
     )?;
     let ca = raw.ca.unwrap_or_else(|| broker_ca.to_path_buf());
     let keys = if raw.enabled {
