@@ -228,6 +228,105 @@ else
         grep -qx "$UNIT restart" "$WORK/live.after-upgrade"
 fi
 
+# --- Self-update of the installed package, then a package upgrade over it ------------
+# The device pretends to be older than it is (GRAPPE_AGENT_PRETEND_VERSION=0.0.1), so that
+# the package's own binary, packed and signed by `grappe-fleet release` and served over
+# HTTPS by a local server with its own CA, is a newer release for it. Then the package is
+# upgraded over it: the package must win, and dpkg's files must never have been touched.
+FLEET=${GRAPPE_FLEET:-$(dirname "$0")/../target/debug/grappe-fleet}
+RELEASE=${VERSION%%-*}
+U=$WORK/update
+self_update_block() {
+    local port pid status
+    mkdir -p "$U/www" "$U/state"
+    dpkg_root -i "$DEB" || return 1
+    # The release server's own CA, and its certificate for 127.0.0.1.
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -keyout "$U/ca.key" -out "$U/ca.pem" -subj /CN=release-test-ca \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$U/server.key" -out "$U/server.csr" -subj /CN=127.0.0.1 2>/dev/null
+    printf '%s\n' basicConstraints=CA:FALSE keyUsage=critical,digitalSignature \
+        extendedKeyUsage=serverAuth subjectAltName=IP:127.0.0.1 >"$U/server.ext"
+    openssl x509 -req -in "$U/server.csr" -CA "$U/ca.pem" -CAkey "$U/ca.key" \
+        -CAcreateserial -days 2 -extfile "$U/server.ext" -out "$U/server.pem" 2>/dev/null
+    "$FLEET" release keygen --out "$U/keys" >/dev/null
+    "$FLEET" release sign --key "$U/keys/release.key" --version "$RELEASE" \
+        --out "$U/www" "x86_64-unknown-linux-gnu=$ROOT/usr/bin/grappe-agent" || return 1
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    (cd "$U/www" && exec python3 -c '
+import http.server, ssl, sys
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRequestHandler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[2], sys.argv[3])
+server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()' "$port" "$U/server.pem" "$U/server.key") >"$U/server.log" 2>&1 &
+    pid=$!
+    cat >"$U/agent.toml" <<EOF
+[identity]
+grappe = "grappe-pkgtest"
+structure = "ehpad-pkgtest"
+device = ""
+[broker]
+url = "mqtts://127.0.0.1:9"
+ca = "$WORK/pki/ca.pem"
+cert = "$WORK/pki/device.pem"
+key = "$WORK/pki/device.key"
+[spool]
+dir = "$U/state/spool"
+[state]
+dir = "$U/state"
+[update]
+enabled = true
+manifest_url = "https://127.0.0.1:$port/manifest.json"
+public_key = "$U/keys/release.pub"
+ca = "$U/ca.pem"
+EOF
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    status=0
+    GRAPPE_AGENT_PRETEND_VERSION=0.0.1 "$ROOT/usr/bin/grappe-agent" update \
+        --config "$U/agent.toml" >"$U/update.out" 2>&1 || status=$?
+    kill "$pid" 2>/dev/null
+    sed 's/^/    | /' "$U/update.out"
+    return "$status"
+}
+installed_version() { ls "$U/state/update/versions" 2>/dev/null; }
+# One `run --once` (no broker: it only has to start) as the device, pretending or not.
+once() {
+    env "$@" "$ROOT/usr/bin/grappe-agent" run --once --timeout 1s --config "$U/agent.toml" \
+        >/dev/null 2>"$U/once.log" || true
+    sed 's/^/    | /' "$U/once.log"
+}
+dpkg_verify() { dpkg --root="$ROOT" --verify "$PKG" >"$WORK/verify.out" 2>&1 && [ ! -s "$WORK/verify.out" ]; }
+
+if [[ ! -x $FLEET ]]; then
+    echo "FAIL - self-update: $FLEET missing (cargo build --features fleet, or set GRAPPE_FLEET)"
+    failed=$((failed + 1))
+elif ! command -v python3 >/dev/null || ! { [[ -f $WORK/pki/device.pem ]] || make_pki >"$WORK/pki.log" 2>&1; }; then
+    echo "FAIL - self-update: needs python3 and openssl"
+    failed=$((failed + 1))
+else
+    check "self-update of the installed package from a local HTTPS release server" self_update_block
+    check "  installed under the state directory, on trial" \
+        eval '[ "$(installed_version)" = "$RELEASE" ] && [ -x "$U/state/update/versions/$RELEASE/grappe-agent" ]'
+    check "  dpkg --verify clean: dpkg's files untouched" dpkg_verify
+    once GRAPPE_AGENT_PRETEND_VERSION=0.0.1
+    check "  the packaged binary hands over to it" grep -q "handing over to grappe-agent $RELEASE" "$U/once.log"
+    dpkg-deb -R "$DEB" "$WORK/later"
+    sed -i "s/^Version: .*/Version: ${VERSION}+pkgtest2/" "$WORK/later/DEBIAN/control"
+    dpkg-deb --root-owner-group -b "$WORK/later" "$WORK/later.deb" >/dev/null
+    check "package upgrade to ${VERSION}+pkgtest2 over the self-updated agent" \
+        dpkg_root --force-confdef --force-confold -i "$WORK/later.deb"
+    check "  dpkg --verify clean" dpkg_verify
+    once PATH="$PATH"
+    check "  the package wins: it runs itself and the installed copy is removed" \
+        eval '! grep -q "handing over" "$U/once.log" && [ -z "$(installed_version)" ]'
+    dpkg_root --purge "$PKG" || true
+fi
+
 # --- lintian --------------------------------------------------------------------------
 if command -v lintian >/dev/null; then
     check "lintian: no errors" eval 'lintian --fail-on error "$DEB" >"$WORK/lintian.out" 2>&1'

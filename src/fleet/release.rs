@@ -350,7 +350,7 @@ fn read_binary(b: &Binary) -> Result<Vec<u8>> {
             b.path.display()
         )
     })?;
-    if !bytes.starts_with(b"\x7fELF") {
+    if !bytes.starts_with(b"\x7fELF") || bytes.len() < 20 {
         bail!(
             "{} (for {}) is not an ELF executable: give the agent binary itself, target/{}/release/grappe-agent, not a package or an archive",
             b.path.display(),
@@ -358,7 +358,28 @@ fn read_binary(b: &Binary) -> Result<Vec<u8>> {
             b.target
         );
     }
+    // A binary published for the wrong target would be refused by every device (it does
+    // not run there): catch the mix-up here, from the ELF header's class and machine.
+    let (class, machine) = (bytes[4], u16::from_le_bytes([bytes[18], bytes[19]]));
+    if Some((class, machine)) != elf_kind(&b.target) {
+        bail!(
+            "{} is not built for {} (ELF class {class}, machine {machine}): give target/{}/release/grappe-agent",
+            b.path.display(),
+            b.target,
+            b.target
+        );
+    }
     Ok(bytes)
+}
+
+/// The ELF class (1: 32-bit, 2: 64-bit) and machine (`e_machine`) of a target's binaries.
+fn elf_kind(target: &str) -> Option<(u8, u16)> {
+    match target {
+        "x86_64-unknown-linux-gnu" => Some((2, 62)),
+        "aarch64-unknown-linux-gnu" => Some((2, 183)),
+        "armv7-unknown-linux-gnueabihf" => Some((1, 40)),
+        _ => None,
+    }
 }
 
 /// Runs `binary --version` and refuses unless it states `version`: a binary published
@@ -572,7 +593,16 @@ mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt as _;
 
-    const FAKE_ELF: &[u8] = b"\x7fELF\x02\x01\x01\0 a fake agent binary, long enough to compress";
+    /// An ELF header for `target` (class and machine), then filler.
+    fn fake_elf(target: &str) -> Vec<u8> {
+        let (class, machine) = elf_kind(target).unwrap();
+        let mut bytes = vec![0x7f, b'E', b'L', b'F', class, 1, 1, 0];
+        bytes.resize(16, 0);
+        bytes.extend_from_slice(&2u16.to_le_bytes()); // e_type: executable
+        bytes.extend_from_slice(&machine.to_le_bytes());
+        bytes.extend_from_slice(b" a fake agent binary, long enough to compress");
+        bytes
+    }
 
     /// A target whose binary is never run here (the host's would be, with --version).
     fn foreign_target() -> &'static str {
@@ -596,7 +626,7 @@ mod tests {
             let pair = keygen(&dir.path().join("keys")).unwrap();
             let public: [u8; 32] = fs::read(&pair.public).unwrap().try_into().unwrap();
             let binary = dir.path().join("grappe-agent");
-            fs::write(&binary, FAKE_ELF).unwrap();
+            fs::write(&binary, fake_elf(foreign_target())).unwrap();
             Setup {
                 key: pair.key,
                 public,
@@ -719,7 +749,7 @@ mod tests {
         assert_eq!(header.mtime().unwrap(), ARCHIVE_MTIME);
         let mut content = Vec::new();
         entry.read_to_end(&mut content).unwrap();
-        assert_eq!(content, FAKE_ELF);
+        assert_eq!(content, fake_elf(foreign_target()));
         drop(entry);
         assert!(entries.next().is_none());
 
@@ -750,7 +780,8 @@ mod tests {
 
     #[test]
     fn the_same_binary_packs_to_the_same_archive() {
-        assert_eq!(pack(FAKE_ELF).unwrap(), pack(FAKE_ELF).unwrap());
+        let binary = fake_elf(foreign_target());
+        assert_eq!(pack(&binary).unwrap(), pack(&binary).unwrap());
     }
 
     #[test]
@@ -831,6 +862,31 @@ mod tests {
     }
 
     #[test]
+    fn a_binary_for_another_target_is_refused() {
+        let setup = Setup::new();
+        let other = TARGETS
+            .iter()
+            .copied()
+            .find(|t| *t != HOST_TARGET && *t != foreign_target())
+            .unwrap();
+        let e = sign(&SignRequest {
+            key: setup.key.clone(),
+            version: "0.2.0".into(),
+            rollout_percent: None,
+            out: setup.out(),
+            binaries: vec![Binary {
+                target: other.into(),
+                path: setup.binary.clone(),
+            }],
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(&format!("is not built for {other}")), "{e}");
+        assert!(!setup.out().join(MANIFEST).exists(), "nothing written");
+        assert!(setup.sign("0.2.0", None).is_ok(), "its own target is fine");
+    }
+
+    #[test]
     fn bad_inputs_are_refused_with_what_to_do() {
         let s = Setup::new();
         let not_elf = s.dir.path().join("agent.deb");
@@ -888,7 +944,11 @@ mod tests {
         assert!(default_binaries(dir.path()).is_err());
         let arm = dir.path().join("armv7-unknown-linux-gnueabihf/release");
         fs::create_dir_all(&arm).unwrap();
-        fs::write(arm.join("grappe-agent"), FAKE_ELF).unwrap();
+        fs::write(
+            arm.join("grappe-agent"),
+            fake_elf("armv7-unknown-linux-gnueabihf"),
+        )
+        .unwrap();
         let found = default_binaries(dir.path()).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].target, "armv7-unknown-linux-gnueabihf");

@@ -85,6 +85,8 @@ pub fn hand_over(config: &Config) {
             LAUNCHER_ENV,
             launcher().map_or(OsString::new(), |p| p.into()),
         )
+        // What this binary pretends to be is not what the one it starts is.
+        .env_remove("GRAPPE_AGENT_PRETEND_VERSION")
         .exec();
     // Only reached when the exec failed.
     let reason = format!("{} cannot be started: {error}", binary.display());
