@@ -278,10 +278,16 @@ impl Updater<'_> {
         std::fs::create_dir_all(version_dir).map_err(storage)?;
         let result = (|| {
             let archive = version_dir.join(asset.name());
+            log::info!("update: downloading {}", asset.name());
             download(agent, asset.download_url(), &archive, digest)
                 .map_err(|(refusal, reason)| refused(refusal, reason))?;
+            log::info!(
+                "update: {} downloaded, its sha256 matches the manifest",
+                asset.name()
+            );
             self_update::verify_signature(&archive, &[self.keys.verifying_key])
                 .map_err(|e| refused(classify(&e), e.to_string()))?;
+            log::info!("update: {} signed with the configured key", asset.name());
             let staging = version_dir.join("extracted");
             std::fs::create_dir_all(&staging).map_err(storage)?;
             self_update::Extract::from_source(&archive)
@@ -289,6 +295,7 @@ impl Updater<'_> {
                 .map_err(|e| refused(Refusal::BadBinary, format!("{}: {e}", asset.name())))?;
             let binary = staging.join(BIN_NAME);
             check_binary(&binary, version).map_err(|why| refused(Refusal::BadBinary, why))?;
+            log::info!("update: the new binary runs here and says it is {version}");
             std::fs::rename(&binary, &dest).map_err(storage)?;
             let _ = std::fs::remove_dir_all(&staging);
             let _ = std::fs::remove_file(&archive);
