@@ -421,7 +421,7 @@ impl Agent {
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
             }
-            if attempt.is_none() && self.update.trial_deadline.is_none() {
+            if attempt.is_none() && self.update.trial_deadline.is_none() && !self.update.relaunch {
                 if let Some(trigger) = self.update.requested.take() {
                     attempt = Some((self.start_update(), trigger));
                 }
@@ -980,6 +980,7 @@ impl Agent {
                 if request.command == Command::UpdateCheck
                     && self.config.update.enabled
                     && !self.update.running
+                    && !self.update.relaunch
                     && self.update.trial_deadline.is_none() =>
             {
                 log::info!("command update-check received (id {:?})", request.id);
@@ -1058,6 +1059,8 @@ impl Agent {
                 "updates are disabled on this device ([update] enabled = false)".to_string()
             } else if self.update.trial_deadline.is_some() {
                 "this version is on trial: no update before it is confirmed healthy".to_string()
+            } else if self.update.relaunch {
+                "switching to the version just installed".to_string()
             } else {
                 "an update attempt is already running; its outcome comes in the heartbeat"
                     .to_string()

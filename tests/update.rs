@@ -381,7 +381,7 @@ fn a_version_that_cannot_get_online_in_time_gives_way_to_the_previous_one() {
 fn a_version_that_crashes_at_start_is_rolled_back_and_never_retried() {
     let rig = Rig::new();
     let bad = version(1);
-    let crash = "case \"$1\" in --version) ;; *) echo 'this release crashes at start' >&2; exit 70 ;; esac\n";
+    let crash = "case \"$1\" in --version|check-config) ;; *) echo 'this release crashes at start' >&2; exit 70 ;; esac\n";
     rig.publish(
         &bad,
         &rig.signed(&bad, &rig.agent_binary(&bad, crash), &rig.key),
@@ -389,9 +389,20 @@ fn a_version_that_crashes_at_start_is_rolled_back_and_never_retried() {
     let (code, out) = rig.update(&[]);
     assert_eq!(code, 0, "it passes every check before it runs: {out}");
 
-    // systemd would restart it: the launcher gives it two starts, then runs the package.
+    // systemd would restart the service: the launcher gives it two starts, then runs the
+    // package.
     for start in 1..=2 {
-        let (code, log) = rig.run_once();
+        let out = rig
+            .launch()
+            .arg("run")
+            .arg("--config")
+            .arg(&rig.config)
+            .output()
+            .unwrap();
+        let (code, log) = (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr),
+        );
         assert_eq!(code, 70, "start {start}: {log}");
         assert!(log.contains("this release crashes at start"), "{log}");
     }
@@ -425,6 +436,11 @@ fn bad_releases_are_refused_with_a_reason_and_the_agent_goes_on() {
     let name = asset_name(&new, grappe_agent::TARGET);
     let signed = rig.signed(&new, &binary, &rig.key);
 
+    let refuses_config = rig.signed(
+        &new,
+        &rig.agent_binary(&new, "[ \"$1\" = check-config ] && exit 2\n"),
+        &rig.key,
+    );
     struct Case {
         what: &'static str,
         expect: &'static str,
@@ -455,6 +471,13 @@ fn bad_releases_are_refused_with_a_reason_and_the_agent_goes_on() {
             tampered[middle] ^= 0x55;
             rig.publish(&new, &tampered);
         }),
+    ));
+    cases.push((
+        Case {
+            what: "the new version refuses this device's configuration",
+            expect: "(bad_binary)",
+        },
+        Box::new(|| rig.publish(&new, &refuses_config)),
     ));
     cases.push((
         Case {

@@ -152,7 +152,7 @@ fn run_cmd(flag: Option<&Path>, once: Option<Duration>) -> ExitCode {
     };
     // An installed version newer than this binary runs in its place (this call then does
     // not return); see grappe_agent::update.
-    update::launch::hand_over(&config);
+    update::launch::hand_over(&config, once.is_some());
     // An expired certificate does not stop the agent: reports are spooled until it is
     // replaced, and the reason is logged and sent in the heartbeat once connected.
     match config.check_certificate(SystemTime::now()) {
@@ -204,8 +204,15 @@ fn update_cmd(flag: Option<&Path>, check: bool) -> ExitCode {
     } else {
         update::Mode::Install
     };
+    if mode == update::Mode::Install && update::root_over_service_state(&config.state_dir) {
+        eprintln!(
+            "error: as root, `grappe-agent update` would write into {}, which belongs to the service's user and which that user can change under root's feet. Let the service install it: `systemctl restart grappe-agent` (it looks for a release a few minutes after it starts) or `grappe-fleet cmd update-check --device {}`. `grappe-agent update --check` works as root.",
+            config.state_dir.display(),
+            config.identity.device
+        );
+        return ExitCode::FAILURE;
+    }
     let report = update::attempt(&config, mode);
-    update::hand_to_state_dir_owner(&config.state_dir);
     let code = if report.outcome.is_problem() {
         ExitCode::FAILURE
     } else {

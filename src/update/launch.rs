@@ -39,10 +39,10 @@ pub fn handed_over() -> bool {
 }
 
 /// Chooses the binary for `run` and, when it is an installed version, executes it in place
-/// of this process. Returns when this process should run the agent itself (it is the
+/// of this process (`once`: for `run --once`, which does not count as a trial start). Returns when this process should run the agent itself (it is the
 /// choice, or the choice could not be started: then it is marked failed and never tried
 /// again).
-pub fn hand_over(config: &Config) {
+pub fn hand_over(config: &Config, once: bool) {
     let _ = launcher();
     if handed_over() {
         return;
@@ -51,12 +51,22 @@ pub fn hand_over(config: &Config) {
     if !Store::path(&dir).exists() {
         return; // Never updated: nothing to choose, nothing to write.
     }
+    if super::root_over_service_state(&config.state_dir) {
+        log::info!(
+            "running as root: the packaged agent runs, not a version the service installed in {}",
+            dir.display()
+        );
+        return;
+    }
     let mut store = Store::load(&dir);
     let now = SystemTime::now();
-    let (launch, rolled_back) =
-        store.choose(&running_version(), config.update.health_timeout, now, |v| {
-            binary_path(&dir, v).is_file()
-        });
+    let (launch, rolled_back) = store.choose(
+        &running_version(),
+        config.update.health_timeout,
+        now,
+        !once,
+        |v| binary_path(&dir, v).is_file(),
+    );
     if let Some(report) = &rolled_back {
         log::error!("update: {report}");
     }

@@ -46,6 +46,10 @@ pub struct Asset {
     pub other: Map<String, Value>,
 }
 
+/// Versions longer than this are ignored: the manifest is not signed, and whatever it says
+/// ends up in the device's reports.
+const MAX_VERSION_LEN: usize = 64;
+
 /// The only manifest schema there is (self_update's).
 pub const SCHEMA: u64 = 1;
 
@@ -107,6 +111,8 @@ impl Manifest {
         let newest = self
             .releases
             .iter()
+            // A version longer than any real one is not taken (nor repeated in reports).
+            .filter(|r| r.version.len() <= MAX_VERSION_LEN)
             .filter_map(|r| Version::parse(&r.version).ok().map(|v| (v, r)))
             .filter(|(v, _)| v > running && !has_failed(v))
             .max_by(|(a, _), (b, _)| a.cmp(b));
@@ -229,6 +235,16 @@ mod tests {
             decide(&from_config, "0.1.0", 0),
             Decision::NotInRollout { .. }
         ));
+    }
+
+    #[test]
+    fn an_absurdly_long_version_is_ignored() {
+        let long = format!("9.0.0-{}", "a".repeat(100_000));
+        let m = manifest(&format!(
+            r#"{{"schema":1,"releases":[{}]}}"#,
+            release(&long, None)
+        ));
+        assert_eq!(decide(&m, "0.1.0", 100), Decision::UpToDate);
     }
 
     #[test]

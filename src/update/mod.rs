@@ -114,11 +114,16 @@ pub fn attempt(config: &Config, mode: Mode) -> Report {
                 .unwrap_or_else(|r| refused(&running, r))
         }
     };
+    let mut report = report;
+    // Reasons quote what the server sent (URLs, error text): they go into every status and
+    // heartbeat, so a hostile server must not make those large.
+    report.reason = report.reason.map(|r| clip(r, MAX_REASON_LEN));
     match report.outcome {
         Outcome::Refused | Outcome::RolledBack => log::error!("update: {report}"),
         _ => log::info!("update: {report}"),
     }
-    if config.update.keys.is_some() {
+    // `--check` changes nothing on disk: it may run beside the service.
+    if config.update.keys.is_some() && mode == Mode::Install {
         store.note(report.clone());
         if let Err(e) = store.save(&dir) {
             log::error!("update: cannot save {}: {e}", Store::path(&dir).display());
@@ -126,6 +131,21 @@ pub fn attempt(config: &Config, mode: Mode) -> Report {
         store.prune(&dir);
     }
     report
+}
+
+/// The longest reason kept in a report.
+const MAX_REASON_LEN: usize = 300;
+
+fn clip(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 fn refused(running: &Version, r: Refused) -> Report {
@@ -294,8 +314,9 @@ impl Updater<'_> {
                 .extract_file(&staging, BIN_NAME)
                 .map_err(|e| refused(Refusal::BadBinary, format!("{}: {e}", asset.name())))?;
             let binary = staging.join(BIN_NAME);
-            check_binary(&binary, version).map_err(|why| refused(Refusal::BadBinary, why))?;
-            log::info!("update: the new binary runs here and says it is {version}");
+            check_binary(&binary, version, &self.config.path)
+                .map_err(|why| refused(Refusal::BadBinary, why))?;
+            log::info!("update: the new binary runs here, says it is {version} and accepts the configuration");
             std::fs::rename(&binary, &dest).map_err(storage)?;
             let _ = std::fs::remove_dir_all(&staging);
             let _ = std::fs::remove_file(&archive);
@@ -422,54 +443,68 @@ fn http_agent(keys: &UpdateKeys) -> Result<ureq::Agent, Refused> {
     Ok(ureq::Agent::new_with_config(config))
 }
 
-/// The extracted binary must start on this device and say it is `expected` for this
-/// target: a binary for another architecture, a broken one or a mislabelled one stops here.
-fn check_binary(binary: &Path, expected: &Version) -> Result<(), String> {
+/// The extracted binary must start on this device, say it is `expected` for this target,
+/// and accept this device's configuration: a binary for another architecture, a broken or
+/// mislabelled one, or one that would refuse `agent.toml` (and so never come up) stops here.
+fn check_binary(binary: &Path, expected: &Version, config: &Path) -> Result<(), String> {
+    let (status, said) = run_new(binary, &["--version".as_ref()])?;
+    let said = said.trim();
+    let wanted = format!("{BIN_NAME} {expected} ({},", crate::TARGET);
+    if !status.success() || !said.starts_with(&wanted) {
+        return Err(format!(
+            "the new binary says {said:?} ({status}), not {wanted:?}"
+        ));
+    }
+    let (status, _) = run_new(
+        binary,
+        &[
+            "check-config".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ],
+    )?;
+    if !status.success() {
+        return Err(format!(
+            "the new version refuses this device's configuration {} ({status})",
+            config.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the new binary with `args` (at most [`VERSION_RUN_TIMEOUT`]): its status and output.
+fn run_new(
+    binary: &Path,
+    args: &[&std::ffi::OsStr],
+) -> Result<(std::process::ExitStatus, String), String> {
     use std::process::{Command, Stdio};
-    let reject = |why: String| Err(why);
-    let mut child = match Command::new(binary)
-        .arg("--version")
+    let mut child = Command::new(binary)
+        .args(args)
         .env_remove("GRAPPE_AGENT_PRETEND_VERSION")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => return reject(format!("the new binary does not start here: {e}")),
-    };
+        .map_err(|e| format!("the new binary does not start here: {e}"))?;
     let started = std::time::Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() < VERSION_RUN_TIMEOUT => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return reject(format!(
-                    "the new binary's --version did not answer within {}s",
-                    VERSION_RUN_TIMEOUT.as_secs()
-                ));
-            }
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if started.elapsed() > VERSION_RUN_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "the new binary did not answer within {}s",
+                VERSION_RUN_TIMEOUT.as_secs()
+            ));
         }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let output = match child.wait_with_output() {
-        Ok(output) => output,
-        Err(e) => return reject(format!("the new binary's --version failed: {e}")),
-    };
-    let said = String::from_utf8_lossy(&output.stdout);
-    let said = said.trim();
-    let wanted = format!("{BIN_NAME} {expected} ({},", crate::TARGET);
-    if output.status.success() && said.starts_with(&wanted) {
-        Ok(())
-    } else {
-        reject(format!(
-            "the new binary says {said:?} ({}), not {wanted:?}",
-            output.status
-        ))
-    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("the new binary failed: {e}"))?;
+    Ok((
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    ))
 }
 
 /// How long this process has left to prove itself, when it is a version on trial that the
@@ -480,13 +515,17 @@ pub fn own_trial(config: &Config) -> Option<Duration> {
     }
     let store = Store::load(&update_dir(&config.state_dir));
     let trial = store.trial.filter(|t| t.version == crate::version())?;
-    let deadline = std::time::UNIX_EPOCH
-        + Duration::from_secs(trial.since_unix)
-        + config.update.health_timeout;
+    let timeout = config.update.health_timeout;
+    let elapsed = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .saturating_sub(trial.since_unix);
+    // Never more than the whole timeout, whatever the clock did (a board without a
+    // real-time clock may start in the past).
     Some(
-        deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
+        timeout
+            .saturating_sub(Duration::from_secs(elapsed))
+            .min(timeout),
     )
 }
 
@@ -538,27 +577,12 @@ fn update_store(
     Some(report)
 }
 
-/// `grappe-agent update` run by hand as root writes files that the service, running as
-/// the state directory's owner (a dynamic user), must read, replace and remove: they are
-/// given to that owner.
-pub fn hand_to_state_dir_owner(state_dir: &Path) {
+/// Whether this process is root over a state directory that belongs to another user (the
+/// service's dynamic user). That user can change what is in it at any time, so root must
+/// neither run nor delete anything there: no hand-over, no install by hand.
+pub fn root_over_service_state(state_dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Ok(owner) = std::fs::metadata(state_dir) else {
-        return;
-    };
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 || owner.uid() == 0 {
-        return;
-    }
-    fn walk(path: &Path, uid: u32, gid: u32) {
-        if let Err(e) = std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
-            log::warn!("cannot give {} to uid {uid}: {e}", path.display());
-        }
-        if path.is_dir() && !path.is_symlink() {
-            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-                walk(&entry.path(), uid, gid);
-            }
-        }
-    }
-    walk(&update_dir(state_dir), owner.uid(), owner.gid());
+    let root = unsafe { libc::geteuid() } == 0;
+    root && std::fs::metadata(state_dir).is_ok_and(|m| m.uid() != 0)
 }

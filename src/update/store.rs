@@ -195,17 +195,27 @@ impl Store {
     /// Which binary to run, given the packaged binary's version; updates the trial's start
     /// count and rolls a failed trial back. `installed` says whether a version's binary is
     /// in place. Returns the choice and the rollback report, if one happened.
+    ///
+    /// `count` is false for a `run --once` by hand: it runs the trial without using up one
+    /// of its starts, so that a check made while the service runs cannot fail a version.
     pub fn choose(
         &mut self,
         packaged: &Version,
         health_deadline: Duration,
         now: SystemTime,
+        count: bool,
         installed: impl Fn(&Version) -> bool,
     ) -> (Launch, Option<Report>) {
         let mut rolled_back = None;
         if let Some(trial) = self.trial.clone() {
             let version = parse(&trial.version);
-            let elapsed = Duration::from_secs(unix(now).saturating_sub(trial.since_unix));
+            // The deadline runs from the first start, not from the install: a version
+            // installed by hand may wait for days before the service switches to it.
+            let elapsed = if trial.starts == 0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(unix(now).saturating_sub(trial.since_unix))
+            };
             let failure = match &version {
                 None => Some(format!("{:?} is not a version", trial.version)),
                 // The package was upgraded to this version or beyond meanwhile: it wins,
@@ -228,7 +238,10 @@ impl Store {
             match (failure, version) {
                 (Some(reason), _) => rolled_back = self.roll_back(reason, now),
                 (None, Some(v)) if self.trial.is_some() => {
-                    if let Some(trial) = self.trial.as_mut() {
+                    if let Some(trial) = self.trial.as_mut().filter(|_| count) {
+                        if trial.starts == 0 {
+                            trial.since_unix = unix(now);
+                        }
                         trial.starts += 1;
                     }
                     return (Launch::Installed(v), None);
@@ -294,7 +307,7 @@ mod tests {
     #[test]
     fn nothing_installed_runs_the_package() {
         let mut store = Store::default();
-        let (launch, report) = store.choose(&v("0.1.0"), DEADLINE, at(0), |_| true);
+        let (launch, report) = store.choose(&v("0.1.0"), DEADLINE, at(0), true, |_| true);
         assert_eq!((launch, report), (Launch::Packaged, None));
     }
 
@@ -302,11 +315,11 @@ mod tests {
     fn a_trial_gets_two_starts_then_is_rolled_back_and_never_retried() {
         let mut store = on_trial("0.2.0");
         for start in 1..=MAX_TRIAL_STARTS {
-            let (launch, report) = store.choose(&v("0.1.0"), DEADLINE, at(10), |_| true);
+            let (launch, report) = store.choose(&v("0.1.0"), DEADLINE, at(10), true, |_| true);
             assert_eq!(launch, Launch::Installed(v("0.2.0")), "start {start}");
             assert!(report.is_none());
         }
-        let (launch, report) = store.choose(&v("0.1.0"), DEADLINE, at(20), |_| true);
+        let (launch, report) = store.choose(&v("0.1.0"), DEADLINE, at(20), true, |_| true);
         assert_eq!(launch, Launch::Packaged);
         let report = report.expect("a rollback report");
         assert_eq!(report.outcome, Outcome::RolledBack);
@@ -319,21 +332,34 @@ mod tests {
     fn a_trial_past_its_deadline_is_rolled_back_to_the_previous_good_version() {
         let mut store = on_trial("0.3.0");
         store.good = Some("0.2.0".into());
-        let (launch, report) = store.choose(&v("0.1.0"), DEADLINE, at(601), |_| true);
+        // Installed long ago: the deadline runs from the first start.
+        let (launch, _) = store.choose(&v("0.1.0"), DEADLINE, at(5_000), true, |_| true);
+        assert_eq!(launch, Launch::Installed(v("0.3.0")));
+        let (launch, report) = store.choose(&v("0.1.0"), DEADLINE, at(5_601), true, |_| true);
         assert_eq!(launch, Launch::Installed(v("0.2.0")));
         assert!(report.unwrap().reason.unwrap().contains("within 10m"));
     }
 
     #[test]
+    fn a_run_once_by_hand_does_not_use_up_a_start() {
+        let mut store = on_trial("0.2.0");
+        for _ in 0..5 {
+            let (launch, _) = store.choose(&v("0.1.0"), DEADLINE, at(1), false, |_| true);
+            assert_eq!(launch, Launch::Installed(v("0.2.0")));
+        }
+        assert_eq!(store.trial.as_ref().unwrap().starts, 0);
+    }
+
+    #[test]
     fn a_healthy_trial_becomes_the_good_version() {
         let mut store = on_trial("0.2.0");
-        store.choose(&v("0.1.0"), DEADLINE, at(1), |_| true);
+        store.choose(&v("0.1.0"), DEADLINE, at(1), true, |_| true);
         assert!(store.mark_healthy("0.1.0", at(2)).is_none(), "not on trial");
         let report = store.mark_healthy("0.2.0", at(2)).unwrap();
         assert_eq!(report.outcome, Outcome::Healthy);
         assert_eq!(store.good.as_deref(), Some("0.2.0"));
         // Restarts later run it without a trial.
-        let (launch, _) = store.choose(&v("0.1.0"), DEADLINE, at(10_000), |_| true);
+        let (launch, _) = store.choose(&v("0.1.0"), DEADLINE, at(10_000), true, |_| true);
         assert_eq!(launch, Launch::Installed(v("0.2.0")));
     }
 
@@ -341,7 +367,7 @@ mod tests {
     fn a_newer_package_wins_over_installed_versions() {
         let mut store = on_trial("0.3.0");
         store.good = Some("0.2.0".into());
-        let (launch, report) = store.choose(&v("0.3.0"), DEADLINE, at(1), |_| true);
+        let (launch, report) = store.choose(&v("0.3.0"), DEADLINE, at(1), true, |_| true);
         assert_eq!((launch, report), (Launch::Packaged, None));
         assert_eq!((store.good.clone(), store.trial.clone()), (None, None));
         assert!(!store.has_failed(&v("0.3.0")), "overtaken, not failed");
@@ -350,7 +376,7 @@ mod tests {
     #[test]
     fn a_missing_binary_fails_the_trial() {
         let mut store = on_trial("0.2.0");
-        let (launch, report) = store.choose(&v("0.1.0"), DEADLINE, at(1), |_| false);
+        let (launch, report) = store.choose(&v("0.1.0"), DEADLINE, at(1), true, |_| false);
         assert_eq!(launch, Launch::Packaged);
         assert!(report.unwrap().reason.unwrap().contains("missing"));
     }
