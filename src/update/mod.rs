@@ -33,8 +33,9 @@ use store::{Store, BIN_NAME};
 
 /// A manifest larger than this is not one (a release adds a few hundred bytes).
 const MANIFEST_MAX_BYTES: u64 = 1 << 20;
-/// A release archive larger than this is not one (the agent is about 4 MiB).
-const ARCHIVE_MAX_BYTES: u64 = 64 << 20;
+/// A release archive larger than this is not one (the agent is about 4 MiB, 2 MiB packed):
+/// a hostile server cannot fill the state directory, which the spool shares.
+const ARCHIVE_MAX_BYTES: u64 = 16 << 20;
 /// The whole download may take this long: a 3 MiB archive over a poor 4G link.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -231,6 +232,12 @@ impl Updater<'_> {
     fn fetch_manifest(&self, agent: &ureq::Agent) -> Result<Manifest, Refused> {
         let url = &self.config.update.manifest_url;
         let mut response = agent.get(url).call().map_err(|e| match e {
+            // A server error is the server's trouble, not a bad manifest: try again later.
+            ureq::Error::StatusCode(code) if code >= 500 => Refused::new(
+                Refusal::Unreachable,
+                format!("{url} answered HTTP {code}"),
+                None,
+            ),
             ureq::Error::StatusCode(code) => Refused::new(
                 Refusal::BadManifest,
                 format!("{url} answered HTTP {code}"),
@@ -338,6 +345,9 @@ fn download(
 ) -> Result<(), (Refusal, String)> {
     use std::io::{Read, Write};
     let mut response = agent.get(url).call().map_err(|e| match e {
+        ureq::Error::StatusCode(code) if code >= 500 => {
+            (Refusal::Unreachable, format!("{url} answered HTTP {code}"))
+        }
         ureq::Error::StatusCode(code) => (
             Refusal::BadManifest,
             format!(
