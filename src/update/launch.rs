@@ -39,9 +39,9 @@ pub fn handed_over() -> bool {
 }
 
 /// Chooses the binary for `run` and, when it is an installed version, executes it in place
-/// of this process (`once`: for `run --once`, which does not count as a trial start). Returns when this process should run the agent itself (it is the
-/// choice, or the choice could not be started: then it is marked failed and never tried
-/// again).
+/// of this process (`once`: for `run --once`, which does not use up a trial start).
+/// Returns when this process should run the agent itself (it is the choice, or the choice
+/// could not be started: then it is marked failed and never tried again).
 pub fn hand_over(config: &Config, once: bool) {
     let _ = launcher();
     if handed_over() {
@@ -58,28 +58,32 @@ pub fn hand_over(config: &Config, once: bool) {
         );
         return;
     }
-    let mut store = Store::load(&dir);
-    let now = SystemTime::now();
-    let (launch, rolled_back) = store.choose(
-        &running_version(),
-        config.update.health_timeout,
-        now,
-        !once,
-        |v| binary_path(&dir, v).is_file(),
-    );
+    // The trial's start count must be on disk before the trial runs, or a version that
+    // crashes at once would be started for ever.
+    let chosen = Store::change(&dir, |store| {
+        let choice = store.choose(
+            &running_version(),
+            config.update.health_timeout,
+            SystemTime::now(),
+            !once,
+            |v| binary_path(&dir, v).is_file(),
+        );
+        store.prune(&dir);
+        (choice, store.trial.clone())
+    });
+    let ((launch, rolled_back), trial) = match chosen {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            log::error!(
+                "update: cannot save {}: {e}; the packaged agent runs",
+                Store::path(&dir).display()
+            );
+            return;
+        }
+    };
     if let Some(report) = &rolled_back {
         log::error!("update: {report}");
     }
-    // The trial's start count must be on disk before the trial runs, or a version that
-    // crashes at once would be started for ever.
-    if let Err(e) = store.save(&dir) {
-        log::error!(
-            "update: cannot save {}: {e}; the packaged agent runs",
-            Store::path(&dir).display()
-        );
-        return;
-    }
-    store.prune(&dir);
     let Launch::Installed(version) = launch else {
         return;
     };
@@ -100,25 +104,29 @@ pub fn hand_over(config: &Config, once: bool) {
         .exec();
     // Only reached when the exec failed.
     let reason = format!("{} cannot be started: {error}", binary.display());
-    let report = if store.trial.as_ref().map(|t| t.version.as_str()) == Some(&version.to_string()) {
-        store.roll_back(reason, SystemTime::now())
-    } else {
-        store.good = None;
-        store.failed.insert(
-            version.to_string(),
-            super::store::Failure {
-                at: crate::wire::rfc3339(SystemTime::now()),
-                reason: reason.clone(),
-            },
-        );
-        log::error!("update: {reason}");
-        None
-    };
-    if let Some(report) = report {
-        log::error!("update: {report}");
-    }
-    if let Err(e) = store.save(&dir) {
-        log::error!("update: cannot save {}: {e}", Store::path(&dir).display());
+    let on_trial = trial.is_some_and(|t| t.version == version.to_string());
+    let rolled_back = Store::change(&dir, |store| {
+        if on_trial {
+            store.roll_back(reason.clone(), SystemTime::now())
+        } else {
+            store.good = None;
+            store.failed.insert(
+                version.to_string(),
+                super::store::Failure {
+                    at: crate::wire::rfc3339(SystemTime::now()),
+                    reason: reason.clone(),
+                },
+            );
+            None
+        }
+    });
+    match rolled_back {
+        Ok(Some(report)) => log::error!("update: {report}"),
+        Ok(None) => log::error!("update: {reason}"),
+        Err(e) => log::error!(
+            "update: {reason}; cannot save {}: {e}",
+            Store::path(&dir).display()
+        ),
     }
 }
 

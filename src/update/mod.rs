@@ -83,7 +83,34 @@ impl Refused {
 /// the heartbeat) and returned. Blocking (network): the service runs it on its own thread.
 pub fn attempt(config: &Config, mode: Mode) -> Report {
     let dir = update_dir(&config.state_dir);
-    let mut store = Store::load(&dir);
+    // Held until the end of the attempt; `--check` writes nothing and needs none.
+    let _attempt = match mode {
+        Mode::Check => None,
+        Mode::Install => match store::lock_attempt(&dir) {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => {
+                let report = refused(
+                    &running_version(),
+                    Refused::new(
+                        Refusal::Busy,
+                        "another update attempt is running (by hand or by the service)",
+                        None,
+                    ),
+                );
+                log::warn!("update: {report}");
+                return report;
+            }
+            Err(e) => {
+                let report = refused(
+                    &running_version(),
+                    Refused::new(Refusal::Storage, format!("{}: {e}", dir.display()), None),
+                );
+                log::error!("update: {report}");
+                return report;
+            }
+        },
+    };
+    let store = Store::load(&dir);
     // By hand, this is the packaged binary, but the service may run a newer installed
     // version, or be about to switch to one: nothing at or below those is taken.
     let running = [
@@ -111,7 +138,7 @@ pub fn attempt(config: &Config, mode: Mode) -> Report {
                 running: &running,
             };
             updater
-                .run(&mut store, mode)
+                .run(&store, mode)
                 .unwrap_or_else(|r| refused(&running, r))
         }
     };
@@ -125,11 +152,13 @@ pub fn attempt(config: &Config, mode: Mode) -> Report {
     }
     // `--check` changes nothing on disk: it may run beside the service.
     if config.update.keys.is_some() && mode == Mode::Install {
-        store.note(report.clone());
-        if let Err(e) = store.save(&dir) {
+        let noted = Store::change(&dir, |store| {
+            store.note(report.clone());
+            store.prune(&dir);
+        });
+        if let Err(e) = noted {
             log::error!("update: cannot save {}: {e}", Store::path(&dir).display());
         }
-        store.prune(&dir);
     }
     report
 }
@@ -168,7 +197,7 @@ struct Updater<'a> {
 }
 
 impl Updater<'_> {
-    fn run(&self, store: &mut Store, mode: Mode) -> Result<Report, Refused> {
+    fn run(&self, store: &Store, mode: Mode) -> Result<Report, Refused> {
         let agent = http_agent(self.keys)?;
         let manifest = self.fetch_manifest(&agent)?;
         let report = |outcome, version: Option<&Version>, reason: Option<String>| Report {
@@ -209,8 +238,10 @@ impl Updater<'_> {
             }
             Decision::Take { version, asset } => {
                 self.install(&agent, &version, &asset.name)?;
-                store.start_trial(&version, &self.running.to_string(), SystemTime::now());
-                store.save(self.dir).map_err(|e| {
+                Store::change(self.dir, |store| {
+                    store.start_trial(&version, &self.running.to_string(), SystemTime::now())
+                })
+                .map_err(|e| {
                     Refused::new(
                         Refusal::Storage,
                         format!("installed but cannot record it: {e}"),
@@ -574,16 +605,19 @@ fn update_store(
     change: impl FnOnce(&mut Store) -> Option<Report>,
 ) -> Option<Report> {
     let dir = update_dir(&config.state_dir);
-    let mut store = Store::load(&dir);
-    let report = change(&mut store)?;
+    let report = Store::change(&dir, |store| {
+        let report = change(store);
+        store.prune(&dir);
+        report
+    })
+    .unwrap_or_else(|e| {
+        log::error!("update: cannot save {}: {e}", Store::path(&dir).display());
+        None
+    })?;
     match &report.outcome {
         Outcome::RolledBack => log::error!("update: {report}"),
         _ => log::info!("update: {report}"),
     }
-    if let Err(e) = store.save(&dir) {
-        log::error!("update: cannot save {}: {e}", Store::path(&dir).display());
-    }
-    store.prune(&dir);
     Some(report)
 }
 

@@ -67,6 +67,26 @@ pub enum Launch {
     Installed(Version),
 }
 
+fn lock_file(update_dir: &Path, name: &str) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(update_dir.join(name))
+}
+
+/// Held for a whole install attempt (released when dropped); `None` when another one (by
+/// hand, or the service's) holds it: two attempts would share the version's directory.
+pub fn lock_attempt(update_dir: &Path) -> io::Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(update_dir)?;
+    let lock = lock_file(update_dir, "attempt.lock")?;
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(lock)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// The directory of one installed version's binary.
 pub fn binary_path(update_dir: &Path, version: &Version) -> PathBuf {
     update_dir
@@ -113,6 +133,19 @@ impl Store {
         std::fs::create_dir_all(update_dir)?;
         let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         fsutil::write_atomic(&Store::path(update_dir), &json)
+    }
+
+    /// Reads, changes and writes the store under an exclusive lock (`state.lock`), so that
+    /// the launcher, the service and `grappe-agent update` by hand never overwrite each
+    /// other's changes. Held for the change only, never across a download.
+    pub fn change<T>(update_dir: &Path, f: impl FnOnce(&mut Store) -> T) -> io::Result<T> {
+        std::fs::create_dir_all(update_dir)?;
+        let lock = lock_file(update_dir, "state.lock")?;
+        lock.lock()?;
+        let mut store = Store::load(update_dir);
+        let out = f(&mut store);
+        store.save(update_dir)?;
+        Ok(out)
     }
 
     /// Whether `version` failed before (and is never to be tried again).
@@ -390,6 +423,22 @@ mod tests {
         let store = on_trial("0.2.0");
         store.save(dir.path()).unwrap();
         assert_eq!(Store::load(dir.path()), store);
+    }
+
+    #[test]
+    fn changes_are_made_on_the_latest_store_and_attempts_exclude_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::change(dir.path(), |s| s.start_trial(&v("0.2.0"), "0.1.0", at(0))).unwrap();
+        // A change made meanwhile by someone else is kept.
+        Store::change(dir.path(), |s| s.good = Some("0.1.5".into())).unwrap();
+        let store = Store::load(dir.path());
+        assert_eq!(store.trial.unwrap().version, "0.2.0");
+        assert_eq!(store.good.as_deref(), Some("0.1.5"));
+        let first = lock_attempt(dir.path()).unwrap();
+        assert!(first.is_some());
+        assert!(lock_attempt(dir.path()).unwrap().is_none(), "held");
+        drop(first);
+        assert!(lock_attempt(dir.path()).unwrap().is_some(), "released");
     }
 
     #[test]

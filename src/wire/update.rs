@@ -66,12 +66,12 @@ pub enum Refusal {
     Truncated,
     /// The binary in the archive does not run here or does not say the release's version.
     BadBinary,
-    /// The version is not newer than the running one (no downgrade, no replay).
-    NotNewer,
     /// The state directory cannot hold the new version (disk full, permissions).
     Storage,
     /// The agent's own update settings cannot be used (the key or CA file).
     Config,
+    /// Another attempt was running on the device (by hand, or the service's).
+    Busy,
 }
 
 /// One update attempt's outcome.
