@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port, Operator};
+use common::{code_and_text, free_port, Operator};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,12 +19,7 @@ fn fleet(args: &[&str]) -> (i32, String) {
         .args(args)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    code_and_text(&out)
 }
 
 fn fleet_ok(args: &[&str]) -> String {

@@ -22,3 +22,23 @@ pub mod release;
 pub mod run;
 pub mod status;
 pub mod view;
+
+/// The SHA-256 of a file, read a block at a time, as hex (a proof's SHA256SUMS, a release
+/// archive's manifest digest).
+pub fn sha256_file(path: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    // On the stack: a proof hashes tens of thousands of files of a few KiB each.
+    let mut block = [0; 16 * 1024];
+    loop {
+        match std::io::Read::read(&mut file, &mut block) {
+            Ok(0) => break,
+            Ok(n) => context.update(&block[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+    Ok(crate::wire::signed::hex(context.finish().as_ref()))
+}

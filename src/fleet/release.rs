@@ -21,14 +21,13 @@
 
 use crate::fsutil;
 use crate::update::manifest::{asset_name, Asset as ManifestAsset, Manifest, Release, SCHEMA};
-use crate::wire::signed::hex;
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use ring::rand::SecureRandom as _;
 use semver::Version;
 use serde_json::Map;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read as _, Write as _};
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use zipsign_api::{SigningKey, KEYPAIR_LENGTH};
@@ -471,7 +470,10 @@ fn write_asset(
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         drop(file);
         // The digest of what is on disk, read back.
-        let (size, digest) = sha256_file(&tmp)?;
+        let digest = super::sha256_file(&tmp)?;
+        let size = fs::metadata(&tmp)
+            .with_context(|| format!("cannot read {}", tmp.display()))?
+            .len();
         fs::rename(&tmp, &path)
             .with_context(|| format!("cannot rename {} to {name}", tmp.display()))?;
         fsutil::sync_dir(out).with_context(|| format!("cannot flush {}", out.display()))?;
@@ -486,24 +488,6 @@ fn write_asset(
         let _ = fs::remove_file(&tmp);
     }
     result
-}
-
-fn sha256_file(path: &Path) -> Result<(u64, String)> {
-    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buf = [0u8; 16 * 1024];
-    let mut size = 0u64;
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        ctx.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((size, hex(ctx.finish().as_ref())))
 }
 
 /// Reads a manifest; `Ok(None)` when there is none yet.
@@ -591,6 +575,7 @@ pub fn set_rollout(out: &Path, version: &str, percent: u8) -> Result<Option<u8>>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read as _;
     use std::os::unix::fs::MetadataExt as _;
 
     /// An ELF header for `target` (class and machine), then filler.

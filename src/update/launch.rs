@@ -69,9 +69,9 @@ pub fn hand_over(config: &Config, once: bool) {
             |v| binary_path(&dir, v).is_file(),
         );
         store.prune(&dir);
-        (choice, store.trial.clone())
+        choice
     });
-    let ((launch, rolled_back), trial) = match chosen {
+    let (launch, rolled_back) = match chosen {
         Ok(chosen) => chosen,
         Err(e) => {
             log::error!(
@@ -104,21 +104,8 @@ pub fn hand_over(config: &Config, once: bool) {
         .exec();
     // Only reached when the exec failed.
     let reason = format!("{} cannot be started: {error}", binary.display());
-    let on_trial = trial.is_some_and(|t| t.version == version.to_string());
     let rolled_back = Store::change(&dir, |store| {
-        if on_trial {
-            store.roll_back(reason.clone(), SystemTime::now())
-        } else {
-            store.good = None;
-            store.failed.insert(
-                version.to_string(),
-                super::store::Failure {
-                    at: crate::wire::rfc3339(SystemTime::now()),
-                    reason: reason.clone(),
-                },
-            );
-            None
-        }
+        store.cannot_start(&version, reason.clone(), SystemTime::now())
     });
     match rolled_back {
         Ok(Some(report)) => log::error!("update: {report}"),

@@ -205,14 +205,7 @@ impl Store {
     /// runs again.
     pub fn roll_back(&mut self, reason: String, now: SystemTime) -> Option<Report> {
         let trial = self.trial.take()?;
-        let at = crate::wire::rfc3339(now);
-        self.failed.insert(
-            trial.version.clone(),
-            Failure {
-                at: at.clone(),
-                reason: reason.clone(),
-            },
-        );
+        let at = self.record_failure(&trial.version, &reason, now);
         let report = Report {
             outcome: Outcome::RolledBack,
             at,
@@ -223,6 +216,37 @@ impl Store {
         };
         self.note(report.clone());
         Some(report)
+    }
+
+    /// The installed `version` could not even be executed: rolled back if on trial,
+    /// otherwise no longer the good one; either way never tried again.
+    pub fn cannot_start(
+        &mut self,
+        version: &Version,
+        reason: String,
+        now: SystemTime,
+    ) -> Option<Report> {
+        let version = version.to_string();
+        if self.trial.as_ref().is_some_and(|t| t.version == version) {
+            return self.roll_back(reason, now);
+        }
+        if self.good.as_ref() == Some(&version) {
+            self.good = None;
+        }
+        self.record_failure(&version, &reason, now);
+        None
+    }
+
+    fn record_failure(&mut self, version: &str, reason: &str, now: SystemTime) -> String {
+        let at = crate::wire::rfc3339(now);
+        self.failed.insert(
+            version.to_string(),
+            Failure {
+                at: at.clone(),
+                reason: reason.to_string(),
+            },
+        );
+        at
     }
 
     /// Which binary to run, given the packaged binary's version; updates the trial's start
@@ -404,6 +428,22 @@ mod tests {
         assert_eq!((launch, report), (Launch::Packaged, None));
         assert_eq!((store.good.clone(), store.trial.clone()), (None, None));
         assert!(!store.has_failed(&v("0.3.0")), "overtaken, not failed");
+    }
+
+    #[test]
+    fn a_good_version_that_cannot_start_is_dropped_and_never_retried() {
+        let mut store = Store {
+            good: Some("0.2.0".into()),
+            ..Store::default()
+        };
+        assert!(store
+            .cannot_start(&v("0.2.0"), "exec format error".into(), at(1))
+            .is_none());
+        assert!(store.good.is_none() && store.has_failed(&v("0.2.0")));
+        let mut store = on_trial("0.3.0");
+        let report = store.cannot_start(&v("0.3.0"), "exec format error".into(), at(1));
+        assert_eq!(report.unwrap().outcome, Outcome::RolledBack);
+        assert!(store.trial.is_none() && store.has_failed(&v("0.3.0")));
     }
 
     #[test]

@@ -295,6 +295,16 @@ pub fn agent() -> Command {
     cmd
 }
 
+/// A finished command's exit code (-1 if killed) and its stdout then stderr.
+pub fn code_and_text(out: &std::process::Output) -> (i32, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
 /// Runs `grappe-agent run --once` and returns (exit code, stderr).
 pub fn run_once(config: &Path, timeout: &str) -> (i32, String) {
     let out = agent()

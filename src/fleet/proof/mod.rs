@@ -25,6 +25,7 @@ pub mod verify;
 
 use super::config::FleetConfig;
 use super::mqtt::Operator;
+pub(crate) use super::sha256_file;
 use crate::wire::signed::{sha256_hex, Opened};
 use crate::wire::{Identity, Topic};
 use anyhow::{bail, Context, Result};
@@ -321,22 +322,4 @@ fn write_sums(out: &Path) -> Result<()> {
         .map(|(rel, hash)| format!("{hash}  {rel}\n"))
         .collect();
     write_file(out, SUMS_FILE, text.as_bytes())
-}
-
-/// The SHA-256 of a file, read a block at a time.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    // On the stack: a proof hashes tens of thousands of files of a few KiB each.
-    let mut block = [0; 16 * 1024];
-    loop {
-        match std::io::Read::read(&mut file, &mut block) {
-            Ok(0) => break,
-            Ok(n) => context.update(&block[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        }
-    }
-    Ok(crate::wire::signed::hex(context.finish().as_ref()))
 }
