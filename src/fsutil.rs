@@ -75,10 +75,16 @@ pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// [`read_bounded`] as UTF-8 text.
+/// [`read_bounded`] as text. Bytes that are not UTF-8 (a Latin-1 name in a GECOS field, a
+/// comment typed in another charset) become U+FFFD instead of failing the whole file: the
+/// system files read here are byte-oriented, their tools read them as bytes, and their
+/// structure (separators, keywords) is ASCII, so a stray byte must not hide the rest.
+/// Valid UTF-8 is not copied.
 pub fn read_text_bounded(path: &Path, max: u64) -> io::Result<String> {
-    String::from_utf8(read_bounded(path, max)?)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "is not UTF-8 text"))
+    Ok(match String::from_utf8(read_bounded(path, max)?) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }
 
 /// Replaces `path` with `bytes` so that a crash at any moment leaves either the old or the
@@ -228,11 +234,8 @@ mod tests {
             err.to_string().starts_with("is larger than 8 bytes"),
             "{err}"
         );
-        fs::write(&path, [0xff, 0xfe]).unwrap();
-        assert_eq!(
-            read_text_bounded(&path, 5).unwrap_err().to_string(),
-            "is not UTF-8 text"
-        );
+        fs::write(&path, b"a:\xe9:b").unwrap();
+        assert_eq!(read_text_bounded(&path, 5).unwrap(), "a:\u{fffd}:b");
     }
 
     #[test]

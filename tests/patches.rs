@@ -60,6 +60,9 @@ impl Root {
             "APT::Architecture \"amd64\";\n",
         );
         r.write("var/lib/dpkg/status", "");
+        // What makes the tree a system for `--root` (the agent refuses one that is not).
+        r.write("etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n");
+        r.write("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n");
         // apt reads this file first: it moves every directory apt uses under the root,
         // this machine's apt configuration included, and makes dpkg answer for the root.
         let root = r.dir.path().display();

@@ -239,6 +239,12 @@ fn collect_cmd(
     memo_dir: Option<PathBuf>,
 ) -> ExitCode {
     let root = root_dir.map(Root::at).unwrap_or_else(Root::host);
+    if !root.is_host_disk() {
+        if let Err(why) = root.check_is_system() {
+            eprintln!("error: --root {why}");
+            return ExitCode::from(2);
+        }
+    }
     // No config is needed; if one is readable it gives the identity and state directory.
     let config = load_config(None).ok();
     let identity = match &config {

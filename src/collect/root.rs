@@ -46,6 +46,36 @@ impl Root {
         self.is_host_disk() || self.live != Path::new("/")
     }
 
+    /// Refuses an on-disk tree that is not a system: `--root` on an empty, missing or wrong
+    /// directory would otherwise give a report made of absences that reads like a system
+    /// (no autologin file: "pass"; no time daemon: "fail"). A system has an os-release and
+    /// a passwd file, as every Debian-family tree does from debootstrap on.
+    pub fn check_is_system(&self) -> Result<(), String> {
+        let dir = self.disk.display();
+        match std::fs::metadata(&self.disk) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(format!("{dir} is not a directory")),
+            Err(e) => return Err(format!("{dir}: {e}")),
+        }
+        let has = |abs: &str| self.file(abs).is_file();
+        let mut missing = Vec::new();
+        if !has("/etc/os-release") && !has("/usr/lib/os-release") {
+            missing.push("etc/os-release or usr/lib/os-release");
+        }
+        if !has("/etc/passwd") {
+            missing.push("etc/passwd");
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{dir} does not look like a system tree (no {}): give the directory where the \
+                 device's root filesystem is mounted",
+                missing.join(", no ")
+            ))
+        }
+    }
+
     /// Path of an on-disk file given by its absolute path on the target system.
     pub fn file(&self, abs: &str) -> PathBuf {
         self.disk.join(abs.trim_start_matches('/'))
@@ -108,6 +138,31 @@ mod tests {
         assert!(Root::host().read("/dev/zero").is_err());
         std::fs::write(dir.path().join("etc/ok"), "text").unwrap();
         assert_eq!(root.read("/etc/ok").unwrap(), "text");
+    }
+
+    #[test]
+    fn a_root_that_is_not_a_system_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::at(dir.path());
+        let err = root.check_is_system().unwrap_err();
+        assert!(
+            err.contains("no etc/os-release or usr/lib/os-release, no etc/passwd"),
+            "{err}"
+        );
+        let missing = Root::at(dir.path().join("nope"))
+            .check_is_system()
+            .unwrap_err();
+        assert!(missing.contains("No such file"), "{missing}");
+        std::fs::create_dir_all(dir.path().join("usr/lib")).unwrap();
+        std::fs::write(dir.path().join("usr/lib/os-release"), "ID=debian\n").unwrap();
+        assert!(root
+            .check_is_system()
+            .unwrap_err()
+            .contains("no etc/passwd"));
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        assert_eq!(root.check_is_system(), Ok(()));
+        assert!(Root::host().check_is_system().is_ok());
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! The posture report's `data` (schema `grappe-agent/posture/1`): security checks and
-//! their score.
+//! The posture report's `data` (schema `grappe-agent/posture/1`): security checks, their
+//! score, and the ESSMS baseline item by item. Fields added after the first release
+//! (`scoring`, `baseline`, `host_state`) default when absent, so that the fleet still reads
+//! reports from agents not yet updated.
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -7,9 +9,32 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Posture {
     pub checks: Vec<Check>,
-    /// 0..=100, see the module documentation.
+    /// 0..=100, computed as [`Posture::scoring`] says.
     pub score: u8,
     pub counts: Counts,
+    /// How the score is computed, in words, for whoever reads the report.
+    #[serde(default)]
+    pub scoring: Cow<'static, str>,
+    /// The sector's baseline (the ESSMS security instruction's items for every terminal),
+    /// one verdict per item, each resting on checks of [`Posture::checks`].
+    #[serde(default)]
+    pub baseline: Vec<BaselineItem>,
+}
+
+/// One item of the ESSMS baseline: its verdict and the checks it rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineItem {
+    /// Stable identifier: `updates`, `antivirus`, `firewall`, `backup`, `session_lock`,
+    /// `individual_accounts`, `passwords`, `encryption`.
+    pub id: Cow<'static, str>,
+    pub title: Cow<'static, str>,
+    /// Fail if one of its checks fails; otherwise unknown if one is unknown; pass if one
+    /// passes; not applicable when none applies.
+    pub status: Status,
+    /// The ids of the checks it rests on.
+    pub checks: Vec<Cow<'static, str>>,
+    /// Where the item comes from.
+    pub reference: Cow<'static, str>,
 }
 
 /// How many checks ended in each status.
@@ -32,6 +57,10 @@ pub struct Check {
     pub evidence: String,
     /// The ANSSI or CIS rule the check comes from.
     pub reference: Cow<'static, str>,
+    /// The check read live kernel or runtime state (/proc, /sys, /run) while the files
+    /// came from another tree (`collect --root`): its status is the host's, not the image's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_state: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +88,15 @@ pub enum Severity {
 pub struct Summary {
     pub score: u8,
     pub checks: Vec<CheckSummary>,
+    #[serde(default)]
+    pub baseline: Vec<BaselineSummary>,
+}
+
+/// A baseline item as the fleet's view reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BaselineSummary {
+    pub id: String,
+    pub status: Status,
 }
 
 impl Summary {
@@ -95,6 +133,7 @@ mod tests {
             severity,
             evidence: "what was read".into(),
             reference: "ANSSI R1".into(),
+            host_state: false,
         };
         let posture = Posture {
             checks: vec![
@@ -103,6 +142,14 @@ mod tests {
             ],
             score: 64,
             counts: Counts::default(),
+            scoring: "how".into(),
+            baseline: vec![BaselineItem {
+                id: "firewall".into(),
+                title: "A firewall".into(),
+                status: Status::Fail,
+                checks: vec!["network.firewall".into()],
+                reference: "ESSMS".into(),
+            }],
         };
         let summary: Summary =
             serde_json::from_slice(&serde_json::to_vec(&posture).unwrap()).unwrap();
@@ -116,5 +163,24 @@ mod tests {
             }
         );
         assert_eq!(summary.checks.len(), 2);
+        assert_eq!(
+            summary.baseline,
+            [BaselineSummary {
+                id: "firewall".into(),
+                status: Status::Fail
+            }]
+        );
+    }
+
+    /// A report from an agent that predates the baseline still reads, with none.
+    #[test]
+    fn older_reports_read_without_the_new_fields() {
+        let old = r#"{"checks":[{"id":"a.b","title":"t","status":"pass","severity":"low","evidence":"e","reference":"r"}],"score":100,"counts":{"pass":1,"fail":0,"unknown":0,"not_applicable":0}}"#;
+        let p: Posture = serde_json::from_str(old).unwrap();
+        assert!(p.baseline.is_empty() && p.scoring.is_empty() && !p.checks[0].host_state);
+        let s: Summary = serde_json::from_str(old).unwrap();
+        assert!(s.baseline.is_empty());
+        let again = serde_json::to_string(&p.checks[0]).unwrap();
+        assert!(!again.contains("host_state"), "{again}");
     }
 }

@@ -222,6 +222,11 @@ fn run(ctx: &Ctx, s: &Sysctl) -> Check {
     s.rule.check(status, evidence)
 }
 
+/// Whether `id` is one of the sysctl checks (all read live state).
+pub(super) fn is_sysctl(id: &str) -> bool {
+    SYSCTLS.iter().any(|s| s.rule.id == id)
+}
+
 pub(super) fn checks(ctx: &Ctx) -> Vec<Check> {
     SYSCTLS.iter().map(|s| run(ctx, s)).collect()
 }

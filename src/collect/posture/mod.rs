@@ -6,11 +6,15 @@
 //! système GNU/Linux" (BP-028 v2.0, rules R1..R80) or, where ANSSI has no rule, the CIS
 //! Debian Linux 12 Benchmark recommendation by its title.
 //!
-//! The score (0..=100) is the severity-weighted share of passed checks among the decided
-//! ones (`pass` + `fail`); `unknown` and `not_applicable` are left out. Weights:
-//! low 1, medium 3, high 6, critical 10. With no decided check the score is 0.
+//! The score (0..=100) is the severity-weighted share of passed checks among those that
+//! apply ([`SCORING`] says it in the report itself). `unknown` weighs as not passed: a check
+//! that cannot be decided must never raise the score (left out, as it once was, it made a
+//! weak device's score go up when a failing check turned unknown).
+//!
+//! The [`baseline`] groups checks into the items of the sector's own security baseline.
 
 mod accounts;
+pub mod baseline;
 mod kernel;
 mod network;
 mod services;
@@ -54,6 +58,7 @@ impl Rule {
             severity: self.severity,
             evidence: evidence.into(),
             reference: self.reference.into(),
+            host_state: false,
         }
     }
 }
@@ -190,30 +195,57 @@ pub fn collect(root: &Root) -> Posture {
     checks.push(session::autologin(&ctx));
     checks.push(session::screen_lock(&ctx));
     checks.push(services::secure_boot(&ctx));
+    if !root.live_matches_disk() {
+        for c in checks.iter_mut().filter(|c| reads_live_state(&c.id)) {
+            c.host_state = true;
+        }
+    }
     Posture {
         score: score(&checks),
         counts: counts(&checks),
+        scoring: SCORING.into(),
+        baseline: baseline::judge(&checks),
         checks,
     }
 }
 
-/// Severity-weighted share of passed checks among decided ones, rounded, 0..=100.
+/// How [`score`] computes, as the report states it.
+pub const SCORING: &str = "severity-weighted share of passed checks among the checks that apply (pass, fail, unknown), rounded to 0..100; weights: low 1, medium 3, high 6, critical 10; unknown counts as not passed, so a check that cannot be decided never raises the score; not_applicable is left out; 0 when no check applies";
+
+/// Severity-weighted share of passed checks among those that apply, rounded, 0..=100.
 pub fn score(checks: &[Check]) -> u8 {
-    let (mut passed, mut decided) = (0u32, 0u32);
+    let (mut passed, mut applicable) = (0u32, 0u32);
     for c in checks {
         match c.status {
             Status::Pass => {
                 passed += c.severity.weight();
-                decided += c.severity.weight();
+                applicable += c.severity.weight();
             }
-            Status::Fail => decided += c.severity.weight(),
-            Status::Unknown | Status::NotApplicable => {}
+            Status::Fail | Status::Unknown => applicable += c.severity.weight(),
+            Status::NotApplicable => {}
         }
     }
-    if decided == 0 {
+    if applicable == 0 {
         return 0;
     }
-    ((passed * 100 + decided / 2) / decided).min(100) as u8
+    ((passed * 100 + applicable / 2) / applicable).min(100) as u8
+}
+
+/// Checks decided (wholly or partly) from live kernel or runtime state rather than from
+/// files: under `collect --root` their answer is the running host's.
+/// The sysctl checks are all live and are known by [`kernel::is_sysctl`].
+const LIVE_CHECKS: [&str; 7] = [
+    "disk.encryption",
+    "fs.tmp_mount",
+    "network.listening",
+    "services.legacy_remote",
+    "time.sync",
+    "mac.apparmor",
+    "boot.secure_boot",
+];
+
+fn reads_live_state(id: &str) -> bool {
+    LIVE_CHECKS.contains(&id) || kernel::is_sysctl(id)
 }
 
 fn counts(checks: &[Check]) -> Counts {
@@ -301,20 +333,22 @@ mod tests {
     }
 
     #[test]
-    fn score_is_weighted_and_ignores_undecided_checks() {
+    fn score_is_weighted_and_unknown_counts_as_not_passed() {
         use Severity::*;
         use Status::*;
         assert_eq!(score(&[]), 0);
+        assert_eq!(score(&[c(NotApplicable, Low)]), 0);
         assert_eq!(score(&[c(Unknown, High), c(NotApplicable, Low)]), 0);
-        assert_eq!(score(&[c(Pass, Low), c(Unknown, Critical)]), 100);
+        // 1 / (1 + 10) = 9.09 -> 9: an unknown critical check weighs as a failing one.
+        assert_eq!(score(&[c(Pass, Low), c(Unknown, Critical)]), 9);
+        assert_eq!(score(&[c(Pass, Low), c(NotApplicable, Critical)]), 100);
         assert_eq!(score(&[c(Fail, Critical)]), 0);
-        // 6 / (6 + 3) = 66.7 -> 67
+        // 6 / (6 + 3 + 10) = 31.6 -> 32
         assert_eq!(
             score(&[c(Pass, High), c(Fail, Medium), c(Unknown, Critical)]),
-            67
+            32
         );
-        // 1 / (1 + 10) = 9.09 -> 9
-        assert_eq!(score(&[c(Pass, Low), c(Fail, Critical)]), 9);
+        assert!(SCORING.contains("unknown counts as not passed"));
         let checks = [
             c(Pass, Low),
             c(Fail, Low),
@@ -330,6 +364,106 @@ mod tests {
                 not_applicable: 1
             }
         );
+    }
+
+    /// The auditor's case: on a weak device, checks turning unknown (a file that became
+    /// unreadable) must never raise the score, whichever checks they are.
+    #[test]
+    fn a_check_turning_unknown_never_raises_the_score() {
+        use Severity::*;
+        use Status::*;
+        let weak = [
+            c(Fail, Critical),
+            c(Fail, High),
+            c(Pass, Low),
+            c(Pass, Medium),
+            c(Fail, Medium),
+            c(NotApplicable, High),
+        ];
+        let before = score(&weak);
+        for i in 0..weak.len() {
+            let mut changed = weak.clone();
+            changed[i].status = Unknown;
+            assert!(
+                score(&changed) <= before,
+                "check {i}: {} > {before}",
+                score(&changed)
+            );
+        }
+        let mut all_unknown = weak.clone();
+        all_unknown.iter_mut().for_each(|c| c.status = Unknown);
+        assert_eq!(score(&all_unknown), 0);
+    }
+
+    /// The auditor's tree: a Latin-1 byte in a GECOS field, in a comment of an sshd drop-in
+    /// and in dpkg's status once hid a second UID 0 account and `PermitRootLogin yes`.
+    #[test]
+    fn bytes_that_are_not_utf8_hide_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |path: &str, bytes: &[u8]| {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        };
+        put(
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/bash\nsoignant:x:1000:1000:H\xe9l\xe8ne,,,:/home/soignant:/bin/bash\ntoor:x:0:0::/root:/bin/sh\n",
+        );
+        put(
+            "etc/ssh/sshd_config",
+            b"Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\n",
+        );
+        put(
+            "etc/ssh/sshd_config.d/10-local.conf",
+            b"# acc\xe8s root autoris\xe9 pour la maintenance\nPermitRootLogin yes\n",
+        );
+        let mut status = testutil::dpkg(&["openssh-server"]).into_bytes();
+        status.extend_from_slice(b"Package: fr-notes\nStatus: install ok installed\nVersion: 1\nDescription: notes s\xe9curis\xe9es\n\n");
+        put("var/lib/dpkg/status", &status);
+        testutil::enable(dir.path(), "ssh.service");
+        let p = collect(&Root::at(dir.path()).with_live(dir.path()));
+        let get = |id: &str| p.checks.iter().find(|c| c.id == id).unwrap();
+        assert_eq!(
+            get("accounts.uid0").status,
+            Status::Fail,
+            "{}",
+            get("accounts.uid0").evidence
+        );
+        let root_login = get("ssh.root_login");
+        assert_eq!(root_login.status, Status::Fail, "{}", root_login.evidence);
+        assert!(
+            root_login
+                .evidence
+                .contains("PermitRootLogin yes (/etc/ssh/sshd_config.d/10-local.conf)"),
+            "{}",
+            root_login.evidence
+        );
+    }
+
+    /// `collect --root IMAGE` reads the image's files but the running host's /proc and
+    /// /sys: the checks decided from those say so, the others do not.
+    #[test]
+    fn live_checks_of_another_root_are_marked_as_the_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        testutil::write(
+            dir.path(),
+            &[("/etc/passwd", "root:x:0:0::/root:/bin/sh\n")],
+        );
+        let p = collect(&Root::at(dir.path()));
+        let marked =
+            |p: &Posture, id: &str| p.checks.iter().find(|c| c.id == id).unwrap().host_state;
+        for id in [
+            "kernel.aslr",
+            "mac.apparmor",
+            "network.listening",
+            "disk.encryption",
+        ] {
+            assert!(marked(&p, id), "{id}");
+        }
+        assert!(!marked(&p, "accounts.uid0"));
+        let own = collect(&Root::at(dir.path()).with_live(dir.path()));
+        assert!(own.checks.iter().all(|c| !c.host_state));
+        assert!(collect(&Root::host()).checks.iter().all(|c| !c.host_state));
     }
 
     #[test]
