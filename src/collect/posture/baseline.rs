@@ -1,5 +1,6 @@
-//! The sector's baseline: what the 2017 interministerial instruction on security in social
-//! and medico-social structures (ESSMS) asks of every terminal, tablets included (regular
+//! The sector's baseline: what the "Instruction interministérielle du 4 juillet 2017
+//! relative aux mesures de sécurisation dans les établissements et services sociaux et
+//! médico-sociaux" (cited as "Instruction ESSMS 2017") asks of every terminal, tablets included (regular
 //! updates, antivirus and firewall, off-site backups, automatic session lock, individual
 //! accounts with strong passwords), and the CNIL's encryption of mobile devices.
 //!
@@ -17,8 +18,6 @@ pub struct Item {
     pub checks: &'static [&'static str],
     pub reference: &'static str,
 }
-
-const INSTRUCTION: &str = "Instruction interministérielle du 4 juillet 2017 relative aux mesures de sécurisation dans les établissements et services sociaux et médico-sociaux";
 
 /// The items, in the order the report and the documents list them.
 pub const ITEMS: [Item; 8] = [
