@@ -5,7 +5,9 @@
 //! or `.conf`) and then `/etc/apt/apt.conf`; a later value overrides an earlier one.
 //! `apt.systemd.daily` then runs the update and the upgrade only when
 //! `APT::Periodic::Enable` is not `0` and both `Update-Package-Lists` and
-//! `Unattended-Upgrade` are set to a non-zero interval, from `apt-daily*.timer`.
+//! `Unattended-Upgrade` are set to a non-zero interval, from `apt-daily.timer` (the lists)
+//! and `apt-daily-upgrade.timer` (the upgrade): a timer that is not enabled, not only a
+//! masked one, means nothing runs.
 
 use super::posture::sys;
 use super::Root;
@@ -19,23 +21,23 @@ pub struct AutoUpdates {
     pub evidence: String,
 }
 
-/// The timer that runs unattended-upgrade; masking it turns automatic upgrades off.
-pub(crate) const UPGRADE_TIMER: &str = "apt-daily-upgrade.timer";
+/// The timers that refresh the package lists and run unattended-upgrade.
+pub(crate) const TIMERS: [&str; 2] = ["apt-daily.timer", "apt-daily-upgrade.timer"];
 
-/// Reads the dpkg database and apt configuration of `root`.
+/// Reads the dpkg database, the timers and the apt configuration of `root`.
 pub fn auto_updates(root: &Root) -> AutoUpdates {
     let mut installed = false;
     let read = super::each_installed(root, |p| installed |= p.name == "unattended-upgrades");
     let installed = read.ok().map(|()| installed);
-    auto_updates_with(root, installed, sys::is_masked(root, UPGRADE_TIMER))
+    auto_updates_with(root, installed, &sys::Units::load(root))
 }
 
 /// Like [`auto_updates`], with what the caller already knows: whether unattended-upgrades
-/// is installed (`None`: dpkg database unreadable) and whether the timer is masked.
+/// is installed (`None`: dpkg database unreadable) and the system's units.
 pub(crate) fn auto_updates_with(
     root: &Root,
     installed: Option<bool>,
-    timer_masked: bool,
+    units: &sys::Units,
 ) -> AutoUpdates {
     let Some(installed) = installed else {
         return AutoUpdates {
@@ -58,10 +60,18 @@ pub(crate) fn auto_updates_with(
     let master_off = config
         .get("APT::Periodic::Enable")
         .is_some_and(|(v, _)| v.trim() == "0");
+    let timers_off: Vec<String> = TIMERS
+        .iter()
+        .filter_map(|t| match units.state(t) {
+            sys::UnitState::Enabled => None,
+            sys::UnitState::Masked => Some(format!("{t} masked")),
+            sys::UnitState::Disabled => Some(format!("{t} not enabled")),
+        })
+        .collect();
     let enabled = !master_off
         && on("APT::Periodic::Update-Package-Lists")
         && on("APT::Periodic::Unattended-Upgrade")
-        && !timer_masked;
+        && timers_off.is_empty();
     let mut evidence = format!(
         "unattended-upgrades installed; {}; {}",
         show("APT::Periodic::Update-Package-Lists"),
@@ -70,8 +80,10 @@ pub(crate) fn auto_updates_with(
     if master_off {
         evidence.push_str("; APT::Periodic::Enable \"0\"");
     }
-    if timer_masked {
-        evidence.push_str(&format!("; {UPGRADE_TIMER} masked"));
+    if timers_off.is_empty() {
+        evidence.push_str(&format!("; {} enabled", TIMERS.join(" and ")));
+    } else {
+        evidence.push_str(&format!("; {}", timers_off.join(", ")));
     }
     if !notes.is_empty() {
         evidence.push_str(&format!("; note: {}", notes.join(", ")));
@@ -117,12 +129,18 @@ mod tests {
 
     const STATUS_UU: &str = "Package: unattended-upgrades\nStatus: install ok installed\nArchitecture: all\nVersion: 2.9.1+nmu3\n\n";
 
+    /// A tree of `files` with the apt timers enabled, as Debian installs them.
     fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         for (p, t) in files {
             let path = dir.path().join(p.trim_start_matches('/'));
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(path, t).unwrap();
+        }
+        let wants = dir.path().join("etc/systemd/system/timers.target.wants");
+        fs::create_dir_all(&wants).unwrap();
+        for t in TIMERS {
+            std::os::unix::fs::symlink(format!("/lib/systemd/system/{t}"), wants.join(t)).unwrap();
         }
         dir
     }
@@ -139,6 +157,43 @@ mod tests {
         let a = auto_updates(&Root::at(d.path()));
         assert_eq!(a.enabled, Some(true), "{}", a.evidence);
         assert!(a.evidence.contains("(20auto-upgrades)"));
+        assert!(a
+            .evidence
+            .ends_with("apt-daily.timer and apt-daily-upgrade.timer enabled"));
+    }
+
+    /// The auditor's tree: configured, but the timers that would run it are not enabled
+    /// (only masking was looked for), or one is masked.
+    #[test]
+    fn timers_not_enabled_or_masked_run_nothing() {
+        let d = tree(&[
+            ("/var/lib/dpkg/status", STATUS_UU),
+            (
+                "/etc/apt/apt.conf.d/20auto-upgrades",
+                "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n",
+            ),
+        ]);
+        let wants = d.path().join("etc/systemd/system/timers.target.wants");
+        fs::remove_file(wants.join("apt-daily-upgrade.timer")).unwrap();
+        let a = auto_updates(&Root::at(d.path()));
+        assert_eq!(a.enabled, Some(false), "{}", a.evidence);
+        assert!(
+            a.evidence.ends_with("apt-daily-upgrade.timer not enabled"),
+            "{}",
+            a.evidence
+        );
+        std::os::unix::fs::symlink(
+            "/dev/null",
+            d.path().join("etc/systemd/system/apt-daily.timer"),
+        )
+        .unwrap();
+        let a = auto_updates(&Root::at(d.path()));
+        assert!(
+            a.evidence
+                .ends_with("apt-daily.timer masked, apt-daily-upgrade.timer not enabled"),
+            "{}",
+            a.evidence
+        );
     }
 
     #[test]

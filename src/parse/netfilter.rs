@@ -14,8 +14,19 @@ pub struct InputFilter {
     pub drop_policy: bool,
     /// Rules in input chains that drop, reject or hand over to another chain.
     pub filtering_rules: usize,
+    /// Whether IPv4 and IPv6 input are filtered, each on its own: a ruleset can drop IPv4
+    /// and let every IPv6 packet in (an nft `table ip`, an iptables rules.v4 alone).
+    pub ipv4: bool,
+    pub ipv6: bool,
     /// `include` patterns (nft) the caller may want to read too.
     pub includes: Vec<String>,
+}
+
+/// An IP family, for iptables-save files (rules.v4 and rules.v6 are one family each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
 }
 
 impl InputFilter {
@@ -29,6 +40,8 @@ impl InputFilter {
         self.chains += other.chains;
         self.drop_policy |= other.drop_policy;
         self.filtering_rules += other.filtering_rules;
+        self.ipv4 |= other.ipv4;
+        self.ipv6 |= other.ipv6;
         self.includes.extend(other.includes);
     }
 }
@@ -53,6 +66,9 @@ pub fn nft(text: &str) -> InputFilter {
     let mut chain_depth: Option<usize> = None; // depth at which the current chain opened
     let mut chain_is_input = false;
     let mut depth = 0usize;
+    // The families the current table's chains see: `ip` (the default) IPv4, `ip6` IPv6,
+    // `inet` both; `arp`, `bridge` and `netdev` tables have no input hook for IP.
+    let mut table = (false, false);
     for raw in text.lines() {
         let line = strip_comment(raw);
         for stmt in line.split(';') {
@@ -61,6 +77,14 @@ pub fn nft(text: &str) -> InputFilter {
                 if let Some(p) = words.get(1) {
                     out.includes.push(p.trim_matches('"').to_string());
                 }
+            }
+            if words.first() == Some(&"table") {
+                table = match words.get(1).copied() {
+                    Some("ip6") => (false, true),
+                    Some("inet") => (true, true),
+                    Some("arp" | "bridge" | "netdev") => (false, false),
+                    _ => (true, false),
+                };
             }
             if words.first() == Some(&"chain") && stmt.contains('{') {
                 chain_depth = Some(depth);
@@ -73,13 +97,21 @@ pub fn nft(text: &str) -> InputFilter {
                     out.chains += 1;
                 }
                 if chain_is_input {
-                    if words.windows(2).any(|p| p == ["policy", "drop"]) {
+                    let filters = if words.windows(2).any(|p| p == ["policy", "drop"]) {
                         out.drop_policy = true;
+                        true
                     } else if !has("policy")
                         && !has("hook")
                         && ["drop", "reject", "jump", "goto"].iter().any(|v| has(v))
                     {
                         out.filtering_rules += 1;
+                        true
+                    } else {
+                        false
+                    };
+                    if filters {
+                        out.ipv4 |= table.0;
+                        out.ipv6 |= table.1;
                     }
                 }
             }
@@ -101,8 +133,9 @@ pub fn nft(text: &str) -> InputFilter {
     out
 }
 
-/// Reads an iptables-save file (only the `filter` table's INPUT chain matters).
-pub fn iptables_save(text: &str) -> InputFilter {
+/// Reads an iptables-save file of one family (only the `filter` table's INPUT chain
+/// matters).
+pub fn iptables_save(text: &str, family: Family) -> InputFilter {
     let mut out = InputFilter::default();
     let mut table = "";
     for line in text.lines() {
@@ -125,6 +158,11 @@ pub fn iptables_save(text: &str) -> InputFilter {
                 out.filtering_rules += 1;
             }
         }
+    }
+    let filters = out.filters();
+    match family {
+        Family::Ipv4 => out.ipv4 = filters,
+        Family::Ipv6 => out.ipv6 = filters,
     }
     out
 }
@@ -176,7 +214,20 @@ table inet filter {
         let f = nft(HARDENED);
         assert_eq!(f.chains, 1);
         assert!(f.drop_policy && f.filters());
+        assert!(f.ipv4 && f.ipv6, "an inet table filters both families");
         assert_eq!(f.includes, ["/etc/nftables.d/*.nft"]);
+    }
+
+    #[test]
+    fn families_are_told_apart() {
+        let v4_only = "table ip filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n }\n}\ntable ip6 filter6 {\n chain input {\n  type filter hook input priority 0; policy accept;\n }\n}\n";
+        let f = nft(v4_only);
+        assert!(f.filters() && f.ipv4 && !f.ipv6, "{f:?}");
+        let both = format!("{v4_only}table ip6 more {{\n chain in {{\n  type filter hook input priority 0;\n  tcp dport 22 drop\n }}\n}}\n");
+        let f = nft(&both);
+        assert!(f.ipv4 && f.ipv6, "{f:?}");
+        let bridge = "table bridge b {\n chain input {\n  type filter hook input priority 0; policy drop;\n }\n}\n";
+        assert!(!nft(bridge).ipv4 && !nft(bridge).ipv6);
     }
 
     #[test]
@@ -190,11 +241,13 @@ table inet filter {
     #[test]
     fn iptables_save_input_chain() {
         let open = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n";
-        assert!(!iptables_save(open).filters());
+        assert!(!iptables_save(open, Family::Ipv4).filters());
         let closed = "*nat\n:INPUT DROP [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 23 -j REJECT --reject-with tcp-reset\nCOMMIT\n";
-        let f = iptables_save(closed);
+        let f = iptables_save(closed, Family::Ipv4);
         assert!(!f.drop_policy);
         assert_eq!(f.filtering_rules, 1);
-        assert!(iptables_save("*filter\n:INPUT DROP [12:345]\nCOMMIT\n").drop_policy);
+        assert!(f.ipv4 && !f.ipv6);
+        let v6 = iptables_save("*filter\n:INPUT DROP [12:345]\nCOMMIT\n", Family::Ipv6);
+        assert!(v6.drop_policy && v6.ipv6 && !v6.ipv4);
     }
 }

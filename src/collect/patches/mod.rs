@@ -48,7 +48,7 @@ fn collect_at(root: &Root, memo_dir: Option<&Path>, now: SystemTime) -> Patches 
     let auto_updates = apt_periodic::auto_updates_with(
         root,
         status.is_ok().then_some(unattended),
-        sys::is_masked(root, apt_periodic::UPGRADE_TIMER),
+        &sys::Units::load(root),
     );
     if auto_updates.enabled.is_none() {
         r.note(upgradable::STATUS, &auto_updates.evidence);

@@ -371,6 +371,12 @@ fn auto_updates_follow_unattended_upgrades_and_apt_periodic() {
         "Package: unattended-upgrades\nStatus: install ok installed\nArchitecture: all\nVersion: 2.9.1+nmu3\n\n",
     )
     .unwrap();
+    // The timers enabled, as Debian installs them.
+    let wants = dir.path().join("etc/systemd/system/timers.target.wants");
+    fs::create_dir_all(&wants).unwrap();
+    for t in crate::collect::apt_periodic::TIMERS {
+        std::os::unix::fs::symlink(format!("/lib/systemd/system/{t}"), wants.join(t)).unwrap();
+    }
     // Debian's 20auto-upgrades as `dpkg-reconfigure unattended-upgrades` writes it.
     let periodic = dir.path().join("etc/apt/apt.conf.d/20auto-upgrades");
     fs::write(

@@ -185,6 +185,8 @@ pub fn collect(root: &Root) -> Posture {
     checks.push(storage::disk_encryption(&ctx));
     checks.extend(ssh::checks(&ctx));
     checks.push(services::auto_updates(&ctx));
+    checks.push(services::updates_recent(&ctx));
+    checks.push(services::security_origin(&ctx));
     checks.push(services::time_sync(&ctx));
     checks.push(network::listening(&ctx));
     checks.push(network::legacy_services(&ctx));

@@ -3,7 +3,7 @@
 
 use super::{sys, Check, Ctx, Rule, Severity, Status};
 use crate::parse::keyfile;
-use crate::parse::netfilter::{self, InputFilter};
+use crate::parse::netfilter::{self, Family, InputFilter};
 use crate::parse::sockets::{Proto, Socket};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -70,76 +70,207 @@ fn describe(f: &InputFilter) -> String {
     }
 }
 
-pub(super) fn firewall(ctx: &Ctx) -> Check {
-    let units = &ctx.units;
-    let mut active = Vec::new();
-    let mut notes = Vec::new();
-    // ufw: `ufw enable` writes ENABLED=yes; ufw.service loads the rules at boot.
-    if let Ok(conf) = ctx.root.read("/etc/ufw/ufw.conf") {
-        let vars = keyfile::shell_vars(&conf);
-        let on =
-            keyfile::shell_get(&vars, "ENABLED").is_some_and(|v| v.eq_ignore_ascii_case("yes"));
-        match (on, units.is_enabled("ufw.service")) {
-            (true, true) => {
-                active.push("ufw (ufw.conf ENABLED=yes, ufw.service enabled)".to_string())
-            }
-            (true, false) => {
-                notes.push("ufw.conf ENABLED=yes but ufw.service not enabled".to_string())
-            }
-            (false, _) => notes.push("ufw installed, ENABLED=no".to_string()),
+/// A firewall front-end that loads its rules at boot, and what those rules filter (or why
+/// they could not be read).
+struct FrontEnd {
+    what: String,
+    filter: Result<InputFilter, String>,
+}
+
+/// ufw, when `ufw enable` set ENABLED=yes and ufw.service loads it at boot. Its rules are
+/// the default input policy of /etc/default/ufw plus the user rules; `IPV6=no` leaves IPv6
+/// to no one.
+fn ufw(ctx: &Ctx, notes: &mut Vec<String>) -> Option<FrontEnd> {
+    let conf = ctx.root.read("/etc/ufw/ufw.conf").ok()?;
+    let on = keyfile::shell_get(&keyfile::shell_vars(&conf), "ENABLED")
+        .is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+    match (on, ctx.units.is_enabled("ufw.service")) {
+        (true, true) => {}
+        (true, false) => {
+            notes.push("ufw.conf ENABLED=yes but ufw.service not enabled".into());
+            return None;
+        }
+        (false, _) => {
+            notes.push("ufw installed, ENABLED=no".into());
+            return None;
         }
     }
-    if units.is_enabled("nftables.service") {
-        match nft_ruleset(ctx, "/etc/nftables.conf") {
-            Ok(f) if f.filters() => active.push(format!(
-                "nftables (nftables.service enabled, /etc/nftables.conf: {})",
-                describe(&f)
-            )),
-            Ok(f) => notes.push(format!(
-                "nftables.service enabled but /etc/nftables.conf: {}",
-                describe(&f)
-            )),
-            Err(e) => notes.push(format!("nftables.service enabled, {e}")),
+    let what = "ufw (ENABLED=yes, ufw.service enabled".to_string();
+    let defaults = match ctx.root.read("/etc/default/ufw") {
+        Ok(t) => t,
+        Err(e) => {
+            return Some(FrontEnd {
+                filter: Err(format!("{what}) but /etc/default/ufw {}", sys::why(&e))),
+                what: format!("{what})"),
+            })
         }
+    };
+    let vars = keyfile::shell_vars(&defaults);
+    let policy = keyfile::shell_get(&vars, "DEFAULT_INPUT_POLICY").unwrap_or("DROP");
+    let ipv6 = keyfile::shell_get(&vars, "IPV6").is_none_or(|v| v.eq_ignore_ascii_case("yes"));
+    let denies = |path: &str| {
+        ctx.root.read(path).map_or(0, |t| {
+            t.lines()
+                .filter(|l| l.starts_with("-A ufw-user-input "))
+                .filter(|l| {
+                    let target = l.split_whitespace().skip_while(|w| *w != "-j").nth(1);
+                    !matches!(target, None | Some("ACCEPT" | "RETURN"))
+                })
+                .count()
+        })
+    };
+    let (deny4, deny6) = (
+        denies("/etc/ufw/user.rules"),
+        denies("/etc/ufw/user6.rules"),
+    );
+    let policy_filters = matches!(policy.to_ascii_uppercase().as_str(), "DROP" | "REJECT");
+    let filter = InputFilter {
+        drop_policy: policy_filters,
+        filtering_rules: deny4 + deny6,
+        ipv4: policy_filters || deny4 > 0,
+        ipv6: ipv6 && (policy_filters || deny6 > 0),
+        ..InputFilter::default()
+    };
+    Some(FrontEnd {
+        what: format!(
+            "{what}; DEFAULT_INPUT_POLICY={policy}, IPV6={}, {} deny/limit rule(s))",
+            if ipv6 { "yes" } else { "no" },
+            deny4 + deny6
+        ),
+        filter: Ok(filter),
+    })
+}
+
+/// Every firewall front-end enabled at boot.
+fn front_ends(ctx: &Ctx, notes: &mut Vec<String>) -> Vec<FrontEnd> {
+    let units = &ctx.units;
+    let mut found: Vec<FrontEnd> = ufw(ctx, notes).into_iter().collect();
+    if units.is_enabled("nftables.service") {
+        let filter = nft_ruleset(ctx, "/etc/nftables.conf");
+        let what = match &filter {
+            Ok(f) => format!(
+                "nftables (nftables.service enabled, /etc/nftables.conf: {})",
+                describe(f)
+            ),
+            Err(e) => format!("nftables (nftables.service enabled, {e})"),
+        };
+        found.push(FrontEnd { what, filter });
     }
     if units.is_enabled("netfilter-persistent.service") {
         let mut f = InputFilter::default();
         let mut read = Vec::new();
-        for path in ["/etc/iptables/rules.v4", "/etc/iptables/rules.v6"] {
+        for (path, family) in [
+            ("/etc/iptables/rules.v4", Family::Ipv4),
+            ("/etc/iptables/rules.v6", Family::Ipv6),
+        ] {
             if let Ok(t) = ctx.root.read(path) {
-                f.merge(netfilter::iptables_save(&t));
+                f.merge(netfilter::iptables_save(&t, family));
                 read.push(path);
             }
         }
-        let what = format!(
-            "netfilter-persistent.service enabled, {}: {}",
-            if read.is_empty() {
-                "no rules file".to_string()
-            } else {
-                read.join(" + ")
-            },
-            describe(&f)
-        );
-        if f.filters() {
-            active.push(what)
+        let files = if read.is_empty() {
+            "no rules file".to_string()
         } else {
-            notes.push(what)
-        }
+            read.join(" + ")
+        };
+        found.push(FrontEnd {
+            what: format!(
+                "netfilter-persistent (netfilter-persistent.service enabled, {files}: {})",
+                describe(&f)
+            ),
+            filter: Ok(f),
+        });
     }
     if units.is_enabled("firewalld.service") {
-        active.push("firewalld.service enabled (default zone rejects unsolicited traffic)".into());
+        // firewalld's default zone (public) rejects unsolicited traffic of both families.
+        let f = InputFilter {
+            drop_policy: true,
+            ipv4: true,
+            ipv6: true,
+            ..InputFilter::default()
+        };
+        found.push(FrontEnd {
+            what: "firewalld (firewalld.service enabled, default zone rejects unsolicited traffic)"
+                .into(),
+            filter: Ok(f),
+        });
     }
-    if !active.is_empty() {
-        let mut ev = active.join("; ");
-        if active.len() > 1 {
-            ev.push_str("; several firewall tools enabled");
+    found
+}
+
+/// Whether the device speaks IPv6, so that a firewall must filter it too. An image read
+/// with `--root` is assumed to: the running host's kernel says nothing of it.
+fn ipv6_enabled(ctx: &Ctx) -> (bool, String) {
+    if !ctx.root.live_matches_disk() {
+        return (true, "IPv6 assumed enabled (image)".into());
+    }
+    match sys::sysctl(ctx.root, "net.ipv6.conf.all.disable_ipv6") {
+        Ok(v) if v == "1" => (
+            false,
+            "IPv6 disabled (net.ipv6.conf.all.disable_ipv6 = 1)".into(),
+        ),
+        Ok(_) => (true, "IPv6 enabled".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            (false, "no IPv6 in this kernel".into())
         }
-        return FIREWALL.check(Status::Pass, ev);
+        Err(e) => (
+            true,
+            format!("IPv6 assumed enabled (disable_ipv6 {})", sys::why(&e)),
+        ),
+    }
+}
+
+pub(super) fn firewall(ctx: &Ctx) -> Check {
+    let mut notes = Vec::new();
+    let found = front_ends(ctx, &mut notes);
+    match found.as_slice() {
+        [] => {}
+        [one] => {
+            let f = match &one.filter {
+                Ok(f) => f,
+                Err(e) => return FIREWALL.check(Status::Unknown, e),
+            };
+            let (v6_on, v6_why) = ipv6_enabled(ctx);
+            let mut open = Vec::new();
+            if !f.ipv4 {
+                open.push("IPv4");
+            }
+            if !f.ipv6 && v6_on {
+                open.push("IPv6");
+            }
+            return if open.is_empty() {
+                FIREWALL.check(Status::Pass, format!("{}; {v6_why}", one.what))
+            } else {
+                FIREWALL.check(
+                    Status::Fail,
+                    format!(
+                        "{}; {v6_why}: {} input is not filtered",
+                        one.what,
+                        open.join(" and ")
+                    ),
+                )
+            };
+        }
+        several => {
+            let names: Vec<&str> = several.iter().map(|f| f.what.as_str()).collect();
+            return FIREWALL.check(
+                Status::Fail,
+                format!(
+                    "{} firewall front-ends enabled at once, each loading its own rules at boot (one undoes the other): {}",
+                    several.len(),
+                    names.join("; ")
+                ),
+            );
+        }
     }
     notes.insert(
         0,
         "no firewall loaded at boot by ufw, nftables, netfilter-persistent or firewalld".into(),
     );
+    if !ctx.root.live_matches_disk() {
+        // The host's loaded modules say nothing of an image.
+        return FIREWALL.check(Status::Fail, notes.join("; "));
+    }
     match ctx.root.read_live("/proc/modules") {
         Ok(text) => {
             let loaded: Vec<&str> = text
@@ -325,16 +456,28 @@ mod tests {
     use super::super::testutil::run_check_with_units as ctx_run;
 
     const NFT_DROP: &str = "table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n  iif lo accept\n }\n}\n";
+    const NFT_V4_ONLY: &str = "table ip filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n  iif lo accept\n }\n}\n";
+    /// Debian's /etc/default/ufw as packaged (the keys that matter).
+    const UFW_DEFAULTS: &str =
+        "IPV6=yes\nDEFAULT_INPUT_POLICY=\"DROP\"\nDEFAULT_OUTPUT_POLICY=\"ACCEPT\"\n";
+    const UFW_ON: (&str, &str) = ("/etc/ufw/ufw.conf", "ENABLED=yes\nLOGLEVEL=low\n");
+    const IPV6_ON: (&str, &str) = ("/proc/sys/net/ipv6/conf/all/disable_ipv6", "0\n");
+    const IPV6_OFF: (&str, &str) = ("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1\n");
     const NFT_DEBIAN: &str = "flush ruleset\ntable inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter;\n\t}\n}\n";
 
     #[test]
     fn firewall_passes_with_ufw_or_nftables_drop_policy() {
         let c = ctx_run(
-            &[("/etc/ufw/ufw.conf", "ENABLED=yes\nLOGLEVEL=low\n")],
+            &[UFW_ON, ("/etc/default/ufw", UFW_DEFAULTS), IPV6_ON],
             &["ufw.service"],
             firewall,
         );
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert!(
+            c.evidence.contains("DEFAULT_INPUT_POLICY=DROP, IPV6=yes"),
+            "{}",
+            c.evidence
+        );
         let c = ctx_run(
             &[("/etc/nftables.conf", NFT_DROP)],
             &["nftables.service"],
@@ -352,26 +495,165 @@ mod tests {
         );
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
         let c = ctx_run(
-            &[(
-                "/etc/iptables/rules.v4",
-                "*filter\n:INPUT DROP [0:0]\nCOMMIT\n",
-            )],
+            &[
+                (
+                    "/etc/iptables/rules.v4",
+                    "*filter\n:INPUT DROP [0:0]\nCOMMIT\n",
+                ),
+                (
+                    "/etc/iptables/rules.v6",
+                    "*filter\n:INPUT DROP [0:0]\nCOMMIT\n",
+                ),
+                IPV6_ON,
+            ],
             &["netfilter-persistent.service"],
             firewall,
         );
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
     }
 
+    /// The auditor's trees: each looked filtered and was not.
     #[test]
-    fn firewall_fails_or_is_unknown_otherwise() {
-        // Debian's default nftables.conf, enabled: accepts everything.
+    fn firewall_that_lets_traffic_in_fails() {
+        // ufw enabled with an input policy of ACCEPT and no rule.
+        let accept = "IPV6=yes\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n";
         let c = ctx_run(
-            &[("/etc/nftables.conf", NFT_DEBIAN), ("/proc/modules", "")],
+            &[UFW_ON, ("/etc/default/ufw", accept), IPV6_ON],
+            &["ufw.service"],
+            firewall,
+        );
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+        assert!(
+            c.evidence.ends_with("IPv4 and IPv6 input is not filtered"),
+            "{}",
+            c.evidence
+        );
+        // ...unless user rules deny, for each family.
+        let deny = "*filter\n:ufw-user-input - [0:0]\n-A ufw-user-input -p tcp --dport 23 -j DROP\nCOMMIT\n";
+        let c = ctx_run(
+            &[
+                UFW_ON,
+                ("/etc/default/ufw", accept),
+                ("/etc/ufw/user.rules", deny),
+                IPV6_ON,
+            ],
+            &["ufw.service"],
+            firewall,
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.evidence.ends_with(": IPv6 input is not filtered"),
+            "{}",
+            c.evidence
+        );
+        // ufw dropping IPv4 with IPV6=no, on a device with IPv6.
+        let no6 = "IPV6=no\nDEFAULT_INPUT_POLICY=\"DROP\"\n";
+        let c = ctx_run(
+            &[UFW_ON, ("/etc/default/ufw", no6), IPV6_ON],
+            &["ufw.service"],
+            firewall,
+        );
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+        assert!(c.evidence.contains("IPV6=no"));
+        let c = ctx_run(
+            &[UFW_ON, ("/etc/default/ufw", no6), IPV6_OFF],
+            &["ufw.service"],
+            firewall,
+        );
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        // nftables dropping IPv4 only.
+        let c = ctx_run(
+            &[("/etc/nftables.conf", NFT_V4_ONLY), IPV6_ON],
             &["nftables.service"],
             firewall,
         );
         assert_eq!(c.status, Status::Fail, "{}", c.evidence);
-        assert!(c.evidence.contains("accepts everything"));
+        assert!(c.evidence.ends_with("IPv6 input is not filtered"));
+        // iptables rules.v4 alone.
+        let c = ctx_run(
+            &[
+                (
+                    "/etc/iptables/rules.v4",
+                    "*filter\n:INPUT DROP [0:0]\nCOMMIT\n",
+                ),
+                IPV6_ON,
+            ],
+            &["netfilter-persistent.service"],
+            firewall,
+        );
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+        // Two front-ends at once, each filtering on its own.
+        let c = ctx_run(
+            &[
+                UFW_ON,
+                ("/etc/default/ufw", UFW_DEFAULTS),
+                ("/etc/nftables.conf", NFT_DROP),
+                IPV6_ON,
+            ],
+            &["ufw.service", "nftables.service"],
+            firewall,
+        );
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+        assert!(
+            c.evidence
+                .starts_with("2 firewall front-ends enabled at once"),
+            "{}",
+            c.evidence
+        );
+        // ufw enabled but its defaults file missing: cannot tell.
+        let c = ctx_run(&[UFW_ON], &["ufw.service"], firewall);
+        assert_eq!(c.status, Status::Unknown, "{}", c.evidence);
+    }
+
+    /// The nft fixtures are rulesets nft itself accepts (`nft -c -f`), where nft can run.
+    #[test]
+    fn nft_fixtures_are_valid_for_nft() {
+        let nft = ["/usr/sbin/nft", "/sbin/nft"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        let Some(nft) = nft else {
+            eprintln!("nft not installed: comparison skipped");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text, v4, v6) in [
+            ("drop", NFT_DROP, true, true),
+            ("v4", NFT_V4_ONLY, true, false),
+            ("debian", NFT_DEBIAN, false, false),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let out = std::process::Command::new(nft)
+                .arg("-c")
+                .arg("-f")
+                .arg(&path)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() && err.contains("Operation not permitted") {
+                eprintln!("nft -c needs CAP_NET_ADMIN here: comparison skipped");
+                return;
+            }
+            assert!(out.status.success(), "{name}: {err}");
+            let f = netfilter::nft(text);
+            assert_eq!((f.ipv4, f.ipv6), (v4, v6), "{name}");
+        }
+    }
+
+    #[test]
+    fn firewall_fails_or_is_unknown_otherwise() {
+        // Debian's default nftables.conf, enabled: accepts everything.
+        let c = ctx_run(
+            &[
+                ("/etc/nftables.conf", NFT_DEBIAN),
+                ("/proc/modules", ""),
+                IPV6_ON,
+            ],
+            &["nftables.service"],
+            firewall,
+        );
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+        assert!(c.evidence.contains("accepts everything"), "{}", c.evidence);
         // ufw configured but off.
         let c = ctx_run(
             &[

@@ -3,10 +3,25 @@
 
 use super::{pass_if, sys, Check, Ctx, Rule, Severity, Status};
 use crate::collect::{apt_periodic, max};
+use std::time::SystemTime;
 
 const UPDATES: Rule = Rule {
     id: "updates.automatic",
     title: "Security updates are installed automatically (unattended-upgrades)",
+    severity: Severity::High,
+    reference: "ANSSI BP-028 v2.0 R61 (Effectuer des mises à jour régulières)",
+};
+
+const RECENT: Rule = Rule {
+    id: "updates.recent",
+    title: "Automatic updates really ran recently",
+    severity: Severity::High,
+    reference: "ANSSI BP-028 v2.0 R61 (Effectuer des mises à jour régulières)",
+};
+
+const SECURITY_ORIGIN: Rule = Rule {
+    id: "updates.security_origin",
+    title: "Automatic updates take the security archive",
     severity: Severity::High,
     reference: "ANSSI BP-028 v2.0 R61 (Effectuer des mises à jour régulières)",
 };
@@ -34,16 +49,143 @@ const SECURE_BOOT: Rule = Rule {
 };
 
 pub(super) fn auto_updates(ctx: &Ctx) -> Check {
-    let a = apt_periodic::auto_updates_with(
-        ctx.root,
-        ctx.installed("unattended-upgrades"),
-        ctx.units.state(apt_periodic::UPGRADE_TIMER) == sys::UnitState::Masked,
-    );
+    let a =
+        apt_periodic::auto_updates_with(ctx.root, ctx.installed("unattended-upgrades"), &ctx.units);
     let status = match a.enabled {
         Some(on) => pass_if(on),
         None => Status::Unknown,
     };
     UPDATES.check(status, a.evidence)
+}
+
+/// Stamps apt.systemd.daily touches after each step: the upgrade (the second is the name
+/// older releases used) and a successful refresh of the package lists.
+const UPGRADE_STAMPS: [&str; 2] = [
+    "/var/lib/apt/periodic/upgrade-stamp",
+    "/var/lib/apt/periodic/unattended-upgrades-stamp",
+];
+const LISTS_STAMP: &str = "/var/lib/apt/periodic/update-success-stamp";
+
+/// Days since `abs` was last modified, `None` when it is absent; an error otherwise.
+fn age_days(ctx: &Ctx, abs: &str, now: SystemTime) -> Result<Option<u64>, String> {
+    match std::fs::metadata(ctx.root.file(abs)).and_then(|m| m.modified()) {
+        Ok(t) => Ok(Some(
+            now.duration_since(t).unwrap_or_default().as_secs() / 86_400,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{abs} {}", sys::why(&e))),
+    }
+}
+
+pub(super) fn updates_recent(ctx: &Ctx) -> Check {
+    updates_recent_at(ctx, SystemTime::now())
+}
+
+/// Whether unattended-upgrades really ran lately, from apt's stamps: configured is not
+/// enough on a device that was off, lost its network, or whose runs fail.
+fn updates_recent_at(ctx: &Ctx, now: SystemTime) -> Check {
+    match ctx.installed("unattended-upgrades") {
+        None => {
+            return RECENT.check(
+                Status::Unknown,
+                "cannot tell whether unattended-upgrades is installed: /var/lib/dpkg/status not readable",
+            )
+        }
+        Some(false) => {
+            return RECENT.check(
+                Status::NotApplicable,
+                "unattended-upgrades is not installed (updates.automatic fails)",
+            )
+        }
+        Some(true) => {}
+    }
+    let (config, _) = apt_periodic::read_config(ctx.root);
+    let interval = config
+        .get("APT::Periodic::Unattended-Upgrade")
+        .and_then(|(v, _)| v.trim().parse::<u64>().ok())
+        .filter(|d| *d > 0)
+        .unwrap_or(1);
+    // Twice the interval and a day of slack: one run missed by a device switched off for a
+    // night is not a failure, two are.
+    let limit = 2 * interval + 1;
+    let mut newest: Option<(u64, &str)> = None;
+    for stamp in UPGRADE_STAMPS {
+        match age_days(ctx, stamp, now) {
+            Ok(Some(days)) if newest.is_none_or(|(d, _)| days < d) => newest = Some((days, stamp)),
+            Ok(_) => {}
+            Err(e) => return RECENT.check(Status::Unknown, e),
+        }
+    }
+    let lists = match age_days(ctx, LISTS_STAMP, now) {
+        Ok(a) => a,
+        Err(e) => return RECENT.check(Status::Unknown, e),
+    };
+    let Some((days, stamp)) = newest else {
+        return RECENT.check(
+            Status::Fail,
+            "unattended-upgrades has never run: no /var/lib/apt/periodic/upgrade-stamp",
+        );
+    };
+    let lists_shown = match lists {
+        Some(d) => format!("package lists refreshed {d} day(s) ago ({LISTS_STAMP})"),
+        None => format!("package lists never refreshed successfully (no {LISTS_STAMP})"),
+    };
+    let ok = days <= limit && lists.is_some_and(|d| d <= limit);
+    RECENT.check(
+        pass_if(ok),
+        format!("last unattended upgrade run {days} day(s) ago ({stamp}); {lists_shown}; limit {limit} day(s) for an interval of {interval}"),
+    )
+}
+
+pub(super) fn security_origin(ctx: &Ctx) -> Check {
+    if ctx.installed("unattended-upgrades") != Some(true) {
+        return SECURITY_ORIGIN.check(
+            if ctx.dpkg.is_ok() {
+                Status::NotApplicable
+            } else {
+                Status::Unknown
+            },
+            "unattended-upgrades is not installed, or dpkg's database is not readable",
+        );
+    }
+    let raspbian = sys::os_release(ctx.root).is_some_and(|os| os.id.as_deref() == Some("raspbian"));
+    let (config, _) = apt_periodic::read_config(ctx.root);
+    let patterns: Vec<&String> = [
+        "Unattended-Upgrade::Origins-Pattern",
+        "Unattended-Upgrade::Allowed-Origins",
+    ]
+    .iter()
+    .flat_map(|k| config.list(k))
+    .collect();
+    // Debian's label=Debian-Security, Ubuntu's ${distro_codename}-security; Raspbian has
+    // no separate security archive: its fixes land in the archive itself.
+    let allows = patterns.iter().any(|p| {
+        let p = p.to_ascii_lowercase();
+        p.contains("security") || (raspbian && p.contains("origin=raspbian"))
+    });
+    let items = match crate::collect::patches::index::source_items(ctx.root, "") {
+        Ok(items) => items,
+        Err(e) => return SECURITY_ORIGIN.check(Status::Unknown, e),
+    };
+    let in_sources = items
+        .iter()
+        .any(|i| i.suite.ends_with("-security") || i.suite.ends_with("/updates"))
+        || (raspbian && items.iter().any(|i| i.uri.contains("raspbian")));
+    let evidence = format!(
+        "unattended-upgrades origins: {} pattern(s), {}; apt sources: {}",
+        patterns.len(),
+        if allows {
+            "a security origin among them"
+        } else {
+            "none for the security archive"
+        },
+        if in_sources {
+            "the security archive is listed"
+        } else {
+            "no security archive (suite ending in -security)"
+        },
+    );
+    SECURITY_ORIGIN.check(pass_if(allows && in_sources), evidence)
 }
 
 /// Time daemons by unit name, with the name shown (chrony has an alias unit).
@@ -179,20 +321,137 @@ mod tests {
 
     use super::super::testutil::run_check_with_units as run;
 
+    const AUTO: (&str, &str) = (
+        "/etc/apt/apt.conf.d/20auto-upgrades",
+        "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n",
+    );
+
     #[test]
     fn auto_updates_pass_and_fail() {
         let status = dpkg(&["unattended-upgrades"]);
+        let timers = apt_periodic::TIMERS;
         let c = run(
-            &[
-                ("/var/lib/dpkg/status", &status),
-                ("/etc/apt/apt.conf.d/20auto-upgrades", "APT::Periodic::Update-Package-Lists \"1\";\nAPT::Periodic::Unattended-Upgrade \"1\";\n"),
-            ],
-            &[],
+            &[("/var/lib/dpkg/status", &status), AUTO],
+            &timers,
             auto_updates,
         );
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
-        let c = run(&[("/var/lib/dpkg/status", &status)], &[], auto_updates);
+        // Configured, but the timers that run it are not enabled.
+        let c = run(
+            &[("/var/lib/dpkg/status", &status), AUTO],
+            &[],
+            auto_updates,
+        );
         assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.evidence.contains("apt-daily.timer not enabled"),
+            "{}",
+            c.evidence
+        );
+        let c = run(&[("/var/lib/dpkg/status", &status)], &timers, auto_updates);
+        assert_eq!(c.status, Status::Fail);
+    }
+
+    /// A tree with unattended-upgrades whose stamps are `upgrade` and `lists` days old.
+    fn recent(upgrade: Option<u64>, lists: Option<u64>, extra: &[(&str, &str)]) -> Check {
+        let dir = tempfile::tempdir().unwrap();
+        let status = dpkg(&["unattended-upgrades"]);
+        super::super::testutil::write(dir.path(), &[("/var/lib/dpkg/status", &status), AUTO]);
+        super::super::testutil::write(dir.path(), extra);
+        let now = SystemTime::now();
+        for (stamp, age) in [(UPGRADE_STAMPS[0], upgrade), (LISTS_STAMP, lists)] {
+            let Some(days) = age else { continue };
+            super::super::testutil::write(dir.path(), &[(stamp, "")]);
+            let when = now - std::time::Duration::from_secs(days * 86_400 + 60);
+            std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(stamp.trim_start_matches('/')))
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        }
+        let root = Root::at(dir.path()).with_live(dir.path());
+        updates_recent_at(&Ctx::load(&root), now)
+    }
+
+    #[test]
+    fn updates_must_have_run_lately() {
+        let c = recent(Some(1), Some(0), &[]);
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert!(
+            c.evidence.starts_with(
+                "last unattended upgrade run 1 day(s) ago (/var/lib/apt/periodic/upgrade-stamp)"
+            ),
+            "{}",
+            c.evidence
+        );
+        // A device that has not upgraded for ten days.
+        let c = recent(Some(10), Some(0), &[]);
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+        // Upgrades run but the lists never refresh: nothing new is ever installed.
+        let c = recent(Some(0), None, &[]);
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+        assert!(c.evidence.contains("never refreshed"));
+        let c = recent(None, Some(0), &[]);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.evidence.contains("never run"), "{}", c.evidence);
+        // A weekly interval allows 15 days.
+        let weekly = [(
+            "/etc/apt/apt.conf",
+            "APT::Periodic::Unattended-Upgrade \"7\";",
+        )];
+        assert_eq!(recent(Some(10), Some(10), &weekly).status, Status::Pass);
+        // Not installed: updates.automatic fails already; no dpkg: unknown.
+        let c = run(&[("/var/lib/dpkg/status", "")], &[], updates_recent);
+        assert_eq!(c.status, Status::NotApplicable);
+        assert_eq!(run(&[], &[], updates_recent).status, Status::Unknown);
+    }
+
+    #[test]
+    fn updates_must_take_the_security_archive() {
+        let status = dpkg(&["unattended-upgrades"]);
+        // Debian 12's 50unattended-upgrades (the origins that matter) and sources.
+        let uu = ("/etc/apt/apt.conf.d/50unattended-upgrades", "Unattended-Upgrade::Origins-Pattern {\n  \"origin=Debian,codename=${distro_codename},label=Debian\";\n  \"origin=Debian,codename=${distro_codename},label=Debian-Security\";\n  \"origin=Debian,codename=${distro_codename}-security,label=Debian-Security\";\n};\n");
+        let sources = ("/etc/apt/sources.list", "deb http://deb.debian.org/debian bookworm main\ndeb http://security.debian.org/debian-security bookworm-security main\n");
+        let c = run(
+            &[("/var/lib/dpkg/status", &status), uu, sources],
+            &[],
+            security_origin,
+        );
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        // Origins narrowed to the main archive only.
+        let main_only = (uu.0, "Unattended-Upgrade::Origins-Pattern { \"origin=Debian,codename=${distro_codename},label=Debian\"; };\n");
+        let c = run(
+            &[("/var/lib/dpkg/status", &status), main_only, sources],
+            &[],
+            security_origin,
+        );
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+        assert!(c.evidence.contains("none for the security archive"));
+        // No security archive in the sources.
+        let no_sec = (
+            sources.0,
+            "deb http://deb.debian.org/debian bookworm main\n",
+        );
+        let c = run(
+            &[("/var/lib/dpkg/status", &status), uu, no_sec],
+            &[],
+            security_origin,
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.evidence.contains("no security archive"));
+        // Raspbian: fixes come through its own archive.
+        let rpi = [
+            ("/var/lib/dpkg/status", status.as_str()),
+            ("/etc/os-release", "ID=raspbian\nID_LIKE=debian\n"),
+            (uu.0, "Unattended-Upgrade::Origins-Pattern { \"origin=Raspbian,codename=${distro_codename},label=Raspbian\"; };\n"),
+            (sources.0, "deb http://raspbian.raspberrypi.com/raspbian/ bookworm main contrib non-free rpi\n"),
+        ];
+        assert_eq!(run(&rpi, &[], security_origin).status, Status::Pass);
+        assert_eq!(
+            run(&[("/var/lib/dpkg/status", "")], &[], security_origin).status,
+            Status::NotApplicable
+        );
     }
 
     #[test]

@@ -96,12 +96,6 @@ pub enum UnitState {
     Disabled,
 }
 
-/// A unit masked with `systemctl mask` (a link to /dev/null in /etc/systemd/system), for
-/// a caller that needs one unit and not the whole [`Units`].
-pub fn is_masked(root: &Root, unit: &str) -> bool {
-    links_to_dev_null(&root.file(UNIT_DIRS[0]).join(unit))
-}
-
 fn links_to_dev_null(path: &Path) -> bool {
     std::fs::read_link(path).is_ok_and(|t| t == Path::new("/dev/null"))
 }
@@ -156,6 +150,14 @@ impl Units {
     pub fn is_enabled(&self, unit: &str) -> bool {
         self.state(unit) == UnitState::Enabled
     }
+}
+
+/// The system's os-release (`/etc/os-release`, else `/usr/lib/os-release`), if readable.
+pub fn os_release(root: &Root) -> Option<crate::parse::os_release::OsRelease> {
+    ["/etc/os-release", "/usr/lib/os-release"]
+        .iter()
+        .find_map(|p| root.read_up_to(p, crate::collect::max::OS_RELEASE).ok())
+        .map(|t| crate::parse::os_release::parse(&t))
 }
 
 /// Reads a live sysctl (`kernel.randomize_va_space` → `/proc/sys/kernel/randomize_va_space`).
