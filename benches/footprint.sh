@@ -18,6 +18,9 @@
 #  3. The peer: `fusioninventory-agent --local DIR`, measured the same way when installed
 #     (never installed by this script). It is Perl and forks dmidecode, lspci, dpkg-query...:
 #     its CPU time covers that whole tree; its peak RSS is the largest single process.
+#  3b. The posture checks (`collect --only posture`, from section 2) beside `lynis audit
+#     system --quick` (FOOTPRINT_LYNIS_RUNS runs, default 1: about 2 minutes each), when
+#     lynis is installed: CPU and peak RSS measured the same way. Target: < 20 ms CPU.
 #  4. The service at the default schedule, against a local Mosquitto (TLS, client
 #     certificates, ACL): RSS between cycles (VmRSS every second), VmHWM, threads, and the
 #     CPU time of a full cycle (3 `cmd/refresh`, 61 s apart; /proc/PID/stat deltas).
@@ -41,6 +44,7 @@ unset RUST_BACKTRACE RUST_LIB_BACKTRACE RUST_LOG
 
 runs=${FOOTPRINT_RUNS:-20}
 peer_runs=${FOOTPRINT_PEER_RUNS:-5}
+lynis_runs=${FOOTPRINT_LYNIS_RUNS:-1} # lynis --quick takes about 2 minutes here
 rss_seconds=${FOOTPRINT_RSS_SECONDS:-30}
 refreshes=${FOOTPRINT_REFRESHES:-3}
 
@@ -149,6 +153,31 @@ if command -v fusioninventory-agent >/dev/null; then
   echo "  inventory file it wrote: ${last:-?} bytes (XML)"
 else
   echo "  skipped: fusioninventory-agent is not installed (apt-get install fusioninventory-agent)"
+fi
+
+# ------------------------------------------------------------------ 3b. posture peer
+section "3b. posture checks beside lynis audit system --quick, same machine, same run"
+"$agent" collect --only posture >"$work/posture.json" 2>/dev/null || true
+python3 - "$work/posture.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))["data"]
+c = d["counts"]
+print(f"  grappe-agent: {len(d['checks'])} checks, {len(d.get('baseline', []))} baseline items; "
+      f"here {c['pass']} pass, {c['fail']} fail, {c['unknown']} unknown, {c['not_applicable']} n/a; score {d['score']}")
+PY
+header
+measure_py stats "$work/collect-posture" "grappe-agent collect --only posture" "[target: CPU < 20 ms] (whole process: start, all checks, JSON)"
+if command -v lynis >/dev/null; then
+  echo "  $(lynis --version 2>/dev/null | head -n1 | sed 's/^/lynis /')"
+  # lynis writes its log and report under /var/log; --no-log skips the log, the report
+  # goes to the temporary directory.
+  run_n "$lynis_runs" "$work/lynis" timeout 600 lynis audit system --quick --no-colors --no-log \
+    --report-file "$work/lynis-report.dat"
+  measure_py stats "$work/lynis" "lynis audit system --quick" "(process tree: CPU summed, RSS = largest process)"
+  show_errors "$work/lynis"
+  echo "  lynis report: $(grep -m1 '^hardening_index=' "$work/lynis-report.dat" 2>/dev/null || echo 'hardening_index=?'), $(grep -m1 '^tests_executed=' "$work/lynis-report.dat" 2>/dev/null | tr '|' '\n' | grep -c . || echo '?') tests executed"
+else
+  echo "  skipped: lynis is not installed (apt-get install lynis)"
 fi
 
 # ------------------------------------------------------------------ 4 + 5. the service
