@@ -468,6 +468,106 @@ mod tests {
         assert!(collect(&Root::host()).checks.iter().all(|c| !c.host_state));
     }
 
+    /// Files the checks read, as an auditor's hostile tree would plant them.
+    const READ: [&str; 44] = [
+        "/etc/passwd",
+        "/etc/shadow",
+        "/etc/group",
+        "/etc/gshadow",
+        "/etc/login.defs",
+        "/etc/os-release",
+        "/etc/environment",
+        "/etc/profile",
+        "/etc/profile.d/z.sh",
+        "/etc/bash.bashrc",
+        "/etc/pam.d/common-auth",
+        "/etc/pam.d/common-password",
+        "/etc/pam.d/su",
+        "/etc/security/pwquality.conf",
+        "/etc/security/limits.conf",
+        "/etc/sudoers",
+        "/etc/sudoers.d/z",
+        "/etc/ssh/sshd_config",
+        "/etc/ssh/sshd_config.d/z.conf",
+        "/etc/ssh/ssh_host_ed25519_key",
+        "/var/lib/dpkg/status",
+        "/etc/apt/apt.conf.d/20auto-upgrades",
+        "/etc/apt/sources.list",
+        "/etc/ufw/ufw.conf",
+        "/etc/default/ufw",
+        "/etc/ufw/user.rules",
+        "/etc/nftables.conf",
+        "/etc/iptables/rules.v4",
+        "/etc/modprobe.d/z.conf",
+        "/boot/grub/grub.cfg",
+        "/etc/systemd/journald.conf",
+        "/etc/systemd/coredump.conf",
+        "/etc/dconf/profile/user",
+        "/etc/lightdm/lightdm.conf",
+        "/etc/gdm3/daemon.conf",
+        "/etc/borgmatic/config.yaml",
+        "/etc/restic/z.env",
+        "/var/lib/clamav/daily.cvd",
+        "/etc/xdg/xfce4/xfconf/xfce-perchannel-xml/xfce4-screensaver.xml",
+        "/proc/1/mountinfo",
+        "/proc/swaps",
+        "/proc/modules",
+        "/proc/net/tcp",
+        "/proc/sys/kernel/randomize_va_space",
+    ];
+
+    /// Runs every check on a tree where each file in [`READ`] is made by `plant`, within a
+    /// time limit: no check may hang, panic or leave its evidence empty.
+    fn survives(plant: fn(&std::path::Path, &str)) {
+        let dir = tempfile::tempdir().unwrap();
+        for abs in READ {
+            let path = dir.path().join(abs.trim_start_matches('/'));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            plant(&path, abs);
+        }
+        testutil::enable(dir.path(), "ssh.service");
+        testutil::enable(dir.path(), "nftables.service");
+        let tree = dir.path().to_path_buf();
+        let p = crate::fsutil::testing::within(move || collect(&Root::at(&tree).with_live(&tree)));
+        for c in &p.checks {
+            assert!(!c.evidence.trim().is_empty(), "{}", c.id);
+        }
+        assert_eq!(score(&p.checks), p.score);
+    }
+
+    #[test]
+    fn hostile_trees_never_hang_or_crash_a_check() {
+        // FIFOs: a reader that opens one blocking would wait forever.
+        survives(|p, _| crate::fsutil::testing::mkfifo(p));
+        // Huge (sparse) files: refused by size, never read into memory.
+        survives(|p, _| {
+            std::fs::File::create(p)
+                .unwrap()
+                .set_len(200 << 20)
+                .unwrap()
+        });
+        // Bytes that are no text at all.
+        survives(|p, _| {
+            let junk: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+            std::fs::write(p, junk).unwrap()
+        });
+        // Symlink loops, on files and on the directories globbed for drop-ins.
+        survives(|p, _| {
+            std::os::unix::fs::symlink(p, p).unwrap();
+            let parent = p.parent().unwrap();
+            let _ = std::os::unix::fs::symlink(parent, parent.join("loop.conf"));
+        });
+        // Includes of themselves: sshd_config, sudoers and nftables.conf.
+        survives(|p, abs| {
+            let dir = abs.rsplit_once('/').unwrap().0;
+            std::fs::write(
+                p,
+                format!("Include {abs}\n@includedir {dir}\n#includedir {dir}\ninclude \"{abs}\"\ninclude \"{dir}/*\"\nPermitRootLogin yes\n"),
+            )
+            .unwrap()
+        });
+    }
+
     #[test]
     fn serialises_in_snake_case() {
         let v = serde_json::to_value(c(Status::NotApplicable, Severity::Critical)).unwrap();
