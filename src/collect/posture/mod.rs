@@ -11,6 +11,7 @@
 //! low 1, medium 3, high 6, critical 10. With no decided check the score is 0.
 
 mod accounts;
+mod boot;
 mod kernel;
 mod network;
 mod services;
@@ -18,6 +19,7 @@ mod session;
 mod ssh;
 mod storage;
 pub(crate) mod sys;
+mod system;
 
 use super::Root;
 use crate::parse::{mountinfo, sockets};
@@ -69,11 +71,12 @@ pub(crate) fn pass_if(ok: bool) -> Status {
 
 /// Every package a check asks about. Only these are looked for in the dpkg database, so
 /// that a system with 200,000 packages costs the checks no more than one with 500.
-const ASKED: [&[&str]; 5] = [
+const ASKED: [&[&str]; 6] = [
     &network::LEGACY_PACKAGES,
     &session::DISPLAY_MANAGERS,
     &session::GRAPHICAL,
     &session::LOCKERS,
+    &system::SYSLOG_PACKAGES,
     &["unattended-upgrades", "openssh-server", "gnome-shell"],
 ];
 
@@ -190,6 +193,16 @@ pub fn collect(root: &Root) -> Posture {
     checks.push(session::autologin(&ctx));
     checks.push(session::screen_lock(&ctx));
     checks.push(services::secure_boot(&ctx));
+    checks.push(storage::var_tmp_options(&ctx));
+    checks.push(storage::dev_shm_options(&ctx));
+    checks.push(storage::home_options(&ctx));
+    checks.push(storage::home_encryption(&ctx));
+    checks.push(storage::swap_encryption(&ctx));
+    checks.push(boot::grub_password(&ctx));
+    checks.push(boot::grub_cfg_permissions(&ctx));
+    checks.push(boot::usb_storage(&ctx));
+    checks.push(system::core_dumps(&ctx));
+    checks.push(system::persistent_logs(&ctx));
     Posture {
         score: score(&checks),
         counts: counts(&checks),
