@@ -35,15 +35,26 @@ const NO_GRUB: &str = "no GRUB: board firmware such as U-Boot, or systemd-boot";
 
 /// The first GRUB configuration that exists, or why none was found.
 fn grub_cfg(ctx: &Ctx) -> Result<&'static str, Check> {
-    GRUB_CFGS
+    if let Some(p) = GRUB_CFGS
         .into_iter()
         .find(|p| ctx.root.file(p).symlink_metadata().is_ok())
-        .ok_or_else(|| {
-            GRUB_PASSWORD.check(
-                Status::NotApplicable,
-                format!("{NO_GRUB} ({} absent)", GRUB_CFGS.join(", ")),
-            )
-        })
+    {
+        return Ok(p);
+    }
+    // GRUB's settings without its generated file: /boot is not mounted (noauto, R29).
+    if ctx.root.file("/etc/default/grub").exists() {
+        return Err(GRUB_PASSWORD.check(
+            Status::Unknown,
+            format!(
+                "/etc/default/grub present but {} absent (is /boot mounted?)",
+                GRUB_CFGS.join(", ")
+            ),
+        ));
+    }
+    Err(GRUB_PASSWORD.check(
+        Status::NotApplicable,
+        format!("{NO_GRUB} ({} absent)", GRUB_CFGS.join(", ")),
+    ))
 }
 
 pub(super) fn grub_password(ctx: &Ctx) -> Check {
@@ -223,7 +234,7 @@ pub(super) fn usb_storage(ctx: &Ctx) -> Check {
     };
     if found.is_empty() {
         found.push(format!(
-            "no install or blacklist line for usb-storage in {}/*.conf",
+            "no install or blacklist line for usb-storage in the *.conf files of {}",
             MODPROBE_DIRS.join(", ")
         ));
     }
@@ -272,6 +283,10 @@ mod tests {
             let c = run(&[("/boot/firmware/config.txt", "arm_64bit=1\n")], check);
             assert_eq!(c.status, Status::NotApplicable, "{}", c.id);
             assert!(c.evidence.starts_with(NO_GRUB), "{}", c.evidence);
+            // GRUB configured but /boot not mounted: the file may well exist.
+            let c = run(&[("/etc/default/grub", "GRUB_TIMEOUT=5\n")], check);
+            assert_eq!(c.status, Status::Unknown, "{}", c.id);
+            assert!(c.evidence.contains("is /boot mounted?"), "{}", c.evidence);
         }
     }
 

@@ -440,6 +440,14 @@ fn run(ctx: &Ctx, s: &Sysctl) -> Check {
     }
     let evidence = shown.join(", ");
     if present == 0 && !unreadable {
+        // A missing key tells about the kernel only if its /proc/sys branch is there.
+        let top = s.keys[0].split('.').next().unwrap_or_default();
+        if !ctx.root.live(&format!("/proc/sys/{top}")).is_dir() {
+            return s.rule.check(
+                Status::Unknown,
+                format!("{evidence} (/proc/sys/{top} not readable)"),
+            );
+        }
         let (status, why) = s.absent;
         return s.rule.check(status, format!("{evidence} ({why})"));
     }
@@ -646,7 +654,12 @@ mod tests {
 
     #[test]
     fn absent_features_are_decided_per_feature() {
-        let none = statuses(&[]);
+        // Other keys show that /proc/sys/{kernel,net} are readable.
+        let none = statuses(&[
+            ("/proc/sys/kernel/osrelease", "6.1.0\n"),
+            ("/proc/sys/net/core/somaxconn", "4096\n"),
+            ("/proc/sys/fs/file-max", "1000\n"),
+        ]);
         assert_eq!(get(&none, "kernel.ptrace_scope").0, Status::Fail);
         for id in [
             "kernel.unprivileged_bpf",
@@ -664,6 +677,15 @@ mod tests {
         for id in ["kernel.dmesg_restrict", "net.rp_filter", "net.syncookies"] {
             assert_eq!(get(&none, id).0, Status::Unknown, "{id}");
         }
+        // Without /proc/sys nothing is decided from missing keys, IPv6 included.
+        let empty = statuses(&[]);
+        for (id, s, e) in &empty {
+            assert_eq!(*s, Status::Unknown, "{id}: {e}");
+        }
+        assert_eq!(
+            get(&empty, "net.ipv6_forwarding").1,
+            "net.ipv6.conf.all.forwarding absent (/proc/sys/net not readable)"
+        );
         let junk = statuses(&[
             ("/proc/sys/kernel/dmesg_restrict", "yes\n"),
             ("/proc/sys/net/core/bpf_jit_harden", "\u{FFFD}\n"),
