@@ -1,7 +1,7 @@
 //! Boot: the GRUB password and the permissions of its configuration, and whether USB
 //! storage can be used (modprobe.d).
 
-use super::{pass_if, sys, Check, Ctx, Rule, Severity, Status};
+use super::{pass_if, sys, system, Check, Ctx, Rule, Severity, Status};
 use crate::collect::max;
 use crate::parse::modprobe;
 use std::io;
@@ -135,33 +135,13 @@ fn refuses_to_load(command: &str) -> bool {
     )
 }
 
-/// The `*.conf` files modprobe reads, in its order (by name across directories), each
-/// with its text or the error that kept it unread.
+/// The `*.conf` files modprobe reads, in its order, each with its text or the error that
+/// kept it unread.
 fn modprobe_files(ctx: &Ctx) -> Vec<(String, io::Result<String>)> {
-    // (file name, path): the first directory holding a name wins.
-    let mut files: Vec<(String, String)> = Vec::new();
-    for dir in MODPROBE_DIRS {
-        let base = if dir.starts_with("/run/") {
-            ctx.root.live(dir)
-        } else {
-            ctx.root.file(dir)
-        };
-        for name in sys::dir_names(&base) {
-            if name.ends_with(".conf") && !files.iter().any(|(n, _)| *n == name) {
-                let path = format!("{dir}/{name}");
-                files.push((name, path));
-            }
-        }
-    }
-    files.sort();
-    files
+    system::dropins(ctx, MODPROBE_DIRS.map(String::from))
         .into_iter()
-        .map(|(_, path)| {
-            let text = if path.starts_with("/run/") {
-                ctx.root.read_live_up_to(&path, max::CONFIG)
-            } else {
-                ctx.root.read_up_to(&path, max::CONFIG)
-            };
+        .map(|path| {
+            let text = system::read_config(ctx, &path);
             (path, text)
         })
         .collect()

@@ -2,8 +2,10 @@
 
 use super::{sys, Check, Ctx, Rule, Severity, Status};
 use crate::collect::max;
+use crate::fsutil;
 use crate::parse::keyfile;
 use std::io;
+use std::path::PathBuf;
 
 const CORE_DUMPS: Rule = Rule {
     id: "system.core_dumps",
@@ -23,22 +25,35 @@ const LOGS: Rule = Rule {
 pub(super) const SYSLOG_PACKAGES: [&str; 2] = ["rsyslog", "syslog-ng-core"];
 const SYSLOG_UNITS: [&str; 2] = ["rsyslog.service", "syslog-ng.service"];
 
-/// Reads an absolute path through the root: /run is live state, the rest is on disk.
-fn read(ctx: &Ctx, path: &str) -> io::Result<String> {
+/// The host path of a target path: /run is live state, the rest is on disk.
+pub(super) fn host_path(ctx: &Ctx, path: &str) -> PathBuf {
     if path.starts_with("/run/") {
-        ctx.root.read_live_up_to(path, max::CONFIG)
-    } else {
-        ctx.root.read_up_to(path, max::CONFIG)
-    }
-}
-
-fn exists(ctx: &Ctx, path: &str) -> bool {
-    let p = if path.starts_with("/run/") {
         ctx.root.live(path)
     } else {
         ctx.root.file(path)
-    };
-    p.symlink_metadata().is_ok()
+    }
+}
+
+/// Reads a configuration file (see [`host_path`]).
+pub(super) fn read_config(ctx: &Ctx, path: &str) -> io::Result<String> {
+    fsutil::read_text_bounded(&host_path(ctx, path), max::CONFIG)
+}
+
+/// The `*.conf` files of drop-in directories given most important first, sorted by file
+/// name: a name in an earlier directory hides the same name in later ones (systemd's
+/// `*.conf.d`, modprobe.d).
+pub(super) fn dropins(ctx: &Ctx, dirs: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    for dir in dirs {
+        for name in sys::dir_names(&host_path(ctx, &dir)) {
+            if name.ends_with(".conf") && !found.iter().any(|(n, _)| *n == name) {
+                let path = format!("{dir}/{name}");
+                found.push((name, path));
+            }
+        }
+    }
+    found.sort();
+    found.into_iter().map(|(_, path)| path).collect()
 }
 
 /// Where systemd looks for its own configuration files, most important first.
@@ -58,26 +73,13 @@ fn systemd_conf_files(ctx: &Ctx, name: &str) -> Vec<String> {
     let mut files: Vec<String> = SYSTEMD_DIRS
         .iter()
         .map(|d| format!("{d}/{name}"))
-        .find(|p| exists(ctx, p))
+        .find(|p| host_path(ctx, p).symlink_metadata().is_ok())
         .into_iter()
         .collect();
-    let mut dropins: Vec<(String, String)> = Vec::new();
-    for d in SYSTEMD_DIRS {
-        let dir = format!("{d}/{name}.d");
-        let base = if dir.starts_with("/run/") {
-            ctx.root.live(&dir)
-        } else {
-            ctx.root.file(&dir)
-        };
-        for f in sys::dir_names(&base) {
-            if f.ends_with(".conf") && !dropins.iter().any(|(n, _)| *n == f) {
-                let path = format!("{dir}/{f}");
-                dropins.push((f, path));
-            }
-        }
-    }
-    dropins.sort();
-    files.extend(dropins.into_iter().map(|(_, p)| p));
+    files.extend(dropins(
+        ctx,
+        SYSTEMD_DIRS.iter().map(|d| format!("{d}/{name}.d")),
+    ));
     files
 }
 
@@ -94,7 +96,7 @@ fn systemd_setting(ctx: &Ctx, name: &str, section: &str, key: &str) -> Setting {
         unread: Vec::new(),
     };
     for f in systemd_conf_files(ctx, name) {
-        match read(ctx, &f) {
+        match read_config(ctx, &f) {
             Ok(text) => {
                 if let Some(v) = keyfile::ini_get(&keyfile::ini(&text), section, key) {
                     s.value = Some((v.to_string(), f));
