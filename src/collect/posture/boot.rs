@@ -173,8 +173,14 @@ pub(super) fn usb_storage(ctx: &Ctx) -> Check {
             }
         }
     }
+    // The running kernel tells about the files only when they are its own (not an image
+    // read with --root).
+    let live = ctx.root.live_matches_disk();
     // The kernel command line can blacklist too (modprobe.blacklist=, module_blacklist=).
-    if let Ok(cmdline) = ctx.root.read_live("/proc/cmdline") {
+    if let Some(cmdline) = live
+        .then(|| ctx.root.read_live("/proc/cmdline").ok())
+        .flatten()
+    {
         let listed = cmdline.split_whitespace().any(|w| {
             ["modprobe.blacklist=", "module_blacklist="]
                 .iter()
@@ -201,7 +207,7 @@ pub(super) fn usb_storage(ctx: &Ctx) -> Check {
         found.push(format!("blacklist usb-storage in {path}"));
     }
     // Built in, or loaded before the configuration: the files cannot unload it.
-    let loaded = ctx.root.live("/sys/module/usb_storage").exists();
+    let loaded = live && ctx.root.live("/sys/module/usb_storage").exists();
     if loaded {
         found.push("usb_storage is in the running kernel (/sys/module/usb_storage)".into());
     }
