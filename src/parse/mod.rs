@@ -12,6 +12,7 @@ pub mod device_tree;
 pub mod dmi;
 pub mod dpkg;
 pub mod keyfile;
+pub mod modprobe;
 pub mod mountinfo;
 pub mod netfilter;
 pub mod os_release;

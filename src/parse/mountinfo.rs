@@ -86,6 +86,23 @@ pub fn visible<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
     mounts.iter().rev().find(|m| m.mount_point == path)
 }
 
+/// The visible mount holding the absolute `path`: the one with the longest mount point
+/// that is `path` or one of its parent directories.
+pub fn containing<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
+    let under = |mp: &str| {
+        mp == "/"
+            || path == mp
+            || path
+                .strip_prefix(mp)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    // max_by_key keeps the last of equals: the later mount, which hides the earlier.
+    mounts
+        .iter()
+        .filter(|m| under(&m.mount_point))
+        .max_by_key(|m| m.mount_point.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +143,19 @@ garbage line
         assert!(visible(&m, "/tmp").unwrap().has_option("noexec"));
         assert_eq!(visible(&m, "/").unwrap().major, 254);
         assert!(visible(&m, "/home").is_none());
+    }
+
+    #[test]
+    fn containing_is_the_deepest_visible_mount() {
+        let m = parse(SAMPLE);
+        assert_eq!(containing(&m, "/swapfile").unwrap().mount_point, "/");
+        let tmp = containing(&m, "/tmp/x/y").unwrap();
+        assert!(
+            tmp.has_option("noexec"),
+            "the later /tmp mount hides the first"
+        );
+        assert_eq!(containing(&m, "/tmp").unwrap().mount_point, "/tmp");
+        assert_eq!(containing(&m, "/tmpx").unwrap().mount_point, "/");
+        assert!(containing(&[], "/swapfile").is_none());
     }
 }

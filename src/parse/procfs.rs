@@ -1,4 +1,4 @@
-//! Small `/proc` files the inventory reads: `meminfo`, `stat`, `uptime`, `cpuinfo`.
+//! Small `/proc` files the collectors read: `meminfo`, `stat`, `uptime`, `cpuinfo`, `swaps`.
 
 /// A `/proc/meminfo` value in bytes (the file says `kB` but means KiB).
 pub fn meminfo_bytes(meminfo: &str, key: &str) -> Option<u64> {
@@ -35,6 +35,29 @@ pub fn cpuinfo_field<'a>(cpuinfo: &'a str, key: &str) -> Option<&'a str> {
             .then(|| v.trim())
             .filter(|v| !v.is_empty())
     })
+}
+
+/// One active swap area of `/proc/swaps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swap {
+    /// The device or file, `\ooo` escapes decoded (`/dev/zram0`, `/swapfile`).
+    pub filename: String,
+    /// `partition` or `file`.
+    pub kind: String,
+}
+
+/// The swap areas of `/proc/swaps`; the header and malformed lines are skipped.
+pub fn swaps(text: &str) -> Vec<Swap> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some(Swap {
+                filename: super::mountinfo::unescape(f.next()?),
+                kind: f.next()?.to_string(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -80,5 +103,28 @@ mod tests {
         assert_eq!(cpuinfo_field(RPI4_CPUINFO, "processor"), Some("0"));
         assert_eq!(cpuinfo_field(RPI4_CPUINFO, "Hardware"), None);
         assert_eq!(cpuinfo_field("Serial\t: \n", "Serial"), None);
+    }
+
+    #[test]
+    fn proc_swaps() {
+        let text = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
+                    /dev/zram0                              partition\t1003516\t\t0\t\t100\n\
+                    /var/swap\\040file                        file\t\t102396\t\t0\t\t-2\n\
+                    /dev/dm-1\n";
+        assert_eq!(
+            swaps(text),
+            [
+                Swap {
+                    filename: "/dev/zram0".into(),
+                    kind: "partition".into()
+                },
+                Swap {
+                    filename: "/var/swap file".into(),
+                    kind: "file".into()
+                },
+            ]
+        );
+        assert!(swaps("Filename Type Size Used Priority\n").is_empty());
+        assert!(swaps("").is_empty());
     }
 }

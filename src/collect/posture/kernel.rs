@@ -33,9 +33,23 @@ const R11: &str = "ANSSI BP-028 v2.0 R11 (Activer et configurer le LSM Yama)";
 const R12: &str = "ANSSI BP-028 v2.0 R12 (Paramétrer les options de configuration du réseau IPv4)";
 const R14: &str =
     "ANSSI BP-028 v2.0 R14 (Paramétrer les options de configuration des systèmes de fichiers)";
+/// R23 asks for a kernel built without kexec (`CONFIG_KEXEC` unset);
+/// `kernel.kexec_load_disabled` is its run-time counterpart.
+const R23: &str = "ANSSI BP-028 v2.0 R23 (Paramétrer les options de compilation pour divers comportements du noyau)";
+const CIS_FORWARDING: &str = "CIS Debian Linux 12 Benchmark: Ensure ip forwarding is disabled";
+const CIS_REDIRECTS: &str = "CIS Debian Linux 12 Benchmark: Ensure icmp redirects are not accepted";
+const CIS_SOURCE_ROUTE: &str =
+    "CIS Debian Linux 12 Benchmark: Ensure source routed packets are not accepted";
+const CIS_BROADCASTS: &str =
+    "CIS Debian Linux 12 Benchmark: Ensure broadcast icmp requests are ignored";
+const CIS_MARTIANS: &str = "CIS Debian Linux 12 Benchmark: Ensure suspicious packets are logged";
+const CIS_RA: &str =
+    "CIS Debian Linux 12 Benchmark: Ensure ipv6 router advertisements are not accepted";
 const UNKNOWN_ABSENT: (Status, &str) = (Status::Unknown, "not present in /proc/sys");
+/// The IPv6 keys exist only while IPv6 is enabled (`ipv6.disable=1` removes them).
+const NO_IPV6: (Status, &str) = (Status::NotApplicable, "IPv6 is disabled");
 
-const SYSCTLS: [Sysctl; 11] = [
+const SYSCTLS: [Sysctl; 27] = [
     Sysctl {
         rule: rule(
             "kernel.aslr",
@@ -51,13 +65,14 @@ const SYSCTLS: [Sysctl; 11] = [
     Sysctl {
         rule: rule(
             "kernel.kptr_restrict",
-            "Kernel pointers are hidden from users",
+            "Kernel pointers are hidden from all users, administrators included",
             Severity::Low,
             R9,
         ),
         keys: &["kernel.kptr_restrict"],
-        ok: |v| v >= 1,
-        want: ">= 1",
+        // R9 asks for 2: 1 still shows the addresses to CAP_SYSLOG holders.
+        ok: |v| v == 2,
+        want: "2",
         absent: UNKNOWN_ABSENT,
     },
     Sysctl {
@@ -71,6 +86,30 @@ const SYSCTLS: [Sysctl; 11] = [
         ok: |v| v == 1,
         want: "1",
         absent: UNKNOWN_ABSENT,
+    },
+    Sysctl {
+        rule: rule(
+            "kernel.sysrq",
+            "The magic SysRq key is disabled",
+            Severity::Low,
+            R9,
+        ),
+        keys: &["kernel.sysrq"],
+        ok: |v| v == 0,
+        want: "0",
+        absent: (Status::Pass, "no magic SysRq key in this kernel"),
+    },
+    Sysctl {
+        rule: rule(
+            "kernel.perf_events",
+            "Unprivileged users cannot use perf events",
+            Severity::Low,
+            R9,
+        ),
+        keys: &["kernel.perf_event_paranoid"],
+        ok: |v| v >= 2,
+        want: ">= 2",
+        absent: (Status::Pass, "no perf events in this kernel"),
     },
     Sysctl {
         rule: rule(
@@ -98,6 +137,31 @@ const SYSCTLS: [Sysctl; 11] = [
         ok: |v| v >= 1,
         want: ">= 1",
         absent: (Status::Pass, "no bpf() system call in this kernel"),
+    },
+    Sysctl {
+        rule: rule(
+            "kernel.bpf_jit_harden",
+            "The BPF JIT compiler is hardened for all users",
+            Severity::Low,
+            // BP-028 v2.0 lists net.core.bpf_jit_harden under R12, not R9.
+            R12,
+        ),
+        keys: &["net.core.bpf_jit_harden"],
+        ok: |v| v == 2,
+        want: "2",
+        absent: (Status::Pass, "no BPF JIT in this kernel"),
+    },
+    Sysctl {
+        rule: rule(
+            "kernel.kexec",
+            "Loading another kernel at run time (kexec) is disabled",
+            Severity::Low,
+            R23,
+        ),
+        keys: &["kernel.kexec_load_disabled"],
+        ok: |v| v == 1,
+        want: "1",
+        absent: (Status::Pass, "no kexec in this kernel"),
     },
     Sysctl {
         rule: rule(
@@ -150,31 +214,198 @@ const SYSCTLS: [Sysctl; 11] = [
     Sysctl {
         rule: rule(
             "net.ip_forward",
-            "The device does not route packets",
+            "The device does not route IPv4 packets",
             Severity::Low,
             R12,
         ),
-        keys: &["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"],
+        keys: &["net.ipv4.ip_forward"],
         ok: |v| v == 0,
         want: "0",
         absent: UNKNOWN_ABSENT,
     },
     Sysctl {
         rule: rule(
+            "net.ipv6_forwarding",
+            "The device does not route IPv6 packets",
+            Severity::Low,
+            CIS_FORWARDING,
+        ),
+        keys: &["net.ipv6.conf.all.forwarding"],
+        ok: |v| v == 0,
+        want: "0",
+        absent: NO_IPV6,
+    },
+    Sysctl {
+        rule: rule(
             "net.icmp_redirects",
-            "ICMP redirects are ignored",
+            "IPv4 ICMP redirects are ignored",
             Severity::Low,
             R12,
         ),
         keys: &[
             "net.ipv4.conf.all.accept_redirects",
             "net.ipv4.conf.default.accept_redirects",
+        ],
+        ok: |v| v == 0,
+        want: "0",
+        absent: UNKNOWN_ABSENT,
+    },
+    Sysctl {
+        rule: rule(
+            "net.ipv6_redirects",
+            "IPv6 ICMP redirects are ignored",
+            Severity::Low,
+            CIS_REDIRECTS,
+        ),
+        keys: &[
             "net.ipv6.conf.all.accept_redirects",
             "net.ipv6.conf.default.accept_redirects",
         ],
         ok: |v| v == 0,
         want: "0",
+        absent: NO_IPV6,
+    },
+    Sysctl {
+        rule: rule(
+            "net.secure_redirects",
+            "ICMP redirects from listed gateways are ignored too",
+            Severity::Low,
+            R12,
+        ),
+        keys: &[
+            "net.ipv4.conf.all.secure_redirects",
+            "net.ipv4.conf.default.secure_redirects",
+        ],
+        ok: |v| v == 0,
+        want: "0",
         absent: UNKNOWN_ABSENT,
+    },
+    Sysctl {
+        rule: rule(
+            "net.send_redirects",
+            "The device sends no ICMP redirects",
+            Severity::Low,
+            R12,
+        ),
+        keys: &[
+            "net.ipv4.conf.all.send_redirects",
+            "net.ipv4.conf.default.send_redirects",
+        ],
+        ok: |v| v == 0,
+        want: "0",
+        absent: UNKNOWN_ABSENT,
+    },
+    Sysctl {
+        rule: rule(
+            "net.rp_filter",
+            "Strict reverse path filtering drops spoofed IPv4 packets",
+            Severity::Low,
+            R12,
+        ),
+        keys: &[
+            "net.ipv4.conf.all.rp_filter",
+            "net.ipv4.conf.default.rp_filter",
+        ],
+        ok: |v| v == 1,
+        want: "1",
+        absent: UNKNOWN_ABSENT,
+    },
+    Sysctl {
+        rule: rule(
+            "net.source_route",
+            "Source-routed IPv4 packets are refused",
+            Severity::Low,
+            R12,
+        ),
+        keys: &[
+            "net.ipv4.conf.all.accept_source_route",
+            "net.ipv4.conf.default.accept_source_route",
+        ],
+        ok: |v| v == 0,
+        want: "0",
+        absent: UNKNOWN_ABSENT,
+    },
+    Sysctl {
+        rule: rule(
+            "net.ipv6_source_route",
+            "Source-routed IPv6 packets are refused",
+            Severity::Low,
+            CIS_SOURCE_ROUTE,
+        ),
+        keys: &[
+            "net.ipv6.conf.all.accept_source_route",
+            "net.ipv6.conf.default.accept_source_route",
+        ],
+        ok: |v| v == 0,
+        want: "0",
+        absent: NO_IPV6,
+    },
+    Sysctl {
+        rule: rule(
+            "net.syncookies",
+            "TCP SYN cookies protect against SYN floods",
+            Severity::Low,
+            R12,
+        ),
+        keys: &["net.ipv4.tcp_syncookies"],
+        ok: |v| v == 1,
+        want: "1",
+        absent: UNKNOWN_ABSENT,
+    },
+    Sysctl {
+        rule: rule(
+            "net.log_martians",
+            "Packets with impossible addresses are logged",
+            Severity::Low,
+            // Not in BP-028 v2.0's R12 list (it was in v1.2).
+            CIS_MARTIANS,
+        ),
+        keys: &[
+            "net.ipv4.conf.all.log_martians",
+            "net.ipv4.conf.default.log_martians",
+        ],
+        ok: |v| v == 1,
+        want: "1",
+        absent: UNKNOWN_ABSENT,
+    },
+    Sysctl {
+        rule: rule(
+            "net.icmp_broadcasts",
+            "Broadcast ICMP echo requests are ignored",
+            Severity::Low,
+            CIS_BROADCASTS,
+        ),
+        keys: &["net.ipv4.icmp_echo_ignore_broadcasts"],
+        ok: |v| v == 1,
+        want: "1",
+        absent: UNKNOWN_ABSENT,
+    },
+    Sysctl {
+        rule: rule(
+            "net.bogus_icmp",
+            "Bogus ICMP error responses are ignored",
+            Severity::Low,
+            R12,
+        ),
+        keys: &["net.ipv4.icmp_ignore_bogus_error_responses"],
+        ok: |v| v == 1,
+        want: "1",
+        absent: UNKNOWN_ABSENT,
+    },
+    Sysctl {
+        rule: rule(
+            "net.ipv6_router_adverts",
+            "IPv6 router advertisements are not accepted",
+            Severity::Low,
+            CIS_RA,
+        ),
+        keys: &[
+            "net.ipv6.conf.all.accept_ra",
+            "net.ipv6.conf.default.accept_ra",
+        ],
+        ok: |v| v == 0,
+        want: "0",
+        absent: NO_IPV6,
     },
 ];
 
@@ -209,6 +440,14 @@ fn run(ctx: &Ctx, s: &Sysctl) -> Check {
     }
     let evidence = shown.join(", ");
     if present == 0 && !unreadable {
+        // A missing key tells about the kernel only if its /proc/sys branch is there.
+        let top = s.keys[0].split('.').next().unwrap_or_default();
+        if !ctx.root.live(&format!("/proc/sys/{top}")).is_dir() {
+            return s.rule.check(
+                Status::Unknown,
+                format!("{evidence} (/proc/sys/{top} not readable)"),
+            );
+        }
         let (status, why) = s.absent;
         return s.rule.check(status, format!("{evidence} ({why})"));
     }
@@ -253,51 +492,218 @@ mod tests {
         (*s, e.clone())
     }
 
+    /// Every key: (key, a value that passes, Debian 12's default where it fails).
+    const KEYS: [(&str, &str, &str); 37] = [
+        ("kernel.randomize_va_space", "2", "1"),
+        ("kernel.kptr_restrict", "2", "0"),
+        ("kernel.dmesg_restrict", "1", "0"),
+        ("kernel.sysrq", "0", "438"),
+        ("kernel.perf_event_paranoid", "3", "1"),
+        ("kernel.yama.ptrace_scope", "1", "0"),
+        ("kernel.unprivileged_bpf_disabled", "2", "0"),
+        ("net.core.bpf_jit_harden", "2", "0"),
+        ("kernel.kexec_load_disabled", "1", "0"),
+        ("fs.protected_symlinks", "1", "0"),
+        ("fs.protected_hardlinks", "1", "0"),
+        ("fs.protected_fifos", "2", "1"),
+        ("fs.protected_regular", "2", "2"),
+        ("fs.suid_dumpable", "0", "2"),
+        ("net.ipv4.ip_forward", "0", "1"),
+        ("net.ipv6.conf.all.forwarding", "0", "1"),
+        ("net.ipv4.conf.all.accept_redirects", "0", "1"),
+        ("net.ipv4.conf.default.accept_redirects", "0", "1"),
+        ("net.ipv6.conf.all.accept_redirects", "0", "1"),
+        ("net.ipv6.conf.default.accept_redirects", "0", "1"),
+        ("net.ipv4.conf.all.secure_redirects", "0", "1"),
+        ("net.ipv4.conf.default.secure_redirects", "0", "1"),
+        ("net.ipv4.conf.all.send_redirects", "0", "1"),
+        ("net.ipv4.conf.default.send_redirects", "0", "1"),
+        ("net.ipv4.conf.all.rp_filter", "1", "2"),
+        ("net.ipv4.conf.default.rp_filter", "1", "2"),
+        ("net.ipv4.conf.all.accept_source_route", "0", "1"),
+        ("net.ipv4.conf.default.accept_source_route", "0", "1"),
+        ("net.ipv6.conf.all.accept_source_route", "0", "1"),
+        ("net.ipv6.conf.default.accept_source_route", "0", "1"),
+        ("net.ipv4.tcp_syncookies", "1", "0"),
+        ("net.ipv4.conf.all.log_martians", "1", "0"),
+        ("net.ipv4.conf.default.log_martians", "1", "0"),
+        ("net.ipv4.icmp_echo_ignore_broadcasts", "1", "0"),
+        ("net.ipv4.icmp_ignore_bogus_error_responses", "1", "0"),
+        ("net.ipv6.conf.all.accept_ra", "0", "1"),
+        ("net.ipv6.conf.default.accept_ra", "0", "1"),
+    ];
+
+    fn tree(
+        pick: impl Fn(&str, &'static str, &'static str) -> Option<&'static str>,
+    ) -> Vec<(String, &'static str)> {
+        KEYS.iter()
+            .filter_map(|(k, good, bad)| {
+                pick(k, good, bad).map(|v| (format!("/proc/sys/{}", k.replace('.', "/")), v))
+            })
+            .collect()
+    }
+
+    fn statuses_of(files: &[(String, &str)]) -> Vec<(String, Status, String)> {
+        let refs: Vec<(&str, &str)> = files.iter().map(|(p, v)| (p.as_str(), *v)).collect();
+        statuses(&refs)
+    }
+
     #[test]
-    fn hardened_values_pass_and_defaults_fail() {
-        let good = statuses(&[
-            ("/proc/sys/kernel/randomize_va_space", "2\n"),
-            ("/proc/sys/kernel/kptr_restrict", "2\n"),
-            ("/proc/sys/kernel/yama/ptrace_scope", "1\n"),
-            ("/proc/sys/fs/protected_fifos", "2\n"),
-            ("/proc/sys/fs/protected_regular", "2\n"),
-            ("/proc/sys/net/ipv4/ip_forward", "0\n"),
-        ]);
-        for id in [
-            "kernel.aslr",
-            "kernel.kptr_restrict",
-            "kernel.ptrace_scope",
-            "fs.protected_fifos_regular",
-        ] {
-            assert_eq!(get(&good, id).0, Status::Pass, "{id}");
+    fn every_check_passes_on_hardened_values_and_fails_on_weak_ones() {
+        let good = statuses_of(&tree(|_, g, _| Some(g)));
+        assert_eq!(good.len(), SYSCTLS.len());
+        for (id, s, e) in &good {
+            assert_eq!(*s, Status::Pass, "{id}: {e}");
         }
-        // IPv6 disabled: its key is absent, IPv4 decides.
-        let (s, e) = get(&good, "net.ip_forward");
-        assert_eq!(s, Status::Pass);
-        assert!(e.contains("net.ipv6.conf.all.forwarding absent"));
-        let bad = statuses(&[
-            ("/proc/sys/kernel/randomize_va_space", "1\n"),
-            ("/proc/sys/kernel/kptr_restrict", "0\n"),
-            ("/proc/sys/fs/protected_fifos", "1\n"),
-            ("/proc/sys/fs/protected_regular", "2\n"),
-            ("/proc/sys/net/ipv4/ip_forward", "0\n"),
-            ("/proc/sys/net/ipv6/conf/all/forwarding", "1\n"),
-        ]);
-        let (s, e) = get(&bad, "kernel.aslr");
-        assert_eq!(s, Status::Fail);
+        let bad = statuses_of(&tree(|_, _, b| Some(b)));
+        for (id, s, e) in &bad {
+            // protected_regular = 2 alone does not save protected_fifos = 1.
+            assert_eq!(*s, Status::Fail, "{id}: {e}");
+        }
+        let (_, e) = get(&bad, "kernel.aslr");
         assert_eq!(e, "kernel.randomize_va_space = 1 (want 2)");
-        assert_eq!(get(&bad, "kernel.kptr_restrict").0, Status::Fail);
-        assert_eq!(get(&bad, "fs.protected_fifos_regular").0, Status::Fail);
-        assert_eq!(get(&bad, "net.ip_forward").0, Status::Fail);
+        let (_, e) = get(&bad, "net.rp_filter");
+        assert_eq!(
+            e,
+            "net.ipv4.conf.all.rp_filter = 2 (want 1), net.ipv4.conf.default.rp_filter = 2 (want 1)"
+        );
+        // One weak key of a pair is enough to fail.
+        let one = statuses_of(&tree(|k, g, b| {
+            Some(if k == "net.ipv4.conf.default.send_redirects" {
+                b
+            } else {
+                g
+            })
+        }));
+        let (s, e) = get(&one, "net.send_redirects");
+        assert_eq!(s, Status::Fail);
+        assert!(e.contains("default.send_redirects = 1 (want 0)"), "{e}");
+    }
+
+    /// ANSSI R9 asks for 2: 1 still shows kernel addresses to CAP_SYSLOG holders.
+    #[test]
+    fn kptr_restrict_one_is_not_enough() {
+        let c = statuses(&[("/proc/sys/kernel/kptr_restrict", "1\n")]);
+        assert_eq!(
+            get(&c, "kernel.kptr_restrict"),
+            (
+                Status::Fail,
+                "kernel.kptr_restrict = 1 (want 2)".to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn perf_paranoid_accepts_debians_3_and_refuses_1() {
+        for (v, want) in [
+            ("2", Status::Pass),
+            ("3", Status::Pass),
+            ("1", Status::Fail),
+            ("-1", Status::Fail),
+        ] {
+            let c = statuses(&[("/proc/sys/kernel/perf_event_paranoid", v)]);
+            assert_eq!(get(&c, "kernel.perf_events").0, want, "{v}");
+        }
+    }
+
+    /// IPv4 and IPv6 are separate checks: IPv6 forwarding no longer hides behind R12, and
+    /// an IPv4 check no longer passes or fails on an IPv6 key.
+    #[test]
+    fn ipv6_keys_are_their_own_cis_checks() {
+        let c = statuses_of(&tree(|k, g, b| {
+            Some(if k.starts_with("net.ipv6") { b } else { g })
+        }));
+        for id in ["net.ip_forward", "net.icmp_redirects", "net.source_route"] {
+            assert_eq!(get(&c, id).0, Status::Pass, "{id}");
+            assert!(!get(&c, id).1.contains("ipv6"), "{id}");
+        }
+        for id in [
+            "net.ipv6_forwarding",
+            "net.ipv6_redirects",
+            "net.ipv6_source_route",
+            "net.ipv6_router_adverts",
+        ] {
+            assert_eq!(get(&c, id).0, Status::Fail, "{id}");
+        }
+        let by_id = |id: &str| SYSCTLS.iter().find(|s| s.rule.id == id).unwrap().rule;
+        for s in &SYSCTLS {
+            if s.keys.iter().any(|k| k.starts_with("net.ipv6")) {
+                assert!(
+                    s.keys.iter().all(|k| k.starts_with("net.ipv6")),
+                    "{}",
+                    s.rule.id
+                );
+                assert!(s.rule.reference.starts_with("CIS "), "{}", s.rule.id);
+            }
+        }
+        assert_eq!(by_id("net.ipv6_forwarding").reference, CIS_FORWARDING);
+        assert_eq!(by_id("net.ipv6_redirects").reference, CIS_REDIRECTS);
+        assert_eq!(by_id("net.ip_forward").reference, R12);
+    }
+
+    #[test]
+    fn ipv6_disabled_is_not_applicable_not_unknown() {
+        let c = statuses_of(&tree(|k, g, _| (!k.starts_with("net.ipv6")).then_some(g)));
+        for id in [
+            "net.ipv6_forwarding",
+            "net.ipv6_redirects",
+            "net.ipv6_source_route",
+            "net.ipv6_router_adverts",
+        ] {
+            let (s, e) = get(&c, id);
+            assert_eq!(s, Status::NotApplicable, "{id}");
+            assert!(e.ends_with("(IPv6 is disabled)"), "{e}");
+        }
+        assert_eq!(get(&c, "net.ip_forward").0, Status::Pass);
     }
 
     #[test]
     fn absent_features_are_decided_per_feature() {
-        let none = statuses(&[]);
+        // Other keys show that /proc/sys/{kernel,net} are readable.
+        let none = statuses(&[
+            ("/proc/sys/kernel/osrelease", "6.1.0\n"),
+            ("/proc/sys/net/core/somaxconn", "4096\n"),
+            ("/proc/sys/fs/file-max", "1000\n"),
+        ]);
         assert_eq!(get(&none, "kernel.ptrace_scope").0, Status::Fail);
-        assert_eq!(get(&none, "kernel.unprivileged_bpf").0, Status::Pass);
-        assert_eq!(get(&none, "kernel.dmesg_restrict").0, Status::Unknown);
-        let junk = statuses(&[("/proc/sys/kernel/dmesg_restrict", "yes\n")]);
+        for id in [
+            "kernel.unprivileged_bpf",
+            "kernel.bpf_jit_harden",
+            "kernel.kexec",
+            "kernel.sysrq",
+            "kernel.perf_events",
+        ] {
+            assert_eq!(get(&none, id).0, Status::Pass, "{id}");
+        }
+        assert_eq!(
+            get(&none, "kernel.kexec").1,
+            "kernel.kexec_load_disabled absent (no kexec in this kernel)"
+        );
+        for id in ["kernel.dmesg_restrict", "net.rp_filter", "net.syncookies"] {
+            assert_eq!(get(&none, id).0, Status::Unknown, "{id}");
+        }
+        // Without /proc/sys nothing is decided from missing keys, IPv6 included.
+        let empty = statuses(&[]);
+        for (id, s, e) in &empty {
+            assert_eq!(*s, Status::Unknown, "{id}: {e}");
+        }
+        assert_eq!(
+            get(&empty, "net.ipv6_forwarding").1,
+            "net.ipv6.conf.all.forwarding absent (/proc/sys/net not readable)"
+        );
+        let junk = statuses(&[
+            ("/proc/sys/kernel/dmesg_restrict", "yes\n"),
+            ("/proc/sys/net/core/bpf_jit_harden", "\u{FFFD}\n"),
+            ("/proc/sys/net/ipv4/conf/all/log_martians", "1\n"),
+            ("/proc/sys/net/ipv4/conf/default/log_martians", "x\n"),
+        ]);
         assert_eq!(get(&junk, "kernel.dmesg_restrict").0, Status::Unknown);
+        assert_eq!(get(&junk, "kernel.bpf_jit_harden").0, Status::Unknown);
+        let (s, e) = get(&junk, "net.log_martians");
+        assert_eq!(s, Status::Unknown);
+        assert!(
+            e.contains("default.log_martians = \"x\" (not a number)"),
+            "{e}"
+        );
     }
 }

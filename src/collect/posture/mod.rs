@@ -15,6 +15,7 @@
 
 mod accounts;
 pub mod baseline;
+mod boot;
 mod kernel;
 mod network;
 mod services;
@@ -22,6 +23,7 @@ mod session;
 mod ssh;
 mod storage;
 pub(crate) mod sys;
+mod system;
 
 use super::Root;
 use crate::parse::{mountinfo, sockets};
@@ -74,11 +76,12 @@ pub(crate) fn pass_if(ok: bool) -> Status {
 
 /// Every package a check asks about. Only these are looked for in the dpkg database, so
 /// that a system with 200,000 packages costs the checks no more than one with 500.
-const ASKED: [&[&str]; 5] = [
+const ASKED: [&[&str]; 6] = [
     &network::LEGACY_PACKAGES,
     &session::DISPLAY_MANAGERS,
     &session::GRAPHICAL,
     &session::LOCKERS,
+    &system::SYSLOG_PACKAGES,
     &["unattended-upgrades", "openssh-server", "gnome-shell"],
 ];
 
@@ -197,6 +200,16 @@ pub fn collect(root: &Root) -> Posture {
     checks.push(session::autologin(&ctx));
     checks.push(session::screen_lock(&ctx));
     checks.push(services::secure_boot(&ctx));
+    checks.push(storage::var_tmp_options(&ctx));
+    checks.push(storage::dev_shm_options(&ctx));
+    checks.push(storage::home_options(&ctx));
+    checks.push(storage::home_encryption(&ctx));
+    checks.push(storage::swap_encryption(&ctx));
+    checks.push(boot::grub_password(&ctx));
+    checks.push(boot::grub_cfg_permissions(&ctx));
+    checks.push(boot::usb_storage(&ctx));
+    checks.push(system::core_dumps(&ctx));
+    checks.push(system::persistent_logs(&ctx));
     if !root.live_matches_disk() {
         for c in checks.iter_mut().filter(|c| reads_live_state(&c.id)) {
             c.host_state = true;
@@ -236,9 +249,15 @@ pub fn score(checks: &[Check]) -> u8 {
 /// Checks decided (wholly or partly) from live kernel or runtime state rather than from
 /// files: under `collect --root` their answer is the running host's.
 /// The sysctl checks are all live and are known by [`kernel::is_sysctl`].
-const LIVE_CHECKS: [&str; 7] = [
+const LIVE_CHECKS: [&str; 13] = [
     "disk.encryption",
+    "disk.home_encryption",
+    "disk.swap_encryption",
     "fs.tmp_mount",
+    "fs.var_tmp_mount",
+    "fs.dev_shm_mount",
+    "fs.home_mount",
+    "system.core_dumps",
     "network.listening",
     "services.legacy_remote",
     "time.sync",

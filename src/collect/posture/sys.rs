@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Names in a directory, sorted bytewise (as glob(3) and apt order them in the C locale);
 /// empty when the directory cannot be read.
@@ -150,6 +150,37 @@ impl Units {
     pub fn is_enabled(&self, unit: &str) -> bool {
         self.state(unit) == UnitState::Enabled
     }
+}
+
+/// The host path of a target path: /run is live state, the rest is on disk.
+pub fn host_path(root: &Root, path: &str) -> PathBuf {
+    if path.starts_with("/run/") {
+        root.live(path)
+    } else {
+        root.file(path)
+    }
+}
+
+/// Reads a configuration file (see [`host_path`]).
+pub fn read_config(root: &Root, path: &str) -> io::Result<String> {
+    crate::fsutil::read_text_bounded(&host_path(root, path), crate::collect::max::CONFIG)
+}
+
+/// The `*.conf` files of drop-in directories given most important first, sorted by file
+/// name: a name in an earlier directory hides the same name in later ones (systemd's
+/// `*.conf.d`, modprobe.d).
+pub fn dropins(root: &Root, dirs: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    for dir in dirs {
+        for name in dir_names(&host_path(root, &dir)) {
+            if name.ends_with(".conf") && !found.iter().any(|(n, _)| *n == name) {
+                let path = format!("{dir}/{name}");
+                found.push((name, path));
+            }
+        }
+    }
+    found.sort();
+    found.into_iter().map(|(_, path)| path).collect()
 }
 
 /// The system's os-release (`/etc/os-release`, else `/usr/lib/os-release`), if readable.
