@@ -137,7 +137,10 @@ mod tests {
         let l = lines(text);
         assert_eq!(l[0], Line::Include("common-auth".into()));
         let Line::Rule(s) = &l[1] else { panic!() };
-        assert_eq!((s.kind.as_str(), s.module_name()), ("session", "pam_systemd.so"));
+        assert_eq!(
+            (s.kind.as_str(), s.module_name()),
+            ("session", "pam_systemd.so")
+        );
         let Line::Rule(p) = &l[2] else { panic!() };
         assert_eq!(p.kind, "password");
         assert_eq!(p.arg("minlen"), Some("14"));
@@ -148,7 +151,14 @@ mod tests {
 
     #[test]
     fn garbage_does_not_panic() {
-        for t in ["[", "auth [", "auth required", "\\", "\u{FFFD}\u{FFFD} x y z", "@include"] {
+        for t in [
+            "[",
+            "auth [",
+            "auth required",
+            "\\",
+            "\u{FFFD}\u{FFFD} x y z",
+            "@include",
+        ] {
             let _ = lines(t);
         }
         assert!(lines("auth [a b").len() == 0);

@@ -124,8 +124,13 @@ impl Shadow<'_> {
         if let Some((_, m)) = prefixes.iter().find(|(p, _)| h.starts_with(p)) {
             return *m;
         }
-        let crypt64 = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/');
-        if (h.len() == 13 && crypt64(h)) || (h.len() == 20 && h.starts_with('_') && crypt64(&h[1..])) {
+        let crypt64 = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/')
+        };
+        if (h.len() == 13 && crypt64(h))
+            || (h.len() == 20 && h.starts_with('_') && crypt64(&h[1..]))
+        {
             Method::Des
         } else if h.is_empty() || h.starts_with('*') || !h.starts_with('$') && h.len() < 13 {
             // `!`, `!!`, `*`, `!*`, `*LK*`: no usable hash behind.
@@ -182,7 +187,10 @@ mod tests {
         // No shell field at all: login(1) runs /bin/sh.
         let short: Vec<_> = users("kiosk::1001:1001\n").collect();
         assert!(short[0].has_empty_password() && short[0].can_log_in());
-        assert!(!users("a:x:1:1::/:/bin/false\n").next().unwrap().can_log_in());
+        assert!(!users("a:x:1:1::/:/bin/false\n")
+            .next()
+            .unwrap()
+            .can_log_in());
     }
 
     #[test]

@@ -180,7 +180,15 @@ mod tests {
 
     #[test]
     fn garbage_does_not_panic() {
-        for t in ["\\", "Defaults", "Defaults \"", "@include", "#", "NOPASSWD", "\u{FFFD}:"] {
+        for t in [
+            "\\",
+            "Defaults",
+            "Defaults \"",
+            "@include",
+            "#",
+            "NOPASSWD",
+            "\u{FFFD}:",
+        ] {
             let _ = parse(t);
         }
     }
