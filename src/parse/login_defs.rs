@@ -4,21 +4,19 @@
 /// The value of `key` (case-sensitive, as getdef does), surrounding quotes removed; when a
 /// key repeats the last one wins, as shadow-utils overwrites earlier definitions.
 pub fn get<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            if l.starts_with('#') {
-                return None;
-            }
-            let (k, v) = l.split_once(|c: char| c.is_ascii_whitespace())?;
-            (k == key).then(|| {
-                let v = v.trim();
-                v.strip_prefix('"')
-                    .and_then(|v| v.split('"').next())
-                    .unwrap_or(v)
-            })
+    text.lines().rev().find_map(|l| {
+        let l = l.trim();
+        if l.starts_with('#') {
+            return None;
+        }
+        let (k, v) = l.split_once(|c: char| c.is_ascii_whitespace())?;
+        (k == key).then(|| {
+            let v = v.trim();
+            v.strip_prefix('"')
+                .and_then(|v| v.split('"').next())
+                .unwrap_or(v)
         })
-        .last()
+    })
 }
 
 #[cfg(test)]

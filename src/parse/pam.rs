@@ -161,6 +161,6 @@ mod tests {
         ] {
             let _ = lines(t);
         }
-        assert!(lines("auth [a b").len() == 0);
+        assert!(lines("auth [a b").is_empty());
     }
 }

@@ -218,3 +218,226 @@ fn sudo_version(ctx: &Ctx) -> Option<String> {
     .ok()?;
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{dpkg, write};
+    use super::*;
+    use crate::collect::Root;
+
+    /// Debian 12's /etc/sudoers.
+    const DEBIAN: &str = "Defaults\tenv_reset\nDefaults\tmail_badpass\nDefaults\tsecure_path=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"\nDefaults\tuse_pty\nroot\tALL=(ALL:ALL) ALL\n%sudo\tALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n";
+    const PI_DROP_IN: &str = "pi ALL=(ALL) NOPASSWD: ALL\n";
+
+    fn status_with(version: &str) -> String {
+        dpkg(&["sudo"]).replace("Version: 1", &format!("Version: {version}"))
+    }
+
+    fn run_in(dir: &std::path::Path, files: &[(&str, &str)]) -> Vec<Check> {
+        write(dir, files);
+        checks(&Ctx::load(&Root::at(dir).with_live(dir)))
+    }
+
+    fn run(files: &[(&str, &str)]) -> Vec<Check> {
+        run_in(tempfile::tempdir().unwrap().path(), files)
+    }
+
+    #[test]
+    fn debian_defaults_pass_and_the_raspberry_pi_drop_in_fails() {
+        let status = status_with("1.9.13p3-1+deb12u1");
+        let base = [
+            ("/var/lib/dpkg/status", status.as_str()),
+            ("/etc/sudoers", DEBIAN),
+        ];
+        let c = run(&base);
+        assert_eq!(c[0].status, Status::Pass, "{}", c[0].evidence);
+        assert_eq!(
+            c[0].evidence,
+            "no NOPASSWD rule nor !authenticate (read /etc/sudoers)"
+        );
+        assert_eq!(c[1].status, Status::Pass);
+        assert_eq!(c[1].evidence, "Defaults use_pty (/etc/sudoers)");
+        let mut files = base.to_vec();
+        files.push(("/etc/sudoers.d/010_pi-nopasswd", PI_DROP_IN));
+        files.push(("/etc/sudoers.d/README", "# nothing\n"));
+        files.push(("/etc/sudoers.d/old.dpkg-old", PI_DROP_IN));
+        let c = run(&files);
+        assert_eq!(c[0].status, Status::Fail);
+        assert_eq!(
+            c[0].evidence,
+            "/etc/sudoers.d/010_pi-nopasswd: 1 NOPASSWD rule(s)"
+        );
+        assert!(!c[0].evidence.contains("pi ALL"));
+    }
+
+    #[test]
+    fn not_authenticate_and_relative_includes() {
+        let status = dpkg(&["sudo"]);
+        let c = run(&[
+            ("/var/lib/dpkg/status", &status),
+            ("/etc/sudoers", "@include sudoers.local\n"),
+            ("/etc/sudoers.local", "Defaults:kiosk !authenticate\n"),
+        ]);
+        assert_eq!(c[0].status, Status::Fail);
+        assert_eq!(
+            c[0].evidence,
+            "/etc/sudoers.local: 1 Defaults !authenticate"
+        );
+    }
+
+    #[test]
+    fn use_pty_default_follows_the_version() {
+        let unset = DEBIAN.replace("Defaults\tuse_pty\n", "");
+        let old = status_with("1.9.13p3-1+deb12u1");
+        let c = run(&[("/var/lib/dpkg/status", &old), ("/etc/sudoers", &unset)]);
+        assert_eq!(c[1].status, Status::Fail);
+        assert_eq!(
+            c[1].evidence,
+            "use_pty not set (read /etc/sudoers); sudo 1.9.13p3-1+deb12u1 does not use a pty by default"
+        );
+        let new = status_with("1.9.16p2-1");
+        let c = run(&[("/var/lib/dpkg/status", &new), ("/etc/sudoers", &unset)]);
+        assert_eq!(c[1].status, Status::Pass, "{}", c[1].evidence);
+        // A drop-in read later turns it off.
+        let c = run(&[
+            ("/var/lib/dpkg/status", &new),
+            ("/etc/sudoers", DEBIAN),
+            ("/etc/sudoers.d/50-x", "Defaults !use_pty\n"),
+        ]);
+        assert_eq!(c[1].status, Status::Fail);
+        assert_eq!(c[1].evidence, "Defaults !use_pty (/etc/sudoers.d/50-x)");
+    }
+
+    #[test]
+    fn not_installed_unreadable_and_loops() {
+        let c = run(&[("/var/lib/dpkg/status", &dpkg(&["bash"]))]);
+        assert_eq!(c[0].status, Status::NotApplicable);
+        assert_eq!(c[1].evidence, "sudo is not installed");
+        assert_eq!(run(&[])[0].status, Status::Unknown);
+        let status = dpkg(&["sudo"]);
+        let c = run(&[("/var/lib/dpkg/status", &status)]);
+        assert_eq!(c[0].status, Status::Unknown);
+        assert_eq!(c[0].evidence, "/etc/sudoers absent");
+        // An include loop stops with an error; an unreadable drop-in makes it unknown (a
+        // FIFO is skipped, as sudo skips what is not a regular file).
+        let dir = tempfile::tempdir().unwrap();
+        crate::fsutil::testing::mkfifo(&dir.path().join("etc/sudoers.d/fifo"));
+        std::fs::File::create(dir.path().join("etc/sudoers.d/huge"))
+            .unwrap()
+            .set_len(2 << 20)
+            .unwrap();
+        let c = run_in(
+            dir.path(),
+            &[
+                ("/var/lib/dpkg/status", &status),
+                (
+                    "/etc/sudoers",
+                    "@include /etc/sudoers\n@includedir /etc/sudoers.d\n",
+                ),
+            ],
+        );
+        assert_eq!(c[0].status, Status::Unknown);
+        assert!(
+            c[0].evidence.contains("nesting too deep"),
+            "{}",
+            c[0].evidence
+        );
+        assert!(
+            c[0].evidence.contains("/etc/sudoers.d/huge is larger than"),
+            "{}",
+            c[0].evidence
+        );
+        assert!(!c[0].evidence.contains("fifo"), "{}", c[0].evidence);
+        assert_eq!(c[1].status, Status::Unknown);
+    }
+
+    /// Removes the temporary drop-in and account however the test ends.
+    struct Cleanup {
+        drop_in: std::path::PathBuf,
+        account: &'static str,
+    }
+
+    impl Cleanup {
+        fn now(&self) {
+            let _ = std::fs::remove_file(&self.drop_in);
+            let _ = std::process::Command::new("userdel")
+                .arg(self.account)
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            self.now();
+        }
+    }
+
+    /// visudo accepts each fixture, and `sudo -l -U` shows NOPASSWD exactly when our check
+    /// fails on a tree holding the same drop-in (needs root; skipped otherwise).
+    #[test]
+    fn agrees_with_sudo_when_root() {
+        let tools = ["/usr/bin/sudo", "/usr/sbin/visudo", "/etc/sudoers"];
+        if unsafe { libc::geteuid() } != 0
+            || !tools.iter().all(|t| std::path::Path::new(t).exists())
+        {
+            eprintln!("not root or sudo not installed: comparison with sudo skipped");
+            return;
+        }
+        const ACCOUNT: &str = "grappe-sudo-t";
+        let cleanup = Cleanup {
+            drop_in: "/etc/sudoers.d/zz_grappe_test".into(),
+            account: ACCOUNT,
+        };
+        // Leftovers of a run that was killed before its cleanup.
+        cleanup.now();
+        let made = std::process::Command::new("useradd")
+            .args(["-r", "-M", "-s", "/usr/sbin/nologin", ACCOUNT])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(made, "useradd {ACCOUNT}");
+        let fixtures = [
+            format!("{ACCOUNT} ALL=(ALL) NOPASSWD: ALL\n"),
+            format!("{ACCOUNT} ALL=(ALL) ALL\n"),
+            format!("{ACCOUNT} ALL = (root) PASSWD: /bin/ls, \\\n  NOPASSWD:/usr/bin/id\n"),
+            format!("# {ACCOUNT} ALL=(ALL) NOPASSWD: ALL\n{ACCOUNT} ALL=(ALL) /bin/true\n"),
+            format!("Cmnd_Alias NOPASSWDX = /bin/true\n{ACCOUNT} ALL=(ALL) NOPASSWDX\n"),
+        ];
+        let status = dpkg(&["sudo"]);
+        for fixture in &fixtures {
+            let tmp = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(tmp.path(), fixture).unwrap();
+            let valid = std::process::Command::new("/usr/sbin/visudo")
+                .args(["-c", "-q", "-f"])
+                .arg(tmp.path())
+                .status()
+                .unwrap();
+            assert!(valid.success(), "visudo rejects {fixture:?}");
+            std::fs::write(&cleanup.drop_in, fixture).unwrap();
+            std::fs::set_permissions(
+                &cleanup.drop_in,
+                std::os::unix::fs::PermissionsExt::from_mode(0o440),
+            )
+            .unwrap();
+            let out = std::process::Command::new("/usr/bin/sudo")
+                .args(["-n", "-l", "-U", ACCOUNT])
+                .output()
+                .unwrap();
+            let listed = String::from_utf8_lossy(&out.stdout);
+            let theirs = listed.contains("NOPASSWD:");
+            let ours = run(&[
+                ("/var/lib/dpkg/status", &status),
+                ("/etc/sudoers", DEBIAN),
+                ("/etc/sudoers.d/zz_grappe_test", fixture),
+            ]);
+            assert_eq!(
+                ours[0].status == Status::Fail,
+                theirs,
+                "{fixture:?}: sudo -l says {listed:?}; we say {}",
+                ours[0].evidence
+            );
+        }
+        drop(cleanup);
+        assert!(!std::path::Path::new("/etc/sudoers.d/zz_grappe_test").exists());
+    }
+}
