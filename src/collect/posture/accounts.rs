@@ -445,7 +445,7 @@ fn root_path(ctx: &Ctx) -> Check {
     if paths.is_empty() {
         paths.push((DEFAULT_SUPATH.to_string(), "default"));
     }
-    let (mut problems, mut checked) = (Vec::new(), BTreeSet::new());
+    let (mut problems, mut checked, mut unreadable) = (Vec::new(), BTreeSet::new(), Vec::new());
     for (path, source) in &paths {
         for dir in path.split(':') {
             if dir.is_empty() || !dir.starts_with('/') {
@@ -462,11 +462,18 @@ fn root_path(ctx: &Ctx) -> Check {
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => problems.push(format!("{dir} {}", sys::why(&e))),
+                // A symlink loop or the like: cannot say, unless something else fails.
+                Err(e) => unreadable.push(format!("{dir} {}", sys::why(&e))),
             }
         }
     }
     let sources: Vec<_> = paths.iter().map(|(p, s)| format!("{s} {p}")).collect();
+    if problems.is_empty() && !unreadable.is_empty() {
+        return ROOT_PATH.check(
+            Status::Unknown,
+            format!("{}: {}", sources.join("; "), unreadable.join(", ")),
+        );
+    }
     if problems.is_empty() && !checked.iter().any(|d| ctx.root.file(d).exists()) {
         return ROOT_PATH.check(
             Status::Unknown,
@@ -963,6 +970,19 @@ mod tests {
         let c = run_check(&[], root_path);
         assert_eq!(c.status, Status::Unknown);
         assert!(c.evidence.ends_with("none of these directories exists"));
+        // A directory that is a symlink loop cannot be judged, and does not hang.
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &[
+                ("/etc/login.defs", "ENV_SUPATH PATH=/opt/loop\n"),
+                ("/opt/x", ""),
+            ],
+        );
+        std::os::unix::fs::symlink("loop", dir.path().join("opt/loop")).unwrap();
+        let c = root_path(&Ctx::load(&Root::at(dir.path()).with_live(dir.path())));
+        assert_eq!(c.status, Status::Unknown, "{}", c.evidence);
+        assert_eq!(c.evidence, "ENV_SUPATH /opt/loop: /opt/loop not readable");
     }
 
     #[test]
