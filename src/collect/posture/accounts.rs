@@ -174,14 +174,15 @@ fn empty_passwords(ctx: &Ctx) -> Check {
     EMPTY.check(status, evidence)
 }
 
-/// Stats each file and judges it with `ok(mode, uid, gid)`. The first file must exist
-/// (unknown otherwise); the others are backups that may be absent.
+/// Stats each file and judges it with `ok(mode, uid, gid)`; `expected` says the rule in the
+/// evidence. The first file must exist (unknown otherwise); the others are backups that may
+/// be absent.
 fn permissions(
     ctx: &Ctx,
     rule: &Rule,
     files: &[&str],
     ok: &dyn Fn(u32, u32, u32) -> bool,
-    rule_text: &str,
+    expected: &str,
 ) -> Check {
     let (mut shown, mut bad) = (Vec::new(), 0);
     for (i, f) in files.iter().enumerate() {
@@ -205,7 +206,7 @@ fn permissions(
     }
     rule.check(
         pass_if(bad == 0),
-        format!("{}; expected {rule_text}", shown.join(", ")),
+        format!("{}; expected {expected}", shown.join(", ")),
     )
 }
 

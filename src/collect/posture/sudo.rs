@@ -58,8 +58,8 @@ fn walk(ctx: &Ctx, path: &str, text: &str, depth: usize, c: &mut Config) {
             .push(format!("{path}: more than {MAX_FILES} files; stopped"));
         return;
     }
-    let parsed = sudoers::parse(text);
-    let includes = parsed.includes.clone();
+    let mut parsed = sudoers::parse(text);
+    let includes = std::mem::take(&mut parsed.includes);
     c.files.push((path.to_string(), parsed));
     let dir = path.rsplit_once('/').map_or("/", |(d, _)| d);
     let absolute = |p: &str| {
