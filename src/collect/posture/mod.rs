@@ -18,10 +18,12 @@ pub mod baseline;
 mod boot;
 mod kernel;
 mod network;
+mod pam;
 mod services;
 mod session;
 mod ssh;
 mod storage;
+mod sudo;
 pub(crate) mod sys;
 mod system;
 
@@ -76,7 +78,9 @@ pub(crate) fn pass_if(ok: bool) -> Status {
 
 /// Every package a check asks about. Only these are looked for in the dpkg database, so
 /// that a system with 200,000 packages costs the checks no more than one with 500.
-const ASKED: [&[&str]; 6] = [
+const ASKED: [&[&str]; 8] = [
+    &accounts::PACKAGES,
+    &sudo::PACKAGES,
     &network::LEGACY_PACKAGES,
     &session::DISPLAY_MANAGERS,
     &session::GRAPHICAL,
@@ -194,6 +198,8 @@ pub fn collect(root: &Root) -> Posture {
     checks.push(network::listening(&ctx));
     checks.push(network::legacy_services(&ctx));
     checks.extend(accounts::checks(&ctx));
+    checks.extend(pam::checks(&ctx));
+    checks.extend(sudo::checks(&ctx));
     checks.extend(kernel::checks(&ctx));
     checks.push(services::mac(&ctx));
     checks.push(storage::tmp_options(&ctx));
