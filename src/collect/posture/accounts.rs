@@ -5,7 +5,7 @@
 
 use super::{pass_if, sys, Check, Ctx, Rule, Severity, Status};
 use crate::collect::max;
-use crate::parse::{keyfile, login_defs, os_release, pam, passwd};
+use crate::parse::{keyfile, login_defs, pam, passwd};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -497,11 +497,7 @@ fn raspberry_pi_os(ctx: &Ctx) -> Option<Result<String, String>> {
     if ctx.root.file("/etc/rpi-issue").exists() {
         return Some(Ok("/etc/rpi-issue present".into()));
     }
-    let os = ["/etc/os-release", "/usr/lib/os-release"]
-        .iter()
-        .find_map(|p| ctx.root.read_up_to(p, max::OS_RELEASE).ok())
-        .map(|t| os_release::parse(&t));
-    if let Some(os) = &os {
+    if let Some(os) = &sys::os_release(ctx.root) {
         if os.id.as_deref() == Some("raspbian") || os.id_like.iter().any(|i| i == "raspbian") {
             return Some(Ok("os-release names raspbian".into()));
         }
