@@ -24,3 +24,33 @@ pub mod procfs;
 pub mod sockets;
 pub mod sshd;
 pub mod sudoers;
+
+/// Calls `each` with every logical line of `text`: a line ending with `\` continues on the
+/// next one, joined with a space, as PAM, sudoers and modprobe.d files are read. A
+/// continuation on the last line has nothing to continue with and ends there.
+pub fn joined_lines(text: &str, mut each: impl FnMut(&str)) {
+    let mut joined = String::new();
+    for raw in text.lines() {
+        if let Some(part) = raw.strip_suffix('\\') {
+            joined.push_str(part);
+            joined.push(' ');
+            continue;
+        }
+        joined.push_str(raw);
+        each(&joined);
+        joined.clear();
+    }
+    if !joined.is_empty() {
+        each(&joined);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn continuations_join_lines() {
+        let mut seen = Vec::new();
+        super::joined_lines("a \\\n b\nc\nd\\", |l| seen.push(l.to_string()));
+        assert_eq!(seen, ["a   b", "c", "d "]);
+    }
+}

@@ -19,19 +19,7 @@ pub fn module_name(name: &str) -> String {
 /// The directives of a file in order; lines without a module name are skipped.
 pub fn parse(text: &str) -> Vec<Directive> {
     let mut out = Vec::new();
-    let mut line = String::new();
-    for raw in text.lines() {
-        if let Some(head) = raw.strip_suffix('\\') {
-            line.push_str(head);
-            line.push(' ');
-            continue;
-        }
-        line.push_str(raw);
-        out.extend(directive(&line));
-        line.clear();
-    }
-    // A continuation on the last line has nothing to continue with.
-    out.extend(directive(&line));
+    super::joined_lines(text, |l| out.extend(directive(l)));
     out
 }
 

@@ -50,18 +50,7 @@ impl Rule {
 /// `\` continues on the next one.
 pub fn lines(text: &str) -> Vec<Line> {
     let mut out = Vec::new();
-    let mut joined = String::new();
-    for raw in text.lines() {
-        if let Some(part) = raw.strip_suffix('\\') {
-            joined.push_str(part);
-            joined.push(' ');
-            continue;
-        }
-        joined.push_str(raw);
-        out.extend(parse_line(&joined));
-        joined.clear();
-    }
-    out.extend(parse_line(&joined));
+    super::joined_lines(text, |l| out.extend(parse_line(l)));
     out
 }
 

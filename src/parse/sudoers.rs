@@ -24,18 +24,7 @@ pub struct Sudoers {
 /// Parses one file. Lines ending with `\` continue on the next one.
 pub fn parse(text: &str) -> Sudoers {
     let mut out = Sudoers::default();
-    let mut joined = String::new();
-    for raw in text.lines() {
-        if let Some(part) = raw.strip_suffix('\\') {
-            joined.push_str(part);
-            joined.push(' ');
-            continue;
-        }
-        joined.push_str(raw);
-        line(&joined, &mut out);
-        joined.clear();
-    }
-    line(&joined, &mut out);
+    super::joined_lines(text, |l| line(l, &mut out));
     out
 }
 
