@@ -5,9 +5,7 @@
 use super::view::{short_time, Device};
 use crate::wire::inventory::Inventory;
 use crate::wire::patches::Patches;
-use crate::wire::posture::{
-    BaselineSummary, BaselineTally, Posture, Severity, Status as CheckStatus,
-};
+use crate::wire::posture::{BaselineTally, Posture, Severity, Status as CheckStatus};
 use crate::wire::usage::UsageMonth;
 use crate::wire::{Envelope, Kind, Topic};
 use std::collections::BTreeMap;
@@ -271,15 +269,7 @@ impl Retained {
 /// The ESSMS baseline of a posture report: each item's verdict, then the checks it rests
 /// on with their own status, so that a verdict can be traced to its evidence below.
 fn baseline(out: &mut String, p: &Posture) {
-    let summaries: Vec<BaselineSummary> = p
-        .baseline
-        .iter()
-        .map(|i| BaselineSummary {
-            id: i.id.to_string(),
-            status: i.status,
-        })
-        .collect();
-    let Some(tally) = BaselineTally::of(&summaries) else {
+    let Some(tally) = BaselineTally::of_items(&p.baseline) else {
         out.push_str("  ESSMS baseline: none in this report (an agent older than the baseline)\n");
         return;
     };

@@ -123,26 +123,31 @@ pub struct BaselineTally<'a> {
     pub unknown: Vec<&'a str>,
 }
 
-impl BaselineTally<'_> {
+impl<'a> BaselineTally<'a> {
     /// `None` for a report without a baseline (an agent older than it): never "0/0".
-    pub fn of(items: &[BaselineSummary]) -> Option<BaselineTally<'_>> {
-        if items.is_empty() {
-            return None;
+    pub fn of(items: &'a [BaselineSummary]) -> Option<BaselineTally<'a>> {
+        Self::tally(items.iter().map(|i| (i.id.as_str(), i.status)))
+    }
+
+    /// The same, of a whole report's items.
+    pub fn of_items(items: &'a [BaselineItem]) -> Option<BaselineTally<'a>> {
+        Self::tally(items.iter().map(|i| (&*i.id, i.status)))
+    }
+
+    fn tally(items: impl Iterator<Item = (&'a str, Status)>) -> Option<BaselineTally<'a>> {
+        let mut t = BaselineTally::default();
+        let mut any = false;
+        for (id, status) in items {
+            any = true;
+            match status {
+                Status::Pass => t.passed += 1,
+                Status::Fail => t.failing.push(id),
+                Status::Unknown => t.unknown.push(id),
+                Status::NotApplicable => continue,
+            }
+            t.applicable += 1;
         }
-        let ids = |status| {
-            items
-                .iter()
-                .filter(|i| i.status == status)
-                .map(|i| i.id.as_str())
-                .collect::<Vec<_>>()
-        };
-        let passed = ids(Status::Pass).len();
-        Some(BaselineTally {
-            passed,
-            applicable: items.len() - ids(Status::NotApplicable).len(),
-            failing: ids(Status::Fail),
-            unknown: ids(Status::Unknown),
-        })
+        any.then_some(t)
     }
 }
 

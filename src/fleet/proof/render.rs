@@ -582,6 +582,11 @@ fn structure_page(
                 )
             })
             .collect();
+        // A line of words in a narrow column: small, like the signatures.
+        let baseline = {
+            let k = key("baseline");
+            fig("span", &k, &figures.get(&k))
+        };
         let _ = write!(
             o,
             "<tr><td>{}<br><span class=\"small\">{}</span></td>{}<td>{invoice}</td>{}{}{}{}{}{}{}<td class=\"small\">{}</td>{}<td class=\"small\">{}</td></tr>",
@@ -595,10 +600,7 @@ fn structure_page(
             cell("boots"),
             cell("posture_score"),
             cell("failing_critical"),
-            {
-                let k = key("baseline");
-                fig("span", &k, &figures.get(&k))
-            },
+            baseline,
             cell("security_updates"),
             signatures.join("<br>")
         );
