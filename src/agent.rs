@@ -773,6 +773,7 @@ impl Agent {
                         score: summary.score,
                         failing_critical,
                         failing_high,
+                        baseline: summary.baseline,
                     });
                 }
             }

@@ -634,6 +634,32 @@ fn the_it_staff_see_and_drive_the_fleet() {
             .map(|c| c["id"].as_str().unwrap())
             .collect();
         assert_eq!(row["failing_high"], serde_json::json!(failing_high), "{d}");
+        // The baseline as the device judged it, item by item and in short.
+        let items = posture["data"]["baseline"].as_array().unwrap();
+        assert_eq!(items.len(), 8, "{d}");
+        let ids = |status: &str| -> Vec<&Value> {
+            items
+                .iter()
+                .filter(|i| i["status"] == status)
+                .map(|i| &i["id"])
+                .collect()
+        };
+        assert_eq!(row["baseline_passed"], ids("pass").len(), "{d}");
+        assert_eq!(
+            row["baseline_applicable"],
+            8 - ids("not_applicable").len(),
+            "{d}"
+        );
+        assert_eq!(
+            row["baseline_failing"],
+            serde_json::json!(ids("fail")),
+            "{d}"
+        );
+        let said: Vec<Value> = items
+            .iter()
+            .map(|i| serde_json::json!({"id": i["id"], "status": i["status"]}))
+            .collect();
+        assert_eq!(row["baseline"], Value::Array(said), "{d}");
         assert_eq!(row["agent_version"], env!("CARGO_PKG_VERSION"));
         assert!(row["cert_not_after"].as_str().unwrap() > "2027", "{row}");
         assert_eq!(
@@ -1260,6 +1286,26 @@ fn proof_and_verify_end_to_end() {
         "not on the list"
     );
     assert!(foyer["devices"][0]["totals"]["posture_score"].is_u64());
+    // The agent carries its posture's baseline into the month's report.
+    let ids: Vec<&str> = foyer["devices"][0]["totals"]["baseline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "updates",
+            "antivirus",
+            "firewall",
+            "backup",
+            "session_lock",
+            "individual_accounts",
+            "passwords",
+            "encryption"
+        ]
+    );
     let csv = std::fs::read_to_string(proof.join("equipment.csv")).unwrap();
     assert!(
         csv.starts_with("\u{feff}structure;nom_structure;finess;appareil;mois"),
@@ -1270,8 +1316,13 @@ fn proof_and_verify_end_to_end() {
         "{csv}"
     );
     assert!(csv.contains("jamais_vu"), "{csv}");
+    assert!(
+        csv.contains(";baseline_updates;baseline_antivirus;") && csv.contains(";signature;preuve"),
+        "{csv}"
+    );
     let html = std::fs::read_to_string(proof.join("equipment.html")).unwrap();
     assert!(html.contains("<html lang=\"fr\">") && html.contains("annexe « équipement »"));
+    assert!(html.contains(" conformes"), "the baseline of each device");
     assert!(html.contains("Content-Security-Policy") && !html.contains("<script"));
     assert!(
         !html.contains("http://")

@@ -5,7 +5,7 @@
 use super::view::{short_time, Device};
 use crate::wire::inventory::Inventory;
 use crate::wire::patches::Patches;
-use crate::wire::posture::{Posture, Severity, Status as CheckStatus};
+use crate::wire::posture::{BaselineTally, Posture, Severity, Status as CheckStatus};
 use crate::wire::usage::UsageMonth;
 use crate::wire::{Envelope, Kind, Topic};
 use std::collections::BTreeMap;
@@ -176,6 +176,7 @@ impl Retained {
             "\nposture (collected {}): score {}/100; {} pass, {} fail, {} unknown, {} not applicable",
             p.collected_at, p.data.score, c.pass, c.fail, c.unknown, c.not_applicable
         );
+        baseline(out, &p.data);
         let rank = |s: CheckStatus| match s {
             CheckStatus::Fail => 0,
             CheckStatus::Unknown => 1,
@@ -262,5 +263,101 @@ impl Retained {
                 );
             }
         });
+    }
+}
+
+/// The ESSMS baseline of a posture report: each item's verdict, then the checks it rests
+/// on with their own status, so that a verdict can be traced to its evidence below.
+fn baseline(out: &mut String, p: &Posture) {
+    let Some(tally) = BaselineTally::of_items(&p.baseline) else {
+        out.push_str("  ESSMS baseline: none in this report (an agent older than the baseline)\n");
+        return;
+    };
+    let _ = write!(
+        out,
+        "  ESSMS baseline: {}/{} items passed",
+        tally.passed, tally.applicable
+    );
+    if !tally.failing.is_empty() {
+        let _ = write!(out, "; failing: {}", tally.failing.join(", "));
+    }
+    if !tally.unknown.is_empty() {
+        let _ = write!(out, "; unknown: {}", tally.unknown.join(", "));
+    }
+    out.push('\n');
+    for item in &p.baseline {
+        let checks: Vec<String> = item
+            .checks
+            .iter()
+            .map(|id| {
+                let status = p
+                    .checks
+                    .iter()
+                    .find(|c| c.id == *id)
+                    .map_or("not reported", |c| c.status.name());
+                format!("{id} {status}")
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:<14} {:<20} {}\n  {:24}rests on: {} [{}]",
+            item.status.name().to_uppercase(),
+            item.id,
+            item.title,
+            "",
+            checks.join(", "),
+            item.reference
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::posture::{BaselineItem, Check, Counts};
+
+    #[test]
+    fn each_baseline_item_shows_its_verdict_and_the_checks_it_rests_on() {
+        let check = |id: &'static str, status| Check {
+            id: id.into(),
+            title: "t".into(),
+            status,
+            severity: Severity::High,
+            evidence: "e".into(),
+            reference: "r".into(),
+            host_state: false,
+        };
+        let mut p = Posture {
+            checks: vec![
+                check("av.clamav", CheckStatus::Pass),
+                check("av.signatures", CheckStatus::Fail),
+            ],
+            score: 50,
+            counts: Counts::default(),
+            scoring: "".into(),
+            baseline: vec![BaselineItem {
+                id: "antivirus".into(),
+                title: "An antivirus runs".into(),
+                status: CheckStatus::Fail,
+                checks: vec![
+                    "av.clamav".into(),
+                    "av.signatures".into(),
+                    "av.other".into(),
+                ],
+                reference: "Instruction ESSMS 2017".into(),
+            }],
+        };
+        let mut out = String::new();
+        baseline(&mut out, &p);
+        assert_eq!(
+            out,
+            "  ESSMS baseline: 0/1 items passed; failing: antivirus\n  \
+             FAIL           antivirus            An antivirus runs\n                          \
+             rests on: av.clamav pass, av.signatures fail, av.other not reported [Instruction ESSMS 2017]\n"
+        );
+        p.baseline.clear();
+        out.clear();
+        baseline(&mut out, &p);
+        assert!(out.contains("none in this report"), "{out}");
     }
 }

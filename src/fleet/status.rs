@@ -4,6 +4,7 @@
 
 use super::config::{FleetConfig, Structure};
 use super::view::{assess, level, short_time, Device, Finding, Fleet, Level};
+use crate::wire::posture::{BaselineSummary, BaselineTally};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -130,7 +131,7 @@ impl Report<'_> {
             ok + warning + critical,
             short_time(Some(self.now))
         );
-        const HEADER: [&str; 8] = [
+        const HEADER: [&str; 9] = [
             "LEVEL",
             "DEVICE",
             "STATE",
@@ -138,10 +139,11 @@ impl Report<'_> {
             "LAST REPORT",
             "AGENT",
             "SCORE",
+            "BASELINE",
             "SEC",
         ];
         // One set of widths for the whole fleet, so that columns line up between structures.
-        let cells: Vec<Vec<[String; 8]>> = self
+        let cells: Vec<Vec<[String; 9]>> = self
             .groups
             .iter()
             .map(|g| g.rows.iter().map(|r| self.cells(r)).collect())
@@ -209,8 +211,12 @@ impl Report<'_> {
         out
     }
 
-    fn cells(&self, r: &Row) -> [String; 8] {
+    fn cells(&self, r: &Row) -> [String; 9] {
         let d = r.device;
+        let baseline = d
+            .posture
+            .as_ref()
+            .and_then(|p| BaselineTally::of(&p.data.baseline));
         [
             r.level.name().into(),
             d.device.clone(),
@@ -219,6 +225,7 @@ impl Report<'_> {
             short_time(d.last_report()),
             d.agent_version().unwrap_or("-").into(),
             opt(d.posture.as_ref().map(|p| p.data.score)),
+            opt(baseline.map(|b| format!("{}/{}", b.passed, b.applicable))),
             opt(d.patches.as_ref().and_then(|p| p.data.security_count)),
         ]
     }
@@ -229,6 +236,7 @@ impl Report<'_> {
         let posture = d.posture.as_ref().map(|p| &p.data);
         let patches = d.patches.as_ref().map(|p| &p.data);
         let usage = d.usage.as_ref().map(|u| &u.data);
+        let baseline = posture.and_then(|p| BaselineTally::of(&p.baseline));
         Record {
             structure: &d.structure,
             device: &d.device,
@@ -243,6 +251,12 @@ impl Report<'_> {
                 .map(|p| p.failing_critical.as_slice())
                 .unwrap_or(&[]),
             failing_high: posture.map(|p| p.failing_high.as_slice()).unwrap_or(&[]),
+            baseline_passed: baseline.as_ref().map(|b| b.passed),
+            baseline_applicable: baseline.as_ref().map(|b| b.applicable),
+            baseline_failing: baseline.map(|b| b.failing),
+            baseline: posture
+                .map(|p| p.baseline.as_slice())
+                .filter(|b| !b.is_empty()),
             security_updates: patches.and_then(|p| p.security_count),
             upgradable: patches.and_then(|p| p.upgradable_count),
             reboot_required: patches.and_then(|p| p.reboot_required),
@@ -310,6 +324,9 @@ impl Report<'_> {
             "posture_score",
             "failing_critical",
             "failing_high",
+            "baseline_passed",
+            "baseline_applicable",
+            "baseline_failing",
             "security_updates",
             "upgradable",
             "reboot_required",
@@ -337,6 +354,12 @@ impl Report<'_> {
                 cell(rec.posture_score),
                 rec.failing_critical.join(" "),
                 rec.failing_high.join(" "),
+                cell(rec.baseline_passed),
+                cell(rec.baseline_applicable),
+                rec.baseline_failing
+                    .as_deref()
+                    .map(|f| f.join(" "))
+                    .unwrap_or_default(),
                 cell(rec.security_updates),
                 cell(rec.upgradable),
                 cell(rec.reboot_required.map(|b| if b { "yes" } else { "no" })),
@@ -397,6 +420,7 @@ impl Report<'_> {
                 "failing_critical_checks",
                 self.count_code("critical-checks"),
             ),
+            ("failing_baseline", self.count_code("baseline-items")),
             (
                 "cert_expiring",
                 self.count_code("cert-expiring") + self.count_code("cert-expired"),
@@ -449,6 +473,12 @@ struct Record<'a> {
     posture_score: Option<u8>,
     failing_critical: &'a [String],
     failing_high: &'a [String],
+    /// The ESSMS baseline: items passed of those that apply, the failing ones, and every
+    /// item's verdict; all null for a report without one (an older agent).
+    baseline_passed: Option<usize>,
+    baseline_applicable: Option<usize>,
+    baseline_failing: Option<Vec<&'a str>>,
+    baseline: Option<&'a [BaselineSummary]>,
     security_updates: Option<usize>,
     upgradable: Option<usize>,
     reboot_required: Option<bool>,
@@ -681,6 +711,116 @@ mod tests {
         assert!(
             line.ends_with(";rolled_back 0.2.0: crash loop;0.2.0"),
             "{line}"
+        );
+    }
+
+    /// The baseline columns: "passed/applicable" in the table, numbers and ids in the CSV
+    /// and JSON, and nothing at all (never 0/0) for an agent older than the baseline.
+    #[test]
+    fn the_baseline_is_shown_per_device_and_absent_for_older_agents() {
+        use crate::wire::{Envelope, Identity, Kind};
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        let mut fleet = fleet(now);
+        let posture = |device: &str, baseline: serde_json::Value| {
+            let who = Identity {
+                grappe: "g".into(),
+                structure: "a-home".into(),
+                device: device.into(),
+            };
+            let mut data = serde_json::json!({"score": 90, "checks": [],
+                "counts": {"pass":0,"fail":0,"unknown":0,"not_applicable":0}});
+            if !baseline.is_null() {
+                data["baseline"] = baseline;
+            }
+            let env = Envelope::new(Kind::Posture, &who, now, 1, data);
+            let topic = format!("grappe/v1/g/a-home/{device}/posture");
+            (topic, serde_json::to_vec(&env).unwrap())
+        };
+        let item = |id: &str, status: &str| serde_json::json!({"id": id, "title": "t", "status": status, "checks": [], "reference": "r"});
+        let (topic, payload) = posture(
+            "ok-1",
+            serde_json::json!([
+                item("updates", "pass"),
+                item("antivirus", "fail"),
+                item("backup", "fail"),
+                item("encryption", "not_applicable"),
+                item("passwords", "unknown"),
+            ]),
+        );
+        fleet.absorb(&topic, &payload);
+        let (topic, payload) = posture("lost-1", serde_json::Value::Null);
+        fleet.absorb(&topic, &payload);
+        let config = config();
+        let report = build(&fleet, &config, now, &Filter::default());
+
+        let table = report.table();
+        let line = |d: &str| table.lines().find(|l| l.contains(d)).unwrap().to_string();
+        assert!(table.contains(" SCORE BASELINE SEC "), "{table}");
+        assert!(line("ok-1").contains(" 90    1/4      - "), "{table}");
+        assert!(line("lost-1").contains(" 90    -        - "), "{table}");
+        assert!(
+            line("ok-1").contains("failing ESSMS baseline items (1/4 passed): antivirus, backup"),
+            "{table}"
+        );
+
+        let json: serde_json::Value = serde_json::from_str(&report.json()).unwrap();
+        let row = |d: &str| {
+            json["devices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["device"] == d)
+                .unwrap()
+                .clone()
+        };
+        let ok = row("ok-1");
+        assert_eq!(ok["baseline_passed"], 1);
+        assert_eq!(ok["baseline_applicable"], 4);
+        assert_eq!(
+            ok["baseline_failing"],
+            serde_json::json!(["antivirus", "backup"])
+        );
+        assert_eq!(
+            ok["baseline"][4],
+            serde_json::json!({"id": "passwords", "status": "unknown"})
+        );
+        let old = row("lost-1");
+        for key in [
+            "baseline_passed",
+            "baseline_applicable",
+            "baseline_failing",
+            "baseline",
+        ] {
+            assert!(old[key].is_null(), "{key}: {old}");
+        }
+        assert!(report.nagios().contains(" failing_baseline=1;;;0;5 "));
+
+        let csv = report.csv().unwrap();
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(b';')
+            .from_reader(&csv[3..]);
+        let header = reader.headers().unwrap().clone();
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let csv_row = |d: &str| rows.iter().find(|r| &r[3] == d).unwrap().clone();
+        let ok = csv_row("ok-1");
+        assert_eq!(
+            [
+                &ok[col("baseline_passed")],
+                &ok[col("baseline_applicable")],
+                &ok[col("baseline_failing")]
+            ],
+            ["1", "4", "antivirus backup"]
+        );
+        let old = csv_row("lost-1");
+        assert_eq!(&old[col("posture_score")], "90");
+        assert_eq!(
+            [
+                &old[col("baseline_passed")],
+                &old[col("baseline_applicable")],
+                &old[col("baseline_failing")]
+            ],
+            ["", "", ""]
         );
     }
 }

@@ -39,6 +39,8 @@ pub struct PostureView {
     pub failing_critical: Vec<String>,
     pub failing_high: Vec<String>,
     pub unknown: usize,
+    /// The ESSMS baseline's verdicts; empty from an agent older than it.
+    pub baseline: Vec<posture::BaselineSummary>,
 }
 
 /// What the retained state says of one device.
@@ -208,6 +210,7 @@ fn view_of(summary: posture::Summary) -> PostureView {
             .iter()
             .filter(|c| c.status == posture::Status::Unknown)
             .count(),
+        baseline: summary.baseline,
     }
 }
 
@@ -347,6 +350,22 @@ pub fn assess(d: &Device, now: SystemTime, t: &Thresholds, listed_structure: boo
                     "high-checks",
                     format!("failing high checks: {}", v.failing_high.join(", ")),
                 );
+            }
+            // The sector's own yardstick, named apart from the checks it rests on: what
+            // a funder or an inspection asks about first.
+            if let Some(b) = posture::BaselineTally::of(&v.baseline) {
+                if !b.failing.is_empty() {
+                    add(
+                        Warning,
+                        "baseline-items",
+                        format!(
+                            "failing ESSMS baseline items ({}/{} passed): {}",
+                            b.passed,
+                            b.applicable,
+                            b.failing.join(", ")
+                        ),
+                    );
+                }
             }
             if v.score < t.min_posture_score {
                 add(
@@ -501,7 +520,9 @@ mod tests {
                 Kind::Posture,
                 at(600),
                 serde_json::json!({"score": 90, "counts": {"pass":1,"fail":1,"unknown":0,"not_applicable":0},
-                    "checks": [{"id":"fs.tmp","title":"t","status":"fail","severity":"low","evidence":"e","reference":"r"}]}),
+                    "checks": [{"id":"fs.tmp","title":"t","status":"fail","severity":"low","evidence":"e","reference":"r"}],
+                    "baseline": [{"id":"firewall","title":"t","status":"pass","checks":["network.firewall"],"reference":"r"},
+                        {"id":"backup","title":"t","status":"unknown","checks":["backup.offsite"],"reference":"r"}]}),
             ),
         );
         fleet.absorb(
@@ -538,6 +559,14 @@ mod tests {
         assert_eq!(d.last_seen(now()), Some(now()));
         assert_eq!(d.last_report(), Some(at(300)));
         assert_eq!(d.posture.as_ref().unwrap().data.score, 90);
+        assert_eq!(
+            d.posture.as_ref().unwrap().data.baseline[1],
+            posture::BaselineSummary {
+                id: "backup".into(),
+                status: posture::Status::Unknown
+            },
+            "kept; an unknown item is no finding"
+        );
     }
 
     #[test]
@@ -583,6 +612,15 @@ mod tests {
         p.score = 40;
         p.failing_critical.push("accounts.uid0".into());
         p.failing_high.push("ssh.root_login".into());
+        let item = |id: &str, status| posture::BaselineSummary {
+            id: id.into(),
+            status,
+        };
+        p.baseline = vec![
+            item("updates", posture::Status::Pass),
+            item("backup", posture::Status::Fail),
+            item("encryption", posture::Status::NotApplicable),
+        ];
         let s = &mut d.patches.as_mut().unwrap().data;
         s.security_count = Some(3);
         s.reboot_required = Some(true);
@@ -597,6 +635,7 @@ mod tests {
         assert_eq!(
             got,
             [
+                "baseline-items",
                 "cert-expiring",
                 "critical-checks",
                 "end-of-life",
@@ -614,6 +653,10 @@ mod tests {
         assert!(text.contains(&"3 security update(s) pending"), "{text:?}");
         assert!(text.iter().any(|t| t.contains("accounts.uid0")), "{text:?}");
         assert!(text.iter().any(|t| t.contains("in 10 days")), "{text:?}");
+        assert!(
+            text.contains(&"failing ESSMS baseline items (1/2 passed): backup"),
+            "{text:?}"
+        );
     }
 
     #[test]

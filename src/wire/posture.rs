@@ -72,6 +72,18 @@ pub enum Status {
     NotApplicable,
 }
 
+impl Status {
+    /// As serialised: `pass`, `fail`, `unknown`, `not_applicable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Unknown => "unknown",
+            Status::NotApplicable => "not_applicable",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -92,11 +104,51 @@ pub struct Summary {
     pub baseline: Vec<BaselineSummary>,
 }
 
-/// A baseline item as the fleet's view reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// A baseline item as the fleet's view reads it, and as a usage report carries it
+/// (`wire::usage::PostureAt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BaselineSummary {
     pub id: String,
     pub status: Status,
+}
+
+/// A baseline's verdicts in short: what the fleet's table and the proof show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BaselineTally<'a> {
+    pub passed: usize,
+    /// Items that apply to the device (all but the not applicable ones); an unknown one
+    /// applies and is not passed.
+    pub applicable: usize,
+    pub failing: Vec<&'a str>,
+    pub unknown: Vec<&'a str>,
+}
+
+impl<'a> BaselineTally<'a> {
+    /// `None` for a report without a baseline (an agent older than it): never "0/0".
+    pub fn of(items: &'a [BaselineSummary]) -> Option<BaselineTally<'a>> {
+        Self::tally(items.iter().map(|i| (i.id.as_str(), i.status)))
+    }
+
+    /// The same, of a whole report's items.
+    pub fn of_items(items: &'a [BaselineItem]) -> Option<BaselineTally<'a>> {
+        Self::tally(items.iter().map(|i| (&*i.id, i.status)))
+    }
+
+    fn tally(items: impl Iterator<Item = (&'a str, Status)>) -> Option<BaselineTally<'a>> {
+        let mut t = BaselineTally::default();
+        let mut any = false;
+        for (id, status) in items {
+            any = true;
+            match status {
+                Status::Pass => t.passed += 1,
+                Status::Fail => t.failing.push(id),
+                Status::Unknown => t.unknown.push(id),
+                Status::NotApplicable => continue,
+            }
+            t.applicable += 1;
+        }
+        any.then_some(t)
+    }
 }
 
 impl Summary {
@@ -170,6 +222,33 @@ mod tests {
                 status: Status::Fail
             }]
         );
+    }
+
+    #[test]
+    fn a_tally_counts_what_applies_and_names_what_does_not_pass() {
+        let item = |id: &str, status| BaselineSummary {
+            id: id.into(),
+            status,
+        };
+        let items = [
+            item("updates", Status::Pass),
+            item("antivirus", Status::Fail),
+            item("firewall", Status::Pass),
+            item("backup", Status::Unknown),
+            item("encryption", Status::NotApplicable),
+        ];
+        let t = BaselineTally::of(&items).unwrap();
+        assert_eq!((t.passed, t.applicable), (2, 4));
+        assert_eq!((t.failing, t.unknown), (vec!["antivirus"], vec!["backup"]));
+        assert_eq!(BaselineTally::of(&[]), None, "no baseline is not 0/0");
+        for s in [
+            Status::Pass,
+            Status::Fail,
+            Status::Unknown,
+            Status::NotApplicable,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+        }
     }
 
     /// A report from an agent that predates the baseline still reads, with none.

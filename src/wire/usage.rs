@@ -69,13 +69,17 @@ pub struct BoardId {
     pub serial: Option<String>,
 }
 
-/// The posture score and the ids of the failing critical and high checks.
+/// The posture score, the ids of the failing critical and high checks, and the ESSMS
+/// baseline's verdicts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostureAt {
     pub collected_at: String,
     pub score: u8,
     pub failing_critical: Vec<String>,
     pub failing_high: Vec<String>,
+    /// Empty from an agent older than the baseline (and in the ledgers it kept).
+    #[serde(default)]
+    pub baseline: Vec<super::posture::BaselineSummary>,
 }
 
 /// Pending updates; `None` when apt's files could not be read.

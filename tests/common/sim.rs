@@ -552,6 +552,7 @@ fn equipment(i: usize, k: usize, made: SystemTime) -> Equipment {
                 Vec::new()
             },
             failing_high,
+            baseline: Vec::new(),
         }),
         patches: Some(PatchesAt {
             collected_at: rfc(made - Duration::from_secs(3_600)),

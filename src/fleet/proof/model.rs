@@ -9,6 +9,7 @@
 //!   marks each figure with its key (`data-k`), and `verify` recomputes them all.
 
 use super::purchases::Purchase;
+use crate::wire::posture::{BaselineSummary, BaselineTally};
 use crate::wire::signed::{check_certificate, Invalid, Opened, Signed, Signer};
 use crate::wire::usage::{self as period, UsageMonth};
 use crate::wire::{Envelope, Identity};
@@ -120,6 +121,8 @@ pub struct Row {
     pub posture_score: Option<u8>,
     pub failing_critical: Vec<String>,
     pub failing_high: Vec<String>,
+    /// The ESSMS baseline's verdicts at the month's end; empty from an older agent.
+    pub baseline: Vec<BaselineSummary>,
     pub security_updates: Option<usize>,
     /// The days of the month with active time (bit 0 is the 1st), for the chart.
     #[serde(skip)]
@@ -275,9 +278,14 @@ pub fn row_of(
     let on: Vec<_> = data.days.iter().filter(|d| d.uptime_s > 0).collect();
     let equipment = data.equipment.unwrap_or_default();
     let board = equipment.board.unwrap_or_default();
-    let (posture_score, failing_critical, failing_high) = match equipment.posture {
-        Some(p) => (Some(p.score), p.failing_critical, p.failing_high),
-        None => (None, Vec::new(), Vec::new()),
+    let (posture_score, failing_critical, failing_high, baseline) = match equipment.posture {
+        Some(p) => (
+            Some(p.score),
+            p.failing_critical,
+            p.failing_high,
+            p.baseline,
+        ),
+        None => (None, Vec::new(), Vec::new(), Vec::new()),
     };
     Ok(Row {
         structure: env.structure,
@@ -303,6 +311,7 @@ pub fn row_of(
         posture_score,
         failing_critical,
         failing_high,
+        baseline,
         security_updates: equipment.patches.and_then(|p| p.security_count),
         active_days: data
             .days
@@ -404,6 +413,7 @@ pub struct Totals {
     pub posture_score: Option<u8>,
     pub failing_critical: Vec<String>,
     pub failing_high: Vec<String>,
+    pub baseline: Vec<BaselineSummary>,
     pub security_updates: Option<usize>,
     pub board_vendor: Option<String>,
     pub board_model: Option<String>,
@@ -619,6 +629,7 @@ impl Document {
             out.insert(dk("first_seen"), opt(&t.seen.first_seen));
             out.insert(dk("posture_score"), opt(&t.posture_score));
             out.insert(dk("failing_critical"), t.failing_critical.join(" "));
+            out.insert(dk("baseline"), baseline_text(&t.baseline, lang));
             out.insert(dk("security_updates"), opt(&t.security_updates));
             out.insert(dk("board_serial"), opt(&t.board_serial));
             for r in &d.months {
@@ -653,6 +664,52 @@ pub fn signature_label(s: &Signature, lang: Lang) -> &'static str {
         (Signature::Unsigned, Lang::En) => "unsigned",
         (Signature::Invalid { .. }, Lang::En) => "invalid signature",
     }
+}
+
+/// A baseline item's name in the documents; an id this version does not know (a newer
+/// agent's item) as it is.
+pub fn baseline_label(id: &str, lang: Lang) -> &str {
+    let (fr, en) = match id {
+        "updates" => ("mises à jour", "updates"),
+        "antivirus" => ("antivirus", "antivirus"),
+        "firewall" => ("pare-feu", "firewall"),
+        "backup" => ("sauvegarde externalisée", "off-site backup"),
+        "session_lock" => ("verrouillage de session", "session lock"),
+        "individual_accounts" => ("comptes individuels", "individual accounts"),
+        "passwords" => ("mots de passe", "passwords"),
+        "encryption" => ("chiffrement", "encryption"),
+        _ => return id,
+    };
+    match lang {
+        Lang::Fr => fr,
+        Lang::En => en,
+    }
+}
+
+/// A device's baseline in one line: "6/8 conformes ; non conformes : antivirus,
+/// sauvegarde externalisée"; empty for a report without one (never "0/0").
+pub fn baseline_text(items: &[BaselineSummary], lang: Lang) -> String {
+    let Some(t) = BaselineTally::of(items) else {
+        return String::new();
+    };
+    let names = |ids: &[&str]| {
+        ids.iter()
+            .map(|id| baseline_label(id, lang))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // French typography: a space before ";" and ":".
+    let (passed, failing, unknown, sep, colon) = match lang {
+        Lang::Fr => ("conformes", "non conformes", "non vérifiés", " ; ", " :"),
+        Lang::En => ("passed", "failing", "unknown", "; ", ":"),
+    };
+    let mut out = format!("{}/{} {passed}", t.passed, t.applicable);
+    for (label, ids) in [(failing, &t.failing), (unknown, &t.unknown)] {
+        if !ids.is_empty() {
+            out = format!("{out}{sep}{label}{colon} {}", names(ids));
+        }
+    }
+    out
 }
 
 /// A milestone's verdict as the documents write it.
@@ -700,6 +757,7 @@ impl Totals {
             t.posture_score = last.posture_score;
             t.failing_critical = last.failing_critical.clone();
             t.failing_high = last.failing_high.clone();
+            t.baseline = last.baseline.clone();
             t.security_updates = last.security_updates;
             t.board_vendor = last.board_vendor.clone();
             t.board_model = last.board_model.clone();
@@ -910,6 +968,7 @@ mod tests {
             posture_score: Some(80),
             failing_critical: vec![],
             failing_high: vec![],
+            baseline: vec![],
             security_updates: Some(0),
             active_days: (1u32 << days_active) - 1,
         }
@@ -1020,6 +1079,156 @@ mod tests {
             s.devices[1].totals.days_active, 3,
             "the invalid month is not added"
         );
+    }
+
+    fn baseline(statuses: &[(&str, crate::wire::posture::Status)]) -> Vec<BaselineSummary> {
+        statuses
+            .iter()
+            .map(|&(id, status)| BaselineSummary {
+                id: id.into(),
+                status,
+            })
+            .collect()
+    }
+
+    /// The ESSMS baseline of a device's latest month: one CSV column per item (empty for
+    /// an older agent's report), a line in the HTML that `verify` reads back as a figure.
+    #[test]
+    fn the_baseline_is_shown_item_by_item_and_never_as_0_of_0() {
+        use super::super::{render, verify};
+        use crate::wire::posture::Status::*;
+        let all = baseline(&[
+            ("updates", Pass),
+            ("antivirus", Fail),
+            ("firewall", Pass),
+            ("backup", Fail),
+            ("session_lock", Pass),
+            ("individual_accounts", Pass),
+            ("passwords", Pass),
+            ("encryption", Pass),
+        ]);
+        let mut rows = vec![
+            row("ehpad-a", "tab-1", "2026-10", 10, "SN-1"),
+            row("ehpad-a", "tab-1", "2026-11", 12, "SN-1"),
+            row("ehpad-a", "tab-2", "2026-11", 9, "SN-2"),
+        ];
+        rows[0].baseline = baseline(&[("antivirus", Unknown)]);
+        rows[1].baseline = all;
+        // tab-2: an agent older than the baseline.
+        let list = vec![
+            purchase("ehpad-a", Some("SN-1"), None),
+            purchase("ehpad-a", Some("SN-9"), None),
+        ];
+        let doc = Document::build(parameters(Some(list.clone())), boxed(&rows));
+        let figures = doc.figures();
+        assert_eq!(
+            figures["d|ehpad-a|tab-1|baseline"],
+            "6/8 conformes ; non conformes : antivirus, sauvegarde externalisée",
+            "the latest month's"
+        );
+        assert_eq!(figures["d|ehpad-a|tab-2|baseline"], "");
+
+        let mut csv = Vec::new();
+        render::each_csv_record(&doc, |r| csv.push(r.to_vec()));
+        let header = &csv[0];
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let items: Vec<&str> = header[col("baseline_updates")..=col("baseline_encryption")]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(items.len(), 8, "{header:?}");
+        assert_eq!(col("baseline_encryption") + 1, col("signature"));
+        let (oct, nov, old, never) = (&csv[1], &csv[2], &csv[3], &csv[4]);
+        assert_eq!(
+            (
+                &*oct[col("baseline_antivirus")],
+                &*oct[col("baseline_backup")]
+            ),
+            ("unknown", ""),
+            "an item the report lacks is empty"
+        );
+        assert_eq!(&nov[col("baseline_antivirus")], "fail");
+        assert_eq!(&nov[col("baseline_firewall")], "pass");
+        assert!(old[col("baseline_updates")..=col("baseline_encryption")]
+            .iter()
+            .all(String::is_empty));
+        assert_eq!(&nov[col("signature")], "signed");
+        assert_eq!(&never[col("signature")], "jamais_vu");
+        assert_eq!(&never[col("facture")], "F1");
+
+        let mut html = Vec::new();
+        render::write_html(&doc, &mut html).unwrap();
+        let html = String::from_utf8(html).unwrap();
+        assert!(html.contains("<th>Socle de sécurité ESSMS</th>"));
+        assert!(html.contains("instruction interministérielle du 4 juillet 2017"));
+        assert!(
+            html.contains("<td colspan=\"10\" class=\"ko\">"),
+            "never seen"
+        );
+        let shown = verify::html_figures(&html);
+        assert_eq!(
+            shown, figures,
+            "every figure shown, the baseline's included"
+        );
+
+        let mut en = parameters(Some(list));
+        en.lang = Lang::En;
+        let doc = Document::build(en, boxed(&rows));
+        assert_eq!(
+            doc.figures()["d|ehpad-a|tab-1|baseline"],
+            "6/8 passed; failing: antivirus, off-site backup"
+        );
+        let mut html = Vec::new();
+        render::write_html(&doc, &mut html).unwrap();
+        let html = String::from_utf8(html).unwrap();
+        assert!(html.contains("<th>ESSMS security baseline</th>"));
+        assert!(html.contains("6/8 passed; failing: antivirus, off-site backup"));
+        assert_eq!(
+            baseline_text(
+                &baseline(&[("encryption", NotApplicable), ("x", Unknown)]),
+                Lang::En
+            ),
+            "0/1 passed; unknown: x",
+            "not applicable items are left out, unknown ids named as they are"
+        );
+    }
+
+    /// A usage report's posture carries its baseline into the row; an older one (no
+    /// `baseline` key) still reads, with none.
+    #[test]
+    fn a_row_takes_the_baseline_of_its_report() {
+        let who = Identity {
+            grappe: "g".into(),
+            structure: "ehpad-a".into(),
+            device: "tab-1".into(),
+        };
+        let report = |posture: serde_json::Value| {
+            serde_json::json!({"schema": "grappe-agent/usage/2", "grappe": "g",
+                "structure": "ehpad-a", "device": "tab-1", "agent_version": "0.1.0",
+                "collected_at": "2026-11-30T23:00:00Z", "seq": 1, "data": {"period": "2026-11",
+                "days": [], "days_on": 0, "days_active": 0,
+                "equipment": {"board": null, "patches": null, "posture": posture}}})
+            .to_string()
+        };
+        let checker = Checker::new(Vec::new());
+        let posture = serde_json::json!({"collected_at": "2026-11-30T22:00:00Z", "score": 80,
+            "failing_critical": [], "failing_high": [],
+            "baseline": [{"id": "firewall", "status": "fail"}]});
+        let r = row_of(
+            &who,
+            "2026-11",
+            report(posture.clone()).as_bytes(),
+            &checker,
+        )
+        .unwrap();
+        assert_eq!(
+            r.baseline,
+            baseline(&[("firewall", crate::wire::posture::Status::Fail)])
+        );
+        let mut old = posture;
+        old.as_object_mut().unwrap().remove("baseline");
+        let r = row_of(&who, "2026-11", report(old).as_bytes(), &checker).unwrap();
+        assert_eq!((r.posture_score, r.baseline.len()), (Some(80), 0));
     }
 }
 

@@ -6,6 +6,7 @@
 use super::model::{
     hours, opt, signature_name, Blocker, Document, Lang, Milestone, StructureProof,
 };
+use crate::collect::posture::baseline::ITEMS as BASELINE;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -67,7 +68,16 @@ pub fn each_csv_record(doc: &Document, mut each: impl FnMut(&[String])) {
         ]
     };
     let purchases = doc.parameters.purchases.as_deref().unwrap_or_default();
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    // The baseline's columns go before the signature and the evidence file (the last two),
+    // one per item, with the same English names in both languages for scripts.
+    let (head, tail) = header.split_at(header.len() - 2);
+    let header: Vec<String> = head
+        .iter()
+        .map(|h| h.to_string())
+        .chain(BASELINE.iter().map(|i| format!("baseline_{}", i.id)))
+        .chain(tail.iter().map(|h| h.to_string()))
+        .collect();
+    let signature_column = header.len() - 2;
     each(&header);
     for s in &doc.structures {
         let name = opt(&s.name);
@@ -75,7 +85,15 @@ pub fn each_csv_record(doc: &Document, mut each: impl FnMut(&[String])) {
         for d in &s.devices {
             let purchase = d.purchase.map(|i| &purchases[i]);
             for r in &d.months {
-                each(&[
+                // Empty for a report without a baseline, or without that item.
+                let baseline = BASELINE.iter().map(|item| {
+                    r.baseline
+                        .iter()
+                        .find(|b| b.id == item.id)
+                        .map(|b| b.status.name().to_string())
+                        .unwrap_or_default()
+                });
+                let record: Vec<String> = [
                     s.id.clone(),
                     name.clone(),
                     finess.clone(),
@@ -97,9 +115,12 @@ pub fn each_csv_record(doc: &Document, mut each: impl FnMut(&[String])) {
                     r.failing_critical.join(" "),
                     r.failing_high.join(" "),
                     opt(&r.security_updates),
-                    signature_name(&r.signature).into(),
-                    r.evidence(),
-                ]);
+                ]
+                .into_iter()
+                .chain(baseline)
+                .chain([signature_name(&r.signature).into(), r.evidence()])
+                .collect();
+                each(&record);
             }
         }
         // Funded devices never seen: a row each, with no figures.
@@ -113,7 +134,7 @@ pub fn each_csv_record(doc: &Document, mut each: impl FnMut(&[String])) {
             row[7] = p.serial.clone().unwrap_or_default();
             row[8] = p.invoice.clone();
             row[9] = p.description.clone();
-            row[21] = if fr { "jamais_vu" } else { "never_seen" }.into();
+            row[signature_column] = if fr { "jamais_vu" } else { "never_seen" }.into();
             each(&row);
         }
     }
@@ -169,6 +190,7 @@ struct Words {
     boots: &'static str,
     score: &'static str,
     failing: &'static str,
+    baseline: &'static str,
     security: &'static str,
     signature: &'static str,
     chart: &'static str,
@@ -205,6 +227,7 @@ const FR: Words = Words {
     boots: "Démarrages",
     score: "Score sécurité",
     failing: "Contrôles critiques en échec",
+    baseline: "Socle de sécurité ESSMS",
     security: "Mises à jour de sécurité en attente",
     signature: "Signature",
     chart: "Équipements utilisés par jour",
@@ -213,6 +236,7 @@ const FR: Words = Words {
         "Chaque équipement fait fonctionner l'agent grappe-agent, qui tient un registre quotidien : durée allumé (horloge monotone du noyau, insensible aux changements d'heure), durée d'usage et nombre de démarrages. Aucune donnée personnelle : ni nom d'utilisateur, ni contenu, uniquement des durées et des comptes.",
         "Une minute compte comme « usage » seulement si une session locale interactive est ouverte (jamais une connexion à distance) et que l'écran est allumé (DRM dpms, rétroéclairage), au début et à la fin de la minute. Une tablette en libre-service dont l'écran s'éteint après inactivité cesse de compter.",
         "Jours d'usage : jours du mois avec au moins une minute d'usage. Score sécurité : note de 0 à 100 des contrôles du guide ANSSI et du référentiel CIS Debian, relevée à la fin de la période ; mises à jour de sécurité : celles qu'apt installerait, à la même date.",
+        "Socle de sécurité ESSMS : les mesures que l'instruction interministérielle du 4 juillet 2017 relative à la sécurisation des établissements et services sociaux et médico-sociaux demande pour chaque poste et tablette (mises à jour régulières, antivirus et pare-feu, sauvegardes externalisées, verrouillage automatique des sessions, comptes individuels avec mots de passe robustes), et le chiffrement des équipements mobiles que recommande la CNIL. Chaque point est jugé sur les contrôles de l'équipement qui s'y rapportent : non conforme si l'un d'eux échoue, non vérifié si l'un d'eux n'a pu être lu ; « 6/8 conformes » compte les points conformes parmi ceux qui s'appliquent à l'équipement. Relevé à la fin de la période, comme le score ; vide pour un agent antérieur au socle.",
         "Chaque relevé mensuel est signé par l'équipement lui-même avec la clé de son certificat, délivré par l'autorité de certification de la grappe. Les relevés signés et les certificats sont joints dans le dossier evidence/ ; la commande « grappe-fleet verify » en vérifie les signatures et recalcule chaque chiffre de ce document, sans réseau.",
     ],
     not_listed: "Vu mais absent de la liste d'achats",
@@ -246,6 +270,7 @@ const EN: Words = Words {
     boots: "Boots",
     score: "Security score",
     failing: "Failing critical checks",
+    baseline: "ESSMS security baseline",
     security: "Pending security updates",
     signature: "Signature",
     chart: "Devices used per day",
@@ -254,6 +279,7 @@ const EN: Words = Words {
         "Each device runs grappe-agent, which keeps a daily ledger: time on (the kernel's monotonic clock, immune to clock changes), time in use and boots. No personal data: no user names, no content, only durations and counts.",
         "A minute counts as \"in use\" only when a local interactive session is open (never a remote login) and the display is lit (DRM dpms, backlight), at both ends of the minute. A shared tablet whose screen blanks after idle stops counting.",
         "Days in use: days of the month with at least one minute in use. Security score: 0 to 100 from the ANSSI guide and CIS Debian checks, as of the end of the period; security updates: those apt would install, as of the same date.",
+        "ESSMS security baseline: the measures the interministerial instruction of 4 July 2017 on security in social and medico-social establishments and services (ESSMS) asks of every computer and tablet (regular updates, antivirus and firewall, off-site backups, automatic session lock, individual accounts with strong passwords), and the encryption of mobile devices the CNIL recommends. Each item is judged on the device's checks that bear on it: failing if one of them fails, unknown if one could not be read; \"6/8 passed\" counts the items passed among those that apply to the device. As of the end of the period, like the score; empty for an agent older than the baseline.",
         "Each monthly record is signed by the device itself with the key of its certificate, issued by the grappe's certificate authority. The signed records and the certificates are in the evidence/ folder; `grappe-fleet verify` checks their signatures and recomputes every figure of this document, offline.",
     ],
     not_listed: "Seen but not on the purchase list",
@@ -502,7 +528,7 @@ fn structure_page(
     let _ = write!(
         o,
         "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>\
-         <th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+         <th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
         w.device,
         w.serial,
         w.invoice,
@@ -513,6 +539,7 @@ fn structure_page(
         w.boots,
         w.score,
         w.failing,
+        w.baseline,
         w.security,
         w.signature
     );
@@ -555,9 +582,14 @@ fn structure_page(
                 )
             })
             .collect();
+        // A line of words in a narrow column: small, like the signatures.
+        let baseline = {
+            let k = key("baseline");
+            fig("span", &k, &figures.get(&k))
+        };
         let _ = write!(
             o,
-            "<tr><td>{}<br><span class=\"small\">{}</span></td>{}<td>{invoice}</td>{}{}{}{}{}{}{}{}<td class=\"small\">{}</td></tr>",
+            "<tr><td>{}<br><span class=\"small\">{}</span></td>{}<td>{invoice}</td>{}{}{}{}{}{}{}<td class=\"small\">{}</td>{}<td class=\"small\">{}</td></tr>",
             esc(&d.device),
             esc(&board),
             cell("board_serial"),
@@ -568,6 +600,7 @@ fn structure_page(
             cell("boots"),
             cell("posture_score"),
             cell("failing_critical"),
+            baseline,
             cell("security_updates"),
             signatures.join("<br>")
         );
@@ -576,7 +609,7 @@ fn structure_page(
         let pch = &purchases[i];
         let _ = write!(
             o,
-            "<tr><td class=\"ko\">{}</td><td>{}</td><td>{}</td><td colspan=\"9\" class=\"ko\">{}</td></tr>",
+            "<tr><td class=\"ko\">{}</td><td>{}</td><td>{}</td><td colspan=\"10\" class=\"ko\">{}</td></tr>",
             esc(pch.device.as_deref().unwrap_or(&pch.description)),
             esc(pch.serial.as_deref().unwrap_or("")),
             esc(&pch.invoice),
