@@ -11,6 +11,8 @@
 //! low 1, medium 3, high 6, critical 10. With no decided check the score is 0.
 
 mod accounts;
+mod antivirus;
+mod backup;
 mod kernel;
 mod network;
 mod services;
@@ -69,7 +71,9 @@ pub(crate) fn pass_if(ok: bool) -> Status {
 
 /// Every package a check asks about. Only these are looked for in the dpkg database, so
 /// that a system with 200,000 packages costs the checks no more than one with 500.
-const ASKED: [&[&str]; 5] = [
+const ASKED: [&[&str]; 7] = [
+    &antivirus::PACKAGES,
+    &backup::PACKAGES,
     &network::LEGACY_PACKAGES,
     &session::DISPLAY_MANAGERS,
     &session::GRAPHICAL,
@@ -189,7 +193,11 @@ pub fn collect(root: &Root) -> Posture {
     checks.push(storage::tmp_options(&ctx));
     checks.push(session::autologin(&ctx));
     checks.push(session::screen_lock(&ctx));
+    checks.push(session::console_timeout(&ctx));
     checks.push(services::secure_boot(&ctx));
+    checks.push(antivirus::clamav(&ctx));
+    checks.push(antivirus::signatures(&ctx));
+    checks.push(backup::offsite(&ctx));
     Posture {
         score: score(&checks),
         counts: counts(&checks),
