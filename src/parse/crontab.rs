@@ -35,7 +35,7 @@ pub fn parse(text: &str, system: bool) -> Vec<Job<'_>> {
         let mut rest = line;
         let mut schedule = Vec::new();
         for i in 0..fields {
-            let Some((field, tail)) = rest.split_once(|c: char| c == ' ' || c == '\t') else {
+            let Some((field, tail)) = rest.split_once([' ', '\t']) else {
                 rest = "";
                 break;
             };

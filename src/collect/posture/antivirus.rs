@@ -88,11 +88,11 @@ fn database_dir(ctx: &Ctx) -> String {
         .read_up_to("/etc/clamav/freshclam.conf", crate::collect::max::CONFIG)
         .unwrap_or_default();
     conf.lines()
+        .rev()
         .filter_map(|l| l.trim().strip_prefix("DatabaseDirectory"))
         .filter(|v| v.starts_with([' ', '\t']))
         .filter_map(|v| v.split_whitespace().next())
-        .filter(|v| v.starts_with('/'))
-        .last()
+        .find(|v| v.starts_with('/'))
         .unwrap_or("/var/lib/clamav")
         .trim_end_matches('/')
         .to_string()

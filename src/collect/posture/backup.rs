@@ -207,11 +207,12 @@ fn unit_values(ctx: &Ctx, unit: &str, key: &str) -> Vec<String> {
 
 /// The services of enabled timers, as jobs.
 fn timer_jobs(ctx: &Ctx) -> Vec<Job> {
+    // Listed, not globbed: enablement links are absolute and dangle under an image root.
     let mut timers: Vec<String> = UNIT_DIRS
         .iter()
-        .flat_map(|d| super::sys::glob(ctx.root, &format!("{d}/*.wants/*.timer")))
-        .filter_map(|p| p.rsplit('/').next().map(str::to_string))
-        .filter(|t| ctx.units.is_enabled(t))
+        .flat_map(|d| super::sys::glob(ctx.root, &format!("{d}/*.wants")))
+        .flat_map(|w| super::sys::dir_names(&ctx.root.file(&w)))
+        .filter(|t| t.ends_with(".timer") && ctx.units.is_enabled(t))
         .collect();
     timers.sort();
     timers.dedup();
@@ -679,4 +680,414 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     v.retain(|s| seen.insert(s.clone()));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{dpkg, enable, run_check_with_units as run, write};
+    use super::*;
+    use crate::collect::Root;
+
+    const BORGMATIC_TIMER: (&str, &str) = (
+        "/lib/systemd/system/borgmatic.timer",
+        "[Unit]\nDescription=Run borgmatic backup\n[Timer]\nOnCalendar=daily\nPersistent=true\nRandomizedDelaySec=3h\n[Install]\nWantedBy=timers.target\n",
+    );
+    /// As borgmatic's sample unit (and Debian's package) has it.
+    const BORGMATIC_SERVICE: (&str, &str) = (
+        "/lib/systemd/system/borgmatic.service",
+        "[Unit]\nDescription=borgmatic backup\n[Service]\nType=oneshot\nNice=19\nExecStartPre=sleep 1m\nExecStart=systemd-inhibit --who=\"borgmatic\" --what=\"sleep:shutdown\" --why=\"Prevent interrupting scheduled backup\" /usr/bin/borgmatic --verbosity -2 --syslog-verbosity 1\n",
+    );
+    const SSH_REPO: &str = "repositories:\n    - path: ssh://k8pDxu32@k8pDxu32.repo.borgbase.com/./repo\n      label: borgbase\n";
+    const LOCAL_REPO: &str = "location:\n    repositories:\n        - /mnt/backup/borg\n";
+
+    fn assert_private(evidence: &str) {
+        for secret in [
+            "k8pDxu32",
+            "borgbase.com",
+            "amazonaws",
+            "s3cret",
+            "nas.local",
+            "backupserver",
+        ] {
+            assert!(!evidence.contains(secret), "{secret} in {evidence}");
+        }
+    }
+
+    #[test]
+    fn borgmatic_remote_on_a_timer_passes() {
+        let c = run(
+            &[
+                BORGMATIC_TIMER,
+                BORGMATIC_SERVICE,
+                ("/etc/borgmatic/config.yaml", SSH_REPO),
+            ],
+            &["borgmatic.timer"],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert_eq!(
+            c.evidence,
+            "borgmatic: ssh repository, borgmatic.timer enabled (daily)"
+        );
+        assert_private(&c.evidence);
+    }
+
+    #[test]
+    fn borgmatic_local_unscheduled_or_without_repositories_fails() {
+        let c = run(
+            &[
+                BORGMATIC_TIMER,
+                BORGMATIC_SERVICE,
+                ("/etc/borgmatic.d/home.yaml", LOCAL_REPO),
+            ],
+            &["borgmatic.timer"],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+        assert!(c
+            .evidence
+            .contains("borgmatic: local target only (same device), borgmatic.timer enabled"));
+        // Configured, but the timer is not enabled (or masked) and no cron job runs it.
+        let c = run(
+            &[
+                BORGMATIC_TIMER,
+                BORGMATIC_SERVICE,
+                ("/etc/borgmatic/config.yaml", SSH_REPO),
+            ],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(
+            c.evidence,
+            "no off-site scheduled backup: borgmatic: ssh repository, not scheduled"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &[
+                BORGMATIC_TIMER,
+                BORGMATIC_SERVICE,
+                ("/etc/borgmatic/config.yaml", SSH_REPO),
+            ],
+        );
+        enable(dir.path(), "borgmatic.timer");
+        std::os::unix::fs::symlink(
+            "/dev/null",
+            dir.path().join("etc/systemd/system/borgmatic.timer"),
+        )
+        .unwrap();
+        let root = Root::at(dir.path()).with_live(dir.path());
+        assert_eq!(offsite(&Ctx::load(&root)).status, Status::Fail);
+        // Scheduled, but nothing to back up to.
+        let c = run(
+            &[BORGMATIC_TIMER, BORGMATIC_SERVICE],
+            &["borgmatic.timer"],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert!(c
+            .evidence
+            .contains("no repositories in /etc/borgmatic/config.yaml"));
+    }
+
+    #[test]
+    fn local_repository_on_a_network_mount_is_offsite() {
+        let mounts = "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/mmcblk0p2 rw\n95 22 0:60 / /mnt/backup rw,relatime shared:60 - nfs4 nas.local:/export/backup rw,vers=4.2\n";
+        let c = run(
+            &[
+                ("/proc/1/mountinfo", mounts),
+                ("/etc/borgmatic/config.yaml", LOCAL_REPO),
+                (
+                    "/etc/cron.d/borgmatic",
+                    "PATH=/usr/bin\n0 3 * * * root borgmatic --verbosity -1 --syslog-verbosity 1\n",
+                ),
+            ],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert_eq!(
+            c.evidence,
+            "borgmatic: network mount nfs4, cron /etc/cron.d/borgmatic (0 3 * * *)"
+        );
+        assert_private(&c.evidence);
+        // Not mounted now, but an fstab network entry (mounted on demand) counts.
+        let c = run(
+            &[
+                ("/proc/1/mountinfo", "22 1 254:1 / / rw - ext4 /dev/sda1 rw\n"),
+                ("/etc/fstab", "/dev/sda1 / ext4 defaults 0 1\n//nas.local/backup /mnt/backup cifs noauto,x-systemd.automount,credentials=/etc/smb 0 0\n"),
+                ("/etc/borgmatic/config.yaml", LOCAL_REPO),
+                ("/etc/cron.d/borgmatic", "0 3 * * * root borgmatic\n"),
+            ],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert!(c.evidence.contains("network mount cifs (/etc/fstab)"));
+        // A mount of the same name prefix is not the repository's.
+        let c = run(
+            &[
+                ("/proc/1/mountinfo", "22 1 254:1 / / rw - ext4 /dev/sda1 rw\n95 22 0:60 / /mnt/back rw - nfs4 nas:/x rw\n"),
+                ("/etc/borgmatic/config.yaml", LOCAL_REPO),
+                ("/etc/cron.d/borgmatic", "0 3 * * * root borgmatic\n"),
+            ],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+    }
+
+    #[test]
+    fn borg_script_in_cron_daily() {
+        let script = "#!/bin/sh\nexport BORG_REPO='backupserver:/srv/borg/tablet'\nexport BORG_PASSPHRASE='s3cret'\nborg create --stats --compression lz4 ::'{hostname}-{now}' /home /etc\nborg prune --keep-daily 7\n";
+        let c = run(&[("/etc/cron.daily/borg-backup", script)], &[], offsite);
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert_eq!(
+            c.evidence,
+            "borg: ssh repository, cron /etc/cron.daily/borg-backup (cron.daily)"
+        );
+        assert_private(&c.evidence);
+        // A left-over copy run-parts skips does not count.
+        let c = run(
+            &[
+                ("/etc/cron.daily/borg-backup.dpkg-old", script),
+                ("/var/lib/dpkg/status", ""),
+            ],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail);
+        // A script run from a crontab line (one level), repository on the command line.
+        let c = run(
+            &[
+                (
+                    "/usr/local/sbin/backup.sh",
+                    "#!/bin/bash\nset -e\n/usr/bin/borg create /var/backups/borg::'{now}' /home\n",
+                ),
+                (
+                    "/etc/crontab",
+                    "SHELL=/bin/sh\n30 1 * * * root /usr/local/sbin/backup.sh >/dev/null 2>&1\n",
+                ),
+            ],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+        assert!(
+            c.evidence.contains("borg: local target only"),
+            "{}",
+            c.evidence
+        );
+    }
+
+    #[test]
+    fn restic_template_timer_with_environment_file() {
+        let files = [
+            ("/etc/systemd/system/restic-backup@.timer", "[Timer]\nOnCalendar=*-*-* 02:00\n[Install]\nWantedBy=timers.target\n"),
+            ("/etc/systemd/system/restic-backup@.service", "[Service]\nType=oneshot\nEnvironmentFile=-/etc/restic/%i.env\nExecStart=/usr/bin/restic backup --verbose --one-file-system /home\n"),
+            ("/etc/restic/daily.env", "RESTIC_REPOSITORY=s3:s3.amazonaws.com/bucket/tablet\nRESTIC_PASSWORD=s3cret\nAWS_ACCESS_KEY_ID=x\n"),
+        ];
+        let c = run(&files, &["restic-backup@daily.timer"], offsite);
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert_eq!(
+            c.evidence,
+            "restic: s3, restic-backup@daily.timer enabled (*-*-* 02:00)"
+        );
+        assert_private(&c.evidence);
+        // The same environment file, nothing runs restic.
+        let c = run(&files, &[], offsite);
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(
+            c.evidence,
+            "no off-site scheduled backup: restic: s3, not scheduled"
+        );
+        // Repository on the command line, a local one.
+        let c = run(
+            &[(
+                "/etc/cron.d/restic",
+                "@daily root restic -r /srv/restic-repo backup /home\n",
+            )],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.evidence.contains("restic: local target only"));
+        // @reboot is not a schedule.
+        let c = run(
+            &[
+                (
+                    "/etc/cron.d/restic",
+                    "@reboot root restic -r sftp:backupserver:/srv/r backup /home\n",
+                ),
+                ("/var/lib/dpkg/status", ""),
+            ],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.evidence.starts_with("no backup tool configured"));
+    }
+
+    #[test]
+    fn duply_and_duplicity() {
+        let conf = (
+            "/etc/duply/offsite/conf",
+            "GPG_KEY='ABCD1234'\nTARGET='sftp://backup:s3cret@backupserver/tablet'\nSOURCE='/'\n",
+        );
+        let c = run(
+            &[
+                conf,
+                (
+                    "/etc/cron.d/duply",
+                    "0 2 * * * root duply offsite backup_verify_purge --force\n",
+                ),
+            ],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert_eq!(
+            c.evidence,
+            "duply: sftp repository, cron /etc/cron.d/duply (0 2 * * *)"
+        );
+        assert_private(&c.evidence);
+        let c = run(&[conf], &[], offsite);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.evidence.contains("duply: sftp repository, not scheduled"));
+        let c = run(
+            &[(
+                "/var/spool/cron/crontabs/jean.dupont",
+                "0 1 * * * duplicity --no-encryption /home file:///media/usb/backup\n",
+            )],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(c.evidence, "no off-site scheduled backup: duplicity: local target only (same device), cron a user crontab (0 1 * * *)");
+        let c = run(
+            &[(
+                "/etc/crontab",
+                "0 1 * * * root duplicity /home pexpect+scp://backupserver/tablet\n",
+            )],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Pass);
+        assert!(c.evidence.starts_with("duplicity: scp repository"));
+    }
+
+    #[test]
+    fn urbackup_and_deja_dup() {
+        let unit = (
+            "/etc/systemd/system/urbackupclientbackend.service",
+            "[Service]\nExecStart=/usr/local/sbin/urbackupclientbackend\n",
+        );
+        let c = run(&[unit], &["urbackupclientbackend.service"], offsite);
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert!(c.evidence.starts_with(
+            "UrBackup client: UrBackup server, urbackupclientbackend.service enabled"
+        ));
+        let c = run(&[unit], &[], offsite);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c
+            .evidence
+            .contains("UrBackup client: UrBackup server, not scheduled"));
+
+        let pkgs = dpkg(&["deja-dup"]);
+        let c = run(&[("/var/lib/dpkg/status", &pkgs)], &[], offsite);
+        assert_eq!(c.status, Status::Unknown);
+        assert!(c
+            .evidence
+            .starts_with("Déjà Dup installed: per-user settings not readable"));
+        let dconf = "[org/gnome/deja-dup]\nbackend='remote'\nperiodic=true\nperiodic-period=1\n\n[org/gnome/deja-dup/remote]\nuri='smb://nas.local/backup'\n";
+        let c = run(
+            &[
+                ("/var/lib/dpkg/status", &pkgs),
+                ("/etc/dconf/db/local.d/10-backup", dconf),
+            ],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert_eq!(
+            c.evidence,
+            "Déjà Dup (system dconf default): smb, periodic=true"
+        );
+        assert_private(&c.evidence);
+        let c = run(
+            &[(
+                "/etc/dconf/db/local.d/10-backup",
+                &dconf.replace("periodic=true", "periodic=false"),
+            )],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail);
+        let c = run(
+            &[(
+                "/etc/dconf/db/local.d/10-backup",
+                "[org/gnome/deja-dup]\nbackend='local'\nperiodic=true\n",
+            )],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.evidence.contains("local target only"));
+    }
+
+    #[test]
+    fn nothing_configured() {
+        let c = run(
+            &[("/var/lib/dpkg/status", &dpkg(&["openssh-server"]))],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(
+            c.evidence,
+            format!("no backup tool configured: {LOOKED_FOR}")
+        );
+        let c = run(
+            &[("/var/lib/dpkg/status", &dpkg(&["borgbackup"]))],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert!(c
+            .evidence
+            .ends_with("(borgbackup installed but not configured)"));
+        let c = run(&[], &[], offsite);
+        assert_eq!(c.status, Status::Unknown);
+        assert!(c.evidence.contains("installed packages are unknown"));
+    }
+
+    #[test]
+    fn hostile_files_do_not_hang_or_decide() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &[("/var/lib/dpkg/status", "")]);
+        crate::fsutil::testing::mkfifo(&dir.path().join("etc/cron.d/fifo"));
+        crate::fsutil::testing::mkfifo(&dir.path().join("etc/borgmatic/config.yaml"));
+        crate::fsutil::testing::mkfifo(&dir.path().join("usr/local/sbin/backup"));
+        write(
+            dir.path(),
+            &[("/etc/cron.d/x", "0 1 * * * root /usr/local/sbin/backup\n")],
+        );
+        // A unit directory that loops back on itself.
+        std::fs::create_dir_all(dir.path().join("etc/systemd/system")).unwrap();
+        std::os::unix::fs::symlink(".", dir.path().join("etc/systemd/system/loop.wants")).unwrap();
+        let root = Root::at(dir.path()).with_live(dir.path());
+        let c = offsite(&Ctx::load(&root));
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+        // A non-UTF-8 byte (read as U+FFFD) in a crontab leaves the rest readable.
+        let c = run(
+            &[(
+                "/etc/cron.d/borg",
+                "# caf\u{fffd}\n0 3 * * * root borg create ssh://h/r::a /home\n",
+            )],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+    }
 }
