@@ -63,6 +63,15 @@ pub(super) struct Job {
 }
 
 impl Job {
+    /// `$NAME` or `${NAME}` replaced by the job's variable, other words as they are.
+    fn expand<'a>(&'a self, word: &'a str) -> &'a str {
+        let name = word
+            .strip_prefix("${")
+            .and_then(|w| w.strip_suffix('}'))
+            .or_else(|| word.strip_prefix('$'));
+        name.and_then(|n| self.var(n)).unwrap_or(word)
+    }
+
     /// The schedule for evidence.
     fn when(&self) -> String {
         if self.timer {
@@ -297,7 +306,23 @@ fn target(ctx: &Ctx, fstab: &[(String, String)], repo: &str, scp: bool) -> Targe
     if repo.is_empty() || repo.starts_with('$') {
         return Target::Unknown("repository not readable from files".into());
     }
-    if let Some((scheme, rest)) = repo.split_once("://") {
+    // restic's backends first: `rest:https://...` is a rest server, not a scheme.
+    for p in ["sftp", "rest", "s3", "b2", "azure", "gs", "swift", "rclone"] {
+        if repo.strip_prefix(p).is_some_and(|r| r.starts_with(':')) {
+            return Target::Offsite(if p == "sftp" {
+                "sftp repository".into()
+            } else {
+                p.into()
+            });
+        }
+    }
+    // A scheme is a short word (`sftp`, `pexpect+scp`); anything else is not shown.
+    if let Some((scheme, rest)) = repo.split_once("://").filter(|(s, _)| {
+        !s.is_empty()
+            && s.len() <= 32
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+    }) {
         let scheme = scheme
             .rsplit('+')
             .next()
@@ -308,16 +333,6 @@ fn target(ctx: &Ctx, fstab: &[(String, String)], repo: &str, scp: bool) -> Targe
             "ssh" | "sftp" | "scp" => Target::Offsite(format!("{scheme} repository")),
             s => Target::Offsite(s.to_string()),
         };
-    }
-    // restic's backends.
-    for p in ["sftp", "rest", "s3", "b2", "azure", "gs", "swift", "rclone"] {
-        if repo.strip_prefix(p).is_some_and(|r| r.starts_with(':')) {
-            return Target::Offsite(if p == "sftp" {
-                "sftp repository".into()
-            } else {
-                p.into()
-            });
-        }
     }
     if let Some(path) = repo.strip_prefix("local:") {
         return local(ctx, fstab, path);
@@ -456,7 +471,7 @@ fn job_findings(
                     })
                     .or_else(|| job.var("BORG_REPO"))
                     .unwrap_or("");
-                push("borg", target(ctx, fstab, repo, true));
+                push("borg", target(ctx, fstab, job.expand(repo), true));
             }
             "restic" if args.contains(&"backup") => {
                 let file = args
@@ -468,7 +483,7 @@ fn job_findings(
                     .and_then(|f| ctx.root.read_up_to(f, max::CONFIG).ok())
                     .map(|t| t.trim().to_string());
                 let repo = repo_option(args)
-                    .map(str::to_string)
+                    .map(|r| job.expand(r).to_string())
                     .or(from_file)
                     .or_else(|| job.var("RESTIC_REPOSITORY").map(str::to_string))
                     .unwrap_or_default();
@@ -508,6 +523,10 @@ fn duply_target(ctx: &Ctx, fstab: &[(String, String)], profile: &str) -> (String
             Some(url) => target(ctx, fstab, url, false),
             None => Target::Unknown(format!("no TARGET in {conf}")),
         },
+        // A profile outside /etc may sit in a home directory: not named.
+        Err(e) if profile.starts_with('/') => {
+            Target::Unknown(format!("duply profile conf {}", super::sys::why(&e)))
+        }
         Err(e) => Target::Unknown(format!("{conf} {}", super::sys::why(&e))),
     };
     (conf, t)
@@ -550,6 +569,8 @@ fn deja_dup(ctx: &Ctx, fstab: &[(String, String)]) -> Option<Finding> {
             uri = Some(unquote(v));
         }
     }
+    // Without both keys in the system defaults, the users' own settings decide.
+    let periodic = periodic?;
     let target = match backend?.as_str() {
         "local" | "drive" => Target::Local,
         "remote" => match uri.as_deref() {
@@ -561,7 +582,7 @@ fn deja_dup(ctx: &Ctx, fstab: &[(String, String)]) -> Option<Finding> {
     Some(Finding {
         tool: "Déjà Dup (system dconf default)",
         target,
-        schedule: (periodic == Some(true)).then(|| "periodic=true".to_string()),
+        schedule: periodic.then(|| "periodic=true".to_string()),
     })
 }
 
@@ -913,6 +934,22 @@ mod tests {
         );
         assert_eq!(c.status, Status::Fail);
         assert!(c.evidence.contains("restic: local target only"));
+        // The repository in a variable of the job.
+        let c = run(
+            &[(
+                "/etc/cron.d/restic",
+                "REPO=rest:https://backupserver:8000/tablet\n@daily root restic -r ${REPO} backup /home\n",
+            )],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert!(
+            c.evidence.starts_with("restic: rest, cron"),
+            "{}",
+            c.evidence
+        );
+        assert_private(&c.evidence);
         // @reboot is not a schedule.
         let c = run(
             &[
@@ -1024,6 +1061,19 @@ mod tests {
             offsite,
         );
         assert_eq!(c.status, Status::Fail);
+        // periodic left to each user: undecided.
+        let c = run(
+            &[
+                ("/var/lib/dpkg/status", &pkgs),
+                (
+                    "/etc/dconf/db/local.d/10-backup",
+                    &dconf.replace("periodic=true", ""),
+                ),
+            ],
+            &[],
+            offsite,
+        );
+        assert_eq!(c.status, Status::Unknown);
         let c = run(
             &[(
                 "/etc/dconf/db/local.d/10-backup",
