@@ -272,11 +272,12 @@ pub(super) fn screen_lock(ctx: &Ctx) -> Check {
     }
     if lockers.contains(&"light-locker") {
         match light_locker_autostart(ctx) {
-            Ok(()) => notes.push("light-locker starts with every session (/etc/xdg/autostart/light-locker.desktop) and locks when the screen blanks, but when the screen blanks (X screensaver/DPMS timeout) is a per-user setting".into()),
-            Err(why) if lockers == ["light-locker"] => {
+            (Some(true), _) => notes.push("light-locker starts with every session (/etc/xdg/autostart/light-locker.desktop) and locks when the screen blanks, but when the screen blanks (X screensaver/DPMS timeout) is a per-user setting".into()),
+            (Some(false), why) if lockers == ["light-locker"] => {
                 return SCREEN_LOCK.check(Status::Fail, format!("light-locker is the only screen locker and does not start with sessions: {why}"))
             }
-            Err(why) => notes.push(format!("light-locker does not start with sessions: {why}")),
+            (Some(false), why) => notes.push(format!("light-locker does not start with sessions: {why}")),
+            (None, why) => notes.push(format!("light-locker: {why}")),
         }
     }
     let others: Vec<&str> = lockers
@@ -342,17 +343,23 @@ fn xfce(ctx: &Ctx) -> Result<Check, String> {
     ))
 }
 
-/// Whether light-locker's system autostart entry is there and not hidden.
-fn light_locker_autostart(ctx: &Ctx) -> Result<(), String> {
+/// Whether light-locker's system autostart entry starts it with every session (`None`:
+/// unreadable), and why not.
+fn light_locker_autostart(ctx: &Ctx) -> (Option<bool>, String) {
     const DESKTOP: &str = "/etc/xdg/autostart/light-locker.desktop";
-    let text = ctx
-        .root
-        .read(DESKTOP)
-        .map_err(|e| format!("{DESKTOP} {}", sys::why(&e)))?;
-    if keyfile::ini_get(&keyfile::ini(&text), "Desktop Entry", "Hidden").is_some_and(truthy) {
-        return Err(format!("Hidden=true in {DESKTOP}"));
+    match ctx.root.read(DESKTOP) {
+        Ok(t)
+            if keyfile::ini_get(&keyfile::ini(&t), "Desktop Entry", "Hidden")
+                .is_some_and(truthy) =>
+        {
+            (Some(false), format!("Hidden=true in {DESKTOP}"))
+        }
+        Ok(_) => (Some(true), String::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            (Some(false), format!("{DESKTOP} absent"))
+        }
+        Err(e) => (None, format!("{DESKTOP} {}", sys::why(&e))),
     }
-    Ok(())
 }
 
 /// Where an interactive shell's TMOUT comes from: read in this order; a `readonly`
@@ -674,6 +681,13 @@ mod tests {
         );
         assert_eq!(c.status, Status::Unknown);
         assert!(c.evidence.contains("xss-lock installed"), "{}", c.evidence);
+        // An autostart entry that cannot be read decides nothing.
+        let dir = tempfile::tempdir().unwrap();
+        super::super::testutil::write(dir.path(), &[("/var/lib/dpkg/status", &pkgs)]);
+        crate::fsutil::testing::mkfifo(&dir.path().join(LIGHT_LOCKER.trim_start_matches('/')));
+        let root = crate::collect::Root::at(dir.path()).with_live(dir.path());
+        let c = screen_lock(&Ctx::load(&root));
+        assert_eq!(c.status, Status::Unknown, "{}", c.evidence);
     }
 
     const XFCE_LOCKED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
