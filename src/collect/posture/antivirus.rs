@@ -50,14 +50,14 @@ pub(super) fn clamav(ctx: &Ctx) -> Check {
     } else {
         format!("{CLAMD} not enabled (scans on demand only)")
     };
-    // Debian lets the admin run freshclam from cron instead of as a daemon.
-    let cron = backup::cron_jobs(ctx)
-        .into_iter()
-        .find(|j| j.periodic && backup::runs(&j.command, "freshclam"));
+    // Instead of the daemon, Debian offers clamav-freshclam-once.timer, and admins cron.
     let updates = if ctx.units.is_enabled(FRESHCLAM) {
         Some(format!("{FRESHCLAM} enabled (signatures updated)"))
     } else {
-        cron.map(|j| format!("freshclam run by cron ({}, {})", j.place, j.schedule))
+        backup::scheduled_jobs(ctx)
+            .into_iter()
+            .find(|j| backup::runs(&j.command, "freshclam"))
+            .map(|j| format!("freshclam scheduled: {}", j.when()))
     };
     match updates {
         Some(u) => CLAMAV.check(
@@ -67,7 +67,7 @@ pub(super) fn clamav(ctx: &Ctx) -> Check {
         None => CLAMAV.check(
             Status::Fail,
             format!(
-                "{} installed but signatures are not updated: {FRESHCLAM} not enabled and no cron job runs freshclam; {daemon}",
+                "{} installed but signatures are not updated: {FRESHCLAM} not enabled and no timer or cron job runs freshclam; {daemon}",
                 installed.join(", ")
             ),
         ),
@@ -222,7 +222,25 @@ mod tests {
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
         assert!(c
             .evidence
-            .contains("freshclam run by cron (/etc/cron.d/clamav-freshclam, 15 * * * *)"));
+            .contains("freshclam scheduled: cron /etc/cron.d/clamav-freshclam (15 * * * *)"));
+        // Debian's alternative to the daemon: a daily timer (units as clamav-freshclam ships them).
+        let units = [
+            status,
+            (
+                "/lib/systemd/system/clamav-freshclam-once.timer",
+                "[Unit]\nDescription=Daily ClamAV virus database update\n\n[Timer]\nOnCalendar=daily\nAccuracySec=1h\nRandomizedDelaySec=1h\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n",
+            ),
+            (
+                "/lib/systemd/system/clamav-freshclam-once.service",
+                "[Unit]\nDescription=Update ClamAV virus database once\n\n[Service]\nType=oneshot\nExecStart=/usr/bin/freshclam\n",
+            ),
+        ];
+        let c = run(&units, &["clamav-freshclam-once.timer"], clamav);
+        assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        assert!(c
+            .evidence
+            .contains("freshclam scheduled: clamav-freshclam-once.timer enabled (daily)"));
+        assert_eq!(run(&units, &[], clamav).status, Status::Fail);
     }
 
     #[test]

@@ -51,15 +51,15 @@ const UNIT_DIRS: [&str; 3] = [
 #[derive(Debug, Clone)]
 pub(super) struct Job {
     /// Where it is defined (a path, or "a user crontab": their names are account names).
-    pub place: String,
-    pub schedule: String,
+    place: String,
+    schedule: String,
     /// The command line(s), with the text of a script it runs (one level).
     pub command: String,
     /// Environment it runs with (crontab settings, unit Environment/EnvironmentFile).
-    pub env: Vec<(String, String)>,
-    pub periodic: bool,
+    env: Vec<(String, String)>,
+    periodic: bool,
     /// Run by a systemd timer rather than cron.
-    pub timer: bool,
+    timer: bool,
 }
 
 impl Job {
@@ -73,7 +73,7 @@ impl Job {
     }
 
     /// The schedule for evidence.
-    fn when(&self) -> String {
+    pub fn when(&self) -> String {
         if self.timer {
             self.schedule.clone()
         } else {
@@ -127,7 +127,7 @@ fn with_script(ctx: &Ctx, command: &str, env: &mut Vec<(String, String)>) -> Str
 
 /// Every cron job: /etc/crontab, /etc/cron.d, users' crontabs and the run-parts
 /// directories (whose scripts are the commands).
-pub(super) fn cron_jobs(ctx: &Ctx) -> Vec<Job> {
+fn cron_jobs(ctx: &Ctx) -> Vec<Job> {
     let mut tabs: Vec<(String, bool, String)> = Vec::new();
     for f in std::iter::once("/etc/crontab".to_string())
         .chain(super::sys::glob(ctx.root, "/etc/cron.d/*"))
@@ -586,11 +586,17 @@ fn deja_dup(ctx: &Ctx, fstab: &[(String, String)]) -> Option<Finding> {
     })
 }
 
+/// What runs periodically: enabled timers' services, then cron jobs (not `@reboot`).
+pub(super) fn scheduled_jobs(ctx: &Ctx) -> Vec<Job> {
+    let mut jobs = timer_jobs(ctx);
+    jobs.extend(cron_jobs(ctx).into_iter().filter(|j| j.periodic));
+    jobs
+}
+
 pub(super) fn offsite(ctx: &Ctx) -> Check {
     let fstab = fstab(ctx);
     let (borgmatic_files, borgmatic_repos) = borgmatic_config(ctx, &fstab);
-    let mut jobs = timer_jobs(ctx);
-    jobs.extend(cron_jobs(ctx).into_iter().filter(|j| j.periodic));
+    let jobs = scheduled_jobs(ctx);
     let mut findings: Vec<Finding> = jobs
         .iter()
         .flat_map(|j| job_findings(ctx, &fstab, j, &borgmatic_repos))
