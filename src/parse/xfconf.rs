@@ -67,14 +67,13 @@ pub fn parse(text: &str) -> Channel {
         let tag = tag.trim_end_matches('/');
         let (name, attrs) = tag.split_once(char::is_whitespace).unwrap_or((tag, ""));
         match name {
-            "channel" => channel_locked |= all_users(attr(attrs, "locked")),
+            "channel" => channel_locked |= all_users(attrs),
             "property" => {
                 let Some(pname) = attr(attrs, "name") else {
                     continue;
                 };
-                let locked = channel_locked
-                    || stack.last().is_some_and(|(_, l)| *l)
-                    || all_users(attr(attrs, "locked"));
+                let locked =
+                    channel_locked || stack.last().is_some_and(|(_, l)| *l) || all_users(attrs);
                 let mut path: String = stack.iter().map(|(n, _)| format!("/{n}")).collect();
                 path.push('/');
                 path.push_str(&pname.to_ascii_lowercase());
@@ -96,9 +95,16 @@ pub fn parse(text: &str) -> Channel {
     }
 }
 
-/// A `locked` list (`*`, `@group`, `user`, comma-separated) that includes everyone.
-fn all_users(v: Option<&str>) -> bool {
-    v.is_some_and(|v| v.split(',').any(|x| x.trim() == "*"))
+/// Whether a tag's `locked` list (`*`, `@group`, `user`, comma-separated) includes
+/// everyone and its `unlocked` exceptions, if any, are root alone (not a desktop user).
+fn all_users(attrs: &str) -> bool {
+    let list = |k| {
+        attr(attrs, k)
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+    };
+    list("locked").any(|x| x == "*") && list("unlocked").all(|x| x.is_empty() || x == "root")
 }
 
 /// The value of attribute `key="..."` (or single quotes) in a tag's attributes.
@@ -171,6 +177,9 @@ mod tests {
         assert!(p.locked && p.is_locked("/absent"));
         let p = parse("<channel name=\"x\" locked=\"@wheel\"><property name=\"a\" value=\"1\"/>");
         assert!(!p.properties[0].locked && !p.is_locked("/a"));
+        // Exceptions: root only still locks every desktop user; a group does not.
+        let p = parse("<channel name=\"x\"><property name=\"a\" value=\"1\" locked=\"*\" unlocked=\"root\"/><property name=\"b\" value=\"1\" locked=\"*\" unlocked=\"@it\"/>");
+        assert!(p.is_locked("/a") && !p.is_locked("/b"));
         assert_eq!(parse("<<<>>> <property <!-- \u{fffd}"), Channel::default());
         assert_eq!(parse(""), Channel::default());
     }
