@@ -6,6 +6,9 @@ pub mod apt_prefs;
 pub mod apt_release;
 pub mod apt_sources;
 pub mod aptconf;
+pub mod borgmatic;
+pub mod crontab;
+pub mod cvd;
 pub mod deb822;
 pub mod debversion;
 pub mod device_tree;
@@ -24,6 +27,7 @@ pub mod procfs;
 pub mod sockets;
 pub mod sshd;
 pub mod sudoers;
+pub mod xfconf;
 
 /// Calls `each` with every logical line of `text`: a line ending with `\` continues on the
 /// next one, joined with a space, as PAM, sudoers and modprobe.d files are read. A

@@ -14,6 +14,8 @@
 //! The [`baseline`] groups checks into the items of the sector's own security baseline.
 
 mod accounts;
+mod antivirus;
+mod backup;
 pub mod baseline;
 mod boot;
 mod kernel;
@@ -78,8 +80,10 @@ pub(crate) fn pass_if(ok: bool) -> Status {
 
 /// Every package a check asks about. Only these are looked for in the dpkg database, so
 /// that a system with 200,000 packages costs the checks no more than one with 500.
-const ASKED: [&[&str]; 8] = [
+const ASKED: [&[&str]; 10] = [
     &accounts::PACKAGES,
+    &antivirus::PACKAGES,
+    &backup::PACKAGES,
     &sudo::PACKAGES,
     &network::LEGACY_PACKAGES,
     &session::DISPLAY_MANAGERS,
@@ -205,6 +209,7 @@ pub fn collect(root: &Root) -> Posture {
     checks.push(storage::tmp_options(&ctx));
     checks.push(session::autologin(&ctx));
     checks.push(session::screen_lock(&ctx));
+    checks.push(session::console_timeout(&ctx));
     checks.push(services::secure_boot(&ctx));
     checks.push(storage::var_tmp_options(&ctx));
     checks.push(storage::dev_shm_options(&ctx));
@@ -216,6 +221,9 @@ pub fn collect(root: &Root) -> Posture {
     checks.push(boot::usb_storage(&ctx));
     checks.push(system::core_dumps(&ctx));
     checks.push(system::persistent_logs(&ctx));
+    checks.push(antivirus::clamav(&ctx));
+    checks.push(antivirus::signatures(&ctx));
+    checks.push(backup::offsite(&ctx));
     if !root.live_matches_disk() {
         for c in checks.iter_mut().filter(|c| reads_live_state(&c.id)) {
             c.host_state = true;
