@@ -2,7 +2,7 @@
 //! Debian-family devices that is ClamAV: installed, its signatures updated by freshclam,
 //! and those signatures recent.
 
-use super::{backup, sys, Check, Ctx, Rule, Severity, Status};
+use super::{schedule, sys, Check, Ctx, Rule, Severity, Status};
 use crate::parse::cvd;
 use std::io::Read;
 
@@ -54,9 +54,9 @@ pub(super) fn clamav(ctx: &Ctx) -> Check {
     let updates = if ctx.units.is_enabled(FRESHCLAM) {
         Some(format!("{FRESHCLAM} enabled (signatures updated)"))
     } else {
-        backup::scheduled_jobs(ctx)
+        schedule::scheduled_jobs(ctx)
             .into_iter()
-            .find(|j| backup::runs(&j.command, "freshclam"))
+            .find(|j| schedule::runs(&j.command, "freshclam"))
             .map(|j| format!("freshclam scheduled: {}", j.when()))
     };
     match updates {

@@ -21,6 +21,7 @@ mod boot;
 mod kernel;
 mod network;
 mod pam;
+mod schedule;
 mod services;
 mod session;
 mod ssh;

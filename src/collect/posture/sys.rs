@@ -107,7 +107,8 @@ pub struct Units {
     masked: HashSet<String>,
 }
 
-const UNIT_DIRS: [&str; 3] = [
+/// Where systemd unit files live, most important first.
+pub(crate) const UNIT_DIRS: [&str; 3] = [
     "/etc/systemd/system",
     "/usr/lib/systemd/system",
     "/lib/systemd/system",
