@@ -10,14 +10,14 @@ const CLAMAV: Rule = Rule {
     id: "av.clamav",
     title: "An antivirus (ClamAV) is installed and updates its signatures automatically",
     severity: Severity::Medium,
-    reference: "ESSMS security instruction (2017): antivirus on every terminal",
+    reference: "Instruction ESSMS 2017: protection contre les virus informatiques (antivirus)",
 };
 
 const SIGNATURES: Rule = Rule {
     id: "av.signatures",
     title: "The antivirus signatures are at most 7 days old",
     severity: Severity::Medium,
-    reference: "ESSMS security instruction (2017): antivirus on every terminal",
+    reference: "Instruction ESSMS 2017: protection contre les virus informatiques (antivirus)",
 };
 
 pub(super) const PACKAGES: [&str; 2] = ["clamav-daemon", "clamav-freshclam"];

@@ -12,7 +12,8 @@ const OFFSITE: Rule = Rule {
     id: "backup.offsite",
     title: "Backups go off the device on a schedule",
     severity: Severity::High,
-    reference: "ESSMS security instruction (2017): off-site backups",
+    reference:
+        "Instruction ESSMS 2017: sauvegardes conformes à l'état de l'art, sur un site distant",
 };
 
 pub(super) const PACKAGES: [&str; 8] = [

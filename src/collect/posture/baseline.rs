@@ -149,6 +149,25 @@ mod tests {
         assert_eq!(verdict(&[]), Unknown);
     }
 
+    /// Every check an item names is one the collector makes: a typo would leave the item
+    /// resting on nothing.
+    #[test]
+    fn every_named_check_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = crate::collect::Root::at(dir.path()).with_live(dir.path());
+        let p = crate::collect::posture::collect(&root);
+        for item in &ITEMS {
+            for id in item.checks {
+                assert!(
+                    p.checks.iter().any(|c| c.id == *id),
+                    "{}: no check {id}",
+                    item.id
+                );
+            }
+        }
+        assert_eq!(p.baseline.len(), ITEMS.len());
+    }
+
     #[test]
     fn items_rest_on_their_own_checks_only() {
         let checks = [
