@@ -23,6 +23,8 @@ def write(rel, text):
 write("etc/apt/apt.conf.d/00bench", 'APT::Architecture "amd64";\n')
 write("etc/os-release", 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\n'
       'VERSION_ID="12"\nVERSION_CODENAME=bookworm\nID=debian\n')
+# What makes the tree a system for `collect --root` (the agent refuses one that is not).
+write("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
 write("etc/apt/sources.list.d/bench.list", "deb http://deb.bench/debian bookworm main\n")
 write("var/lib/apt/lists/deb.bench_debian_dists_bookworm_InRelease",
       "Origin: Debian\nLabel: Debian\nSuite: stable\nCodename: bookworm\nVersion: 12.8\n"
