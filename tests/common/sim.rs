@@ -296,12 +296,20 @@ async fn publish_async(port: u16, n: usize, structures: usize, templates: &Value
     truth
 }
 
-/// A healthy device passes its critical and high checks (score 90); an unsafe one has a
-/// second UID-0 account (critical) and scores 35.
+/// A healthy device passes its critical and high checks and the ESSMS baseline (score
+/// 90); an unsafe one has a second UID-0 account (critical) and scores 35.
 fn shape_posture(data: &mut Value, unsafe_: bool) {
+    let mut in_baseline = std::collections::HashSet::new();
+    for item in data["baseline"].as_array_mut().unwrap() {
+        item["status"] = "pass".into();
+        for id in item["checks"].as_array().unwrap() {
+            in_baseline.insert(id.as_str().unwrap().to_owned());
+        }
+    }
     for check in data["checks"].as_array_mut().unwrap() {
         let serious = matches!(check["severity"].as_str(), Some("critical" | "high"));
-        if serious && check["status"] == "fail" {
+        let rests = in_baseline.contains(check["id"].as_str().unwrap());
+        if (serious || rests) && check["status"] != "pass" {
             check["status"] = "pass".into();
         }
         if unsafe_ && check["id"] == "accounts.uid0" {
