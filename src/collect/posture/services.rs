@@ -59,12 +59,33 @@ pub(super) fn auto_updates(ctx: &Ctx) -> Check {
 }
 
 /// Stamps apt.systemd.daily touches after each step: the upgrade (the second is the name
-/// older releases used) and a successful refresh of the package lists.
+/// older releases used) and a successful refresh of the package lists (Debian's
+/// apt.systemd.daily touches `update-stamp`; Ubuntu's apt hook `update-success-stamp`).
 const UPGRADE_STAMPS: [&str; 2] = [
     "/var/lib/apt/periodic/upgrade-stamp",
     "/var/lib/apt/periodic/unattended-upgrades-stamp",
 ];
-const LISTS_STAMP: &str = "/var/lib/apt/periodic/update-success-stamp";
+const LISTS_STAMPS: [&str; 2] = [
+    "/var/lib/apt/periodic/update-stamp",
+    "/var/lib/apt/periodic/update-success-stamp",
+];
+
+/// The newest of `stamps`: its age in days and its path; `Err` when one is unreadable.
+fn newest_stamp(
+    ctx: &Ctx,
+    stamps: &[&'static str],
+    now: SystemTime,
+) -> Result<Option<(u64, &'static str)>, String> {
+    let mut newest: Option<(u64, &str)> = None;
+    for &stamp in stamps {
+        if let Some(days) = age_days(ctx, stamp, now)? {
+            if newest.is_none_or(|(d, _)| days < d) {
+                newest = Some((days, stamp));
+            }
+        }
+    }
+    Ok(newest)
+}
 
 /// Days since `abs` was last modified, `None` when it is absent; an error otherwise.
 fn age_days(ctx: &Ctx, abs: &str, now: SystemTime) -> Result<Option<u64>, String> {
@@ -108,17 +129,12 @@ fn updates_recent_at(ctx: &Ctx, now: SystemTime) -> Check {
     // Twice the interval and a day of slack: one run missed by a device switched off for a
     // night is not a failure, two are.
     let limit = 2 * interval + 1;
-    let mut newest: Option<(u64, &str)> = None;
-    for stamp in UPGRADE_STAMPS {
-        match age_days(ctx, stamp, now) {
-            Ok(Some(days)) if newest.is_none_or(|(d, _)| days < d) => newest = Some((days, stamp)),
-            Ok(_) => {}
-            Err(e) => return RECENT.check(Status::Unknown, e),
-        }
-    }
-    let lists = match age_days(ctx, LISTS_STAMP, now) {
-        Ok(a) => a,
-        Err(e) => return RECENT.check(Status::Unknown, e),
+    let (newest, lists) = match (
+        newest_stamp(ctx, &UPGRADE_STAMPS, now),
+        newest_stamp(ctx, &LISTS_STAMPS, now),
+    ) {
+        (Ok(u), Ok(l)) => (u, l),
+        (Err(e), _) | (_, Err(e)) => return RECENT.check(Status::Unknown, e),
     };
     let Some((days, stamp)) = newest else {
         return RECENT.check(
@@ -127,10 +143,13 @@ fn updates_recent_at(ctx: &Ctx, now: SystemTime) -> Check {
         );
     };
     let lists_shown = match lists {
-        Some(d) => format!("package lists refreshed {d} day(s) ago ({LISTS_STAMP})"),
-        None => format!("package lists never refreshed successfully (no {LISTS_STAMP})"),
+        Some((d, path)) => format!("package lists refreshed {d} day(s) ago ({path})"),
+        None => {
+            "package lists never refreshed successfully (no /var/lib/apt/periodic/update-stamp)"
+                .to_string()
+        }
     };
-    let ok = days <= limit && lists.is_some_and(|d| d <= limit);
+    let ok = days <= limit && lists.is_some_and(|(d, _)| d <= limit);
     RECENT.check(
         pass_if(ok),
         format!("last unattended upgrade run {days} day(s) ago ({stamp}); {lists_shown}; limit {limit} day(s) for an interval of {interval}"),
@@ -157,11 +176,17 @@ pub(super) fn security_origin(ctx: &Ctx) -> Check {
     .iter()
     .flat_map(|k| config.list(k))
     .collect();
-    // Debian's label=Debian-Security, Ubuntu's ${distro_codename}-security; Raspbian has
-    // no separate security archive: its fixes land in the archive itself.
+    // Debian's label=Debian-Security, Ubuntu's ${distro_codename}-security. Raspbian has
+    // no separate security archive: its fixes land in the archive itself, whose origin is
+    // Raspbian, so only a pattern naming that origin installs them (Debian's stock
+    // patterns match nothing there).
     let allows = patterns.iter().any(|p| {
         let p = p.to_ascii_lowercase();
-        p.contains("security") || (raspbian && p.contains("origin=raspbian"))
+        if raspbian {
+            p.contains("origin=raspbian")
+        } else {
+            p.contains("security")
+        }
     });
     let items = match crate::collect::patches::index::source_items(ctx.root, "") {
         Ok(items) => items,
@@ -359,7 +384,8 @@ mod tests {
         super::super::testutil::write(dir.path(), &[("/var/lib/dpkg/status", &status), AUTO]);
         super::super::testutil::write(dir.path(), extra);
         let now = SystemTime::now();
-        for (stamp, age) in [(UPGRADE_STAMPS[0], upgrade), (LISTS_STAMP, lists)] {
+        // Debian's stamps: upgrade-stamp and update-stamp.
+        for (stamp, age) in [(UPGRADE_STAMPS[0], upgrade), (LISTS_STAMPS[0], lists)] {
             let Some(days) = age else { continue };
             super::super::testutil::write(dir.path(), &[(stamp, "")]);
             let when = now - std::time::Duration::from_secs(days * 86_400 + 60);
@@ -448,6 +474,11 @@ mod tests {
             (sources.0, "deb http://raspbian.raspberrypi.com/raspbian/ bookworm main contrib non-free rpi\n"),
         ];
         assert_eq!(run(&rpi, &[], security_origin).status, Status::Pass);
+        // ...and Debian's stock patterns install nothing from it.
+        let mut rpi_stock = rpi;
+        rpi_stock[2] = uu;
+        let c = run(&rpi_stock, &[], security_origin);
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
         assert_eq!(
             run(&[("/var/lib/dpkg/status", "")], &[], security_origin).status,
             Status::NotApplicable
