@@ -2,20 +2,24 @@
 //! files (`/etc/iptables/rules.v4`, `rules.v6`, loaded by netfilter-persistent).
 //!
 //! The agent cannot list the kernel's live ruleset (that needs CAP_NET_ADMIN), so it reads
-//! what will be loaded and looks for input filtering: a base chain on the `input` hook with
-//! a `drop` policy, or rules in it that drop, reject or jump elsewhere.
+//! what will be loaded and looks for a default deny on input: a base chain on the `input`
+//! hook with a `drop` policy, or a rule in it that drops or rejects whatever is left (no
+//! match). Rules that drop some traffic (`ct state invalid drop`, a port, a jump to
+//! fail2ban's chain) under an accept policy let everything else in, and are only counted.
 
 /// What a rule file does to incoming traffic.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct InputFilter {
     /// Input chains found (nft base chains on `hook input`, or iptables `INPUT`).
     pub chains: usize,
-    /// At least one input chain drops by default.
-    pub drop_policy: bool,
-    /// Rules in input chains that drop, reject or hand over to another chain.
+    /// At least one input chain denies by default: a drop policy, or a catch-all drop or
+    /// reject rule.
+    pub default_deny: bool,
+    /// Rules in input chains that drop or reject some traffic, or hand it to another chain.
     pub filtering_rules: usize,
-    /// Whether IPv4 and IPv6 input are filtered, each on its own: a ruleset can drop IPv4
-    /// and let every IPv6 packet in (an nft `table ip`, an iptables rules.v4 alone).
+    /// Whether IPv4 and IPv6 input are denied by default, each on its own: a ruleset can
+    /// drop IPv4 and let every IPv6 packet in (an nft `table ip`, an iptables rules.v4
+    /// alone).
     pub ipv4: bool,
     pub ipv6: bool,
     /// `include` patterns (nft) the caller may want to read too.
@@ -30,15 +34,15 @@ pub enum Family {
 }
 
 impl InputFilter {
-    /// Whether anything incoming is filtered at all.
+    /// Whether incoming traffic is denied unless a rule lets it in.
     pub fn filters(&self) -> bool {
-        self.drop_policy || self.filtering_rules > 0
+        self.default_deny
     }
 
     /// Adds what another file of the same ruleset says.
     pub fn merge(&mut self, other: InputFilter) {
         self.chains += other.chains;
-        self.drop_policy |= other.drop_policy;
+        self.default_deny |= other.default_deny;
         self.filtering_rules += other.filtering_rules;
         self.ipv4 |= other.ipv4;
         self.ipv6 |= other.ipv6;
@@ -97,19 +101,19 @@ pub fn nft(text: &str) -> InputFilter {
                     out.chains += 1;
                 }
                 if chain_is_input {
-                    let filters = if words.windows(2).any(|p| p == ["policy", "drop"]) {
-                        out.drop_policy = true;
+                    let denies = if words.windows(2).any(|p| p == ["policy", "drop"]) {
                         true
                     } else if !has("policy")
                         && !has("hook")
                         && ["drop", "reject", "jump", "goto"].iter().any(|v| has(v))
                     {
                         out.filtering_rules += 1;
-                        true
+                        nft_catch_all(&words)
                     } else {
                         false
                     };
-                    if filters {
+                    if denies {
+                        out.default_deny = true;
                         out.ipv4 |= table.0;
                         out.ipv6 |= table.1;
                     }
@@ -133,6 +137,25 @@ pub fn nft(text: &str) -> InputFilter {
     out
 }
 
+/// An nft rule that drops or rejects every packet reaching it: a verdict with no match
+/// before it, only statements that do not select (`counter`, `log` and their options).
+fn nft_catch_all(words: &[&str]) -> bool {
+    let mut rest = words.iter().copied();
+    while let Some(w) = rest.next() {
+        match w {
+            "counter" | "log" => {}
+            // Options with one argument (quoted strings with spaces are not expected).
+            "prefix" | "level" | "comment" | "packets" | "bytes" => {
+                rest.next();
+            }
+            "drop" => return rest.next().is_none(),
+            "reject" => return true,
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// Reads an iptables-save file of one family (only the `filter` table's INPUT chain
 /// matters).
 pub fn iptables_save(text: &str, family: Family) -> InputFilter {
@@ -147,15 +170,20 @@ pub fn iptables_save(text: &str, family: Family) -> InputFilter {
         } else if let Some(rest) = line.strip_prefix(":INPUT") {
             out.chains += 1;
             let policy = rest.split_whitespace().next().unwrap_or("");
-            out.drop_policy |= policy == "DROP";
+            out.default_deny |= policy == "DROP";
         } else if let Some(rule) = line.strip_prefix("-A INPUT ") {
-            let target = rule
-                .split_whitespace()
-                .skip_while(|w| *w != "-j" && *w != "-g")
+            let words: Vec<&str> = rule.split_whitespace().collect();
+            let target = words
+                .iter()
+                .skip_while(|w| **w != "-j" && **w != "-g")
                 .nth(1)
+                .copied()
                 .unwrap_or("");
             if !target.is_empty() && !["ACCEPT", "RETURN", "LOG"].contains(&target) {
                 out.filtering_rules += 1;
+                // A catch-all: `-j DROP` or `-j REJECT [--reject-with X]`, nothing else.
+                let catch_all = matches!(words.as_slice(), ["-j", "DROP"] | ["-j", "REJECT", ..]);
+                out.default_deny |= catch_all;
             }
         }
     }
@@ -213,7 +241,7 @@ table inet filter {
     fn drop_policy_and_includes() {
         let f = nft(HARDENED);
         assert_eq!(f.chains, 1);
-        assert!(f.drop_policy && f.filters());
+        assert!(f.default_deny && f.filters());
         assert!(f.ipv4 && f.ipv6, "an inet table filters both families");
         assert_eq!(f.includes, ["/etc/nftables.d/*.nft"]);
     }
@@ -223,19 +251,29 @@ table inet filter {
         let v4_only = "table ip filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n }\n}\ntable ip6 filter6 {\n chain input {\n  type filter hook input priority 0; policy accept;\n }\n}\n";
         let f = nft(v4_only);
         assert!(f.filters() && f.ipv4 && !f.ipv6, "{f:?}");
-        let both = format!("{v4_only}table ip6 more {{\n chain in {{\n  type filter hook input priority 0;\n  tcp dport 22 drop\n }}\n}}\n");
+        let both = format!("{v4_only}table ip6 more {{\n chain in {{\n  type filter hook input priority 0;\n  tcp dport 22 accept\n  counter drop\n }}\n}}\n");
         let f = nft(&both);
         assert!(f.ipv4 && f.ipv6, "{f:?}");
         let bridge = "table bridge b {\n chain input {\n  type filter hook input priority 0; policy drop;\n }\n}\n";
         assert!(!nft(bridge).ipv4 && !nft(bridge).ipv6);
     }
 
+    /// Under an accept policy, rules that drop some traffic let the rest in: they are
+    /// counted, but only a catch-all drop or reject denies by default.
     #[test]
-    fn reject_rules_with_accept_policy_count_and_other_chains_do_not() {
-        let text = "table ip t {\n chain out { type filter hook output priority 0; policy drop; }\n chain in {\n  type filter hook input priority 0;\n  tcp dport 23 reject\n }\n}\n";
+    fn an_accept_policy_with_some_drops_is_no_default_deny() {
+        let text = "table ip t {\n chain out { type filter hook output priority 0; policy drop; }\n chain in {\n  type filter hook input priority 0;\n  tcp dport 23 reject\n  ct state invalid drop\n  jump f2b\n }\n}\n";
         let f = nft(text);
-        assert!(!f.drop_policy);
-        assert_eq!(f.filtering_rules, 1);
+        assert!(!f.filters() && !f.ipv4, "{f:?}");
+        assert_eq!(f.filtering_rules, 3);
+        let closed = text.replace("jump f2b", "counter log prefix \"in:\" drop");
+        assert!(nft(&closed).filters(), "{closed}");
+        let rejected = text.replace("jump f2b", "reject with icmpx type admin-prohibited");
+        assert!(nft(&rejected).ipv4);
+        assert!(nft_catch_all(&[
+            "counter", "packets", "0", "bytes", "0", "drop"
+        ]));
+        assert!(!nft_catch_all(&["iif", "lo", "drop"]));
     }
 
     #[test]
@@ -244,10 +282,18 @@ table inet filter {
         assert!(!iptables_save(open, Family::Ipv4).filters());
         let closed = "*nat\n:INPUT DROP [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 23 -j REJECT --reject-with tcp-reset\nCOMMIT\n";
         let f = iptables_save(closed, Family::Ipv4);
-        assert!(!f.drop_policy);
+        assert!(
+            !f.filters() && !f.ipv4,
+            "one port rejected lets the rest in"
+        );
         assert_eq!(f.filtering_rules, 1);
-        assert!(f.ipv4 && !f.ipv6);
+        // fail2ban's jump, saved by netfilter-persistent, under an accept policy.
+        let f2b = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m multiport --dports 22 -j f2b-sshd\nCOMMIT\n";
+        assert!(!iptables_save(f2b, Family::Ipv4).filters());
+        let last = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\n-A INPUT -j REJECT --reject-with icmp-host-prohibited\nCOMMIT\n";
+        let f = iptables_save(last, Family::Ipv4);
+        assert!(f.filters() && f.ipv4 && !f.ipv6);
         let v6 = iptables_save("*filter\n:INPUT DROP [12:345]\nCOMMIT\n", Family::Ipv6);
-        assert!(v6.drop_policy && v6.ipv6 && !v6.ipv4);
+        assert!(v6.default_deny && v6.ipv6 && !v6.ipv4);
     }
 }

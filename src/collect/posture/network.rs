@@ -12,8 +12,7 @@ const FIREWALL: Rule = Rule {
     id: "network.firewall",
     title: "A host firewall filters incoming traffic",
     severity: Severity::High,
-    reference:
-        "CIS Debian Linux 12 Benchmark: Ensure a single firewall configuration utility is in use",
+    reference: "CIS Debian Linux 12 Benchmark: Ensure a single firewall configuration utility is in use; Ensure ufw/nftables default deny firewall policy",
 };
 
 const LISTENING: Rule = Rule {
@@ -59,10 +58,13 @@ fn nft_ruleset(ctx: &Ctx, path: &str) -> Result<InputFilter, String> {
 }
 
 fn describe(f: &InputFilter) -> String {
-    if f.drop_policy {
-        "input chain policy drop".into()
+    if f.default_deny {
+        "input denied by default (drop policy or catch-all drop/reject)".into()
     } else if f.filtering_rules > 0 {
-        format!("{} drop/reject rule(s) in input chains", f.filtering_rules)
+        format!(
+            "input chain accepts by default; {} rule(s) drop or reject some traffic",
+            f.filtering_rules
+        )
     } else if f.chains == 0 {
         "no input chain".into()
     } else {
@@ -77,9 +79,10 @@ struct FrontEnd {
     filter: Result<InputFilter, String>,
 }
 
-/// ufw, when `ufw enable` set ENABLED=yes and ufw.service loads it at boot. Its rules are
-/// the default input policy of /etc/default/ufw plus the user rules; `IPV6=no` leaves IPv6
-/// to no one.
+/// ufw, when `ufw enable` set ENABLED=yes and ufw.service loads it at boot. It denies by
+/// default when the input policy of /etc/default/ufw is DROP or REJECT, for IPv6 too
+/// unless `IPV6=no` (which leaves IPv6 to no one); the user's deny rules are counted, but
+/// under an ACCEPT policy they let everything else in.
 fn ufw(ctx: &Ctx, notes: &mut Vec<String>) -> Option<FrontEnd> {
     let conf = ctx.root.read("/etc/ufw/ufw.conf").ok()?;
     let on = keyfile::shell_get(&keyfile::shell_vars(&conf), "ENABLED")
@@ -108,10 +111,10 @@ fn ufw(ctx: &Ctx, notes: &mut Vec<String>) -> Option<FrontEnd> {
     let vars = keyfile::shell_vars(&defaults);
     let policy = keyfile::shell_get(&vars, "DEFAULT_INPUT_POLICY").unwrap_or("DROP");
     let ipv6 = keyfile::shell_get(&vars, "IPV6").is_none_or(|v| v.eq_ignore_ascii_case("yes"));
-    let denies = |path: &str| {
+    let denies = |path: &str, chain: &str| {
         ctx.root.read(path).map_or(0, |t| {
             t.lines()
-                .filter(|l| l.starts_with("-A ufw-user-input "))
+                .filter(|l| l.strip_prefix("-A ").is_some_and(|r| r.starts_with(chain)))
                 .filter(|l| {
                     let target = l.split_whitespace().skip_while(|w| *w != "-j").nth(1);
                     !matches!(target, None | Some("ACCEPT" | "RETURN"))
@@ -120,15 +123,15 @@ fn ufw(ctx: &Ctx, notes: &mut Vec<String>) -> Option<FrontEnd> {
         })
     };
     let (deny4, deny6) = (
-        denies("/etc/ufw/user.rules"),
-        denies("/etc/ufw/user6.rules"),
+        denies("/etc/ufw/user.rules", "ufw-user-input "),
+        denies("/etc/ufw/user6.rules", "ufw6-user-input "),
     );
     let policy_filters = matches!(policy.to_ascii_uppercase().as_str(), "DROP" | "REJECT");
     let filter = InputFilter {
-        drop_policy: policy_filters,
+        default_deny: policy_filters,
         filtering_rules: deny4 + deny6,
-        ipv4: policy_filters || deny4 > 0,
-        ipv6: ipv6 && (policy_filters || deny6 > 0),
+        ipv4: policy_filters,
+        ipv6: ipv6 && policy_filters,
         ..InputFilter::default()
     };
     Some(FrontEnd {
@@ -184,7 +187,7 @@ fn front_ends(ctx: &Ctx, notes: &mut Vec<String>) -> Vec<FrontEnd> {
     if units.is_enabled("firewalld.service") {
         // firewalld's default zone (public) rejects unsolicited traffic of both families.
         let f = InputFilter {
-            drop_policy: true,
+            default_deny: true,
             ipv4: true,
             ipv6: true,
             ..InputFilter::default()
@@ -484,7 +487,7 @@ mod tests {
             firewall,
         );
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
-        assert!(c.evidence.contains("policy drop"));
+        assert!(c.evidence.contains("input denied by default"));
         let c = ctx_run(
             &[
                 ("/etc/nftables.conf", "include \"/etc/nftables.d/*.nft\"\n"),
@@ -528,13 +531,15 @@ mod tests {
             "{}",
             c.evidence
         );
-        // ...unless user rules deny, for each family.
+        // ...and `ufw deny 23` under it lets everything else in (counted, both families).
         let deny = "*filter\n:ufw-user-input - [0:0]\n-A ufw-user-input -p tcp --dport 23 -j DROP\nCOMMIT\n";
+        let deny6 = "*filter\n:ufw6-user-input - [0:0]\n-A ufw6-user-input -p tcp --dport 23 -j DROP\nCOMMIT\n";
         let c = ctx_run(
             &[
                 UFW_ON,
                 ("/etc/default/ufw", accept),
                 ("/etc/ufw/user.rules", deny),
+                ("/etc/ufw/user6.rules", deny6),
                 IPV6_ON,
             ],
             &["ufw.service"],
@@ -542,7 +547,13 @@ mod tests {
         );
         assert_eq!(c.status, Status::Fail);
         assert!(
-            c.evidence.ends_with(": IPv6 input is not filtered"),
+            c.evidence.contains("2 deny/limit rule(s)"),
+            "{}",
+            c.evidence
+        );
+        assert!(
+            c.evidence
+                .ends_with(": IPv4 and IPv6 input is not filtered"),
             "{}",
             c.evidence
         );
