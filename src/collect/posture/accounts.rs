@@ -293,43 +293,56 @@ fn password_hashing(ctx: &Ctx) -> Check {
     HASHING.check(status, evidence)
 }
 
-/// Whether new passwords get a strong hash: ENCRYPT_METHOD in login.defs, or when it is
-/// not set, pam_unix's method argument in common-password.
+/// Whether new passwords get a strong hash. passwd(1) goes through PAM, so pam_unix's
+/// method argument in common-password decides; ENCRYPT_METHOD of login.defs (which
+/// pam_unix follows when it names none) only when PAM names no method.
 fn encrypt_method(ctx: &Ctx) -> Result<(bool, String), String> {
-    let defs = login_defs(ctx)?;
-    if let Some(m) = defs
-        .as_deref()
-        .and_then(|t| login_defs::get(t, "ENCRYPT_METHOD"))
-    {
-        let ok = matches!(m.to_ascii_uppercase().as_str(), "YESCRYPT" | "SHA512");
-        return Ok((ok, format!("ENCRYPT_METHOD {m} ({LOGIN_DEFS})")));
-    }
-    let lines = super::pam::read(ctx, "common-password")
-        .map_err(|e| format!("ENCRYPT_METHOD not set in {LOGIN_DEFS}; {e}"))?;
-    let unix = pam::rules(&lines, "password").find(|r| r.is("pam_unix"));
-    let method = unix.and_then(|r| {
-        [
-            "yescrypt",
-            "sha512",
-            "gost_yescrypt",
-            "blowfish",
-            "sha256",
-            "md5",
-            "bigcrypt",
-        ]
-        .into_iter()
-        .find(|m| r.has_arg(m))
-    });
-    Ok(match method {
-        Some(m) => (
+    const COMMON: &str = "/etc/pam.d/common-password";
+    let pam_lines = super::pam::read(ctx, "common-password");
+    let unix_method = match &pam_lines {
+        Ok(lines) => pam::rules(lines, "password")
+            .find(|r| r.is("pam_unix"))
+            .and_then(|r| {
+                [
+                    "yescrypt",
+                    "sha512",
+                    "gost_yescrypt",
+                    "blowfish",
+                    "sha256",
+                    "md5",
+                    "bigcrypt",
+                ]
+                .into_iter()
+                .find(|m| r.has_arg(m))
+            }),
+        // Without the PAM file, login.defs is all there is to go on.
+        Err(_) => None,
+    };
+    if let Some(m) = unix_method {
+        return Ok((
             matches!(m, "yescrypt" | "sha512"),
-            format!("ENCRYPT_METHOD not set; pam_unix {m} (/etc/pam.d/common-password)"),
-        ),
-        None => (
-            false,
-            "ENCRYPT_METHOD not set and no pam_unix method in /etc/pam.d/common-password".into(),
-        ),
-    })
+            format!("pam_unix {m} ({COMMON})"),
+        ));
+    }
+    let defs = login_defs(ctx)?;
+    Ok(
+        match defs
+            .as_deref()
+            .and_then(|t| login_defs::get(t, "ENCRYPT_METHOD"))
+        {
+            Some(m) => (
+                matches!(m.to_ascii_uppercase().as_str(), "YESCRYPT" | "SHA512"),
+                format!("ENCRYPT_METHOD {m} ({LOGIN_DEFS})"),
+            ),
+            None => match pam_lines {
+                Err(e) => return Err(format!("ENCRYPT_METHOD not set in {LOGIN_DEFS}; {e}")),
+                Ok(_) => (
+                    false,
+                    format!("no pam_unix method in {COMMON} and no ENCRYPT_METHOD in {LOGIN_DEFS}"),
+                ),
+            },
+        },
+    )
 }
 
 /// UID_MIN..=UID_MAX of login.defs (shadow-utils' defaults when unset).
@@ -840,6 +853,19 @@ mod tests {
         assert!(c
             .evidence
             .ends_with("pam_unix yescrypt (/etc/pam.d/common-password)"));
+        // PAM's own method wins over login.defs: passwd(1) stores what pam_unix says.
+        let c = run_check(
+            &[
+                ("/etc/shadow", shadow),
+                ("/etc/login.defs", "ENCRYPT_METHOD SHA512\n"),
+                (
+                    "/etc/pam.d/common-password",
+                    "password required pam_unix.so obscure md5\n",
+                ),
+            ],
+            password_hashing,
+        );
+        assert_eq!(c.status, Status::Fail, "{}", c.evidence);
         let c = run_check(
             &[
                 ("/etc/shadow", shadow),
