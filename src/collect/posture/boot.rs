@@ -176,24 +176,22 @@ pub(super) fn usb_storage(ctx: &Ctx) -> Check {
     // The running kernel tells about the files only when they are its own (not an image
     // read with --root).
     let live = ctx.root.live_matches_disk();
-    // The kernel command line can blacklist too (modprobe.blacklist=, module_blacklist=).
-    if let Some(cmdline) = live
+    // The kernel command line: `modprobe.blacklist=` is a blacklist line; the kernel's own
+    // `module_blacklist=` refuses the module however it is asked for.
+    let cmdline = live
         .then(|| ctx.root.read_live("/proc/cmdline").ok())
         .flatten()
-    {
-        let listed = cmdline.split_whitespace().any(|w| {
-            ["modprobe.blacklist=", "module_blacklist="]
-                .iter()
-                .any(|k| {
-                    w.strip_prefix(k).is_some_and(|l| {
-                        l.split(',')
-                            .any(|m| modprobe::module_name(m) == USB_STORAGE_MODULE)
-                    })
-                })
-        });
-        if listed {
-            blacklisted.get_or_insert("/proc/cmdline".to_string());
-        }
+        .unwrap_or_default();
+    let on_cmdline = |key: &str| {
+        cmdline.split_whitespace().any(|w| {
+            w.strip_prefix(key).is_some_and(|l| {
+                l.split(',')
+                    .any(|m| modprobe::module_name(m) == USB_STORAGE_MODULE)
+            })
+        })
+    };
+    if on_cmdline("modprobe.blacklist=") {
+        blacklisted.get_or_insert("/proc/cmdline".to_string());
     }
     let mut found = Vec::new();
     let mut disabled = false;
@@ -202,9 +200,18 @@ pub(super) fn usb_storage(ctx: &Ctx) -> Check {
         disabled |= refuses;
         found.push(format!("install usb-storage {cmd} in {path}"));
     }
-    if let Some(path) = &blacklisted {
+    if on_cmdline("module_blacklist=") {
         disabled = true;
-        found.push(format!("blacklist usb-storage in {path}"));
+        found
+            .push("module_blacklist=usb-storage on the kernel command line (/proc/cmdline)".into());
+    }
+    if let Some(path) = &blacklisted {
+        // A blacklist only stops loading by alias: uas, which udev loads for a USB disk,
+        // still pulls usb-storage in as a dependency, as does `modprobe usb-storage`.
+        found.push(format!(
+            "blacklist usb-storage in {path}{}",
+            if disabled { "" } else { " (alone it only stops loading by alias: uas still pulls usb-storage in; add install usb-storage /bin/false)" }
+        ));
     }
     // Built in, or loaded before the configuration: the files cannot unload it.
     let loaded = live && ctx.root.live("/sys/module/usb_storage").exists();
@@ -327,19 +334,35 @@ mod tests {
             "install usb-storage /bin/false in /etc/modprobe.d/usb_storage.conf"
         );
         let c = run(
-            &[("/lib/modprobe.d/cis.conf", "blacklist usb_storage\n")],
+            &[
+                ("/lib/modprobe.d/cis.conf", "blacklist usb_storage\n"),
+                (install, "install usb-storage /bin/false\n"),
+            ],
             usb_storage,
         );
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
         let c = run(
             &[(
                 "/proc/cmdline",
-                "ro quiet modprobe.blacklist=uas,usb-storage\n",
+                "ro quiet module_blacklist=uas,usb-storage\n",
             )],
             usb_storage,
         );
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
         assert!(c.evidence.contains("/proc/cmdline"));
+        // A blacklist alone: uas still loads usb-storage as a dependency.
+        for files in [
+            [("/lib/modprobe.d/cis.conf", "blacklist usb_storage\n")],
+            [("/proc/cmdline", "ro modprobe.blacklist=usb-storage\n")],
+        ] {
+            let c = run(&files, usb_storage);
+            assert_eq!(c.status, Status::Fail, "{}", c.evidence);
+            assert!(
+                c.evidence.contains("only stops loading by alias"),
+                "{}",
+                c.evidence
+            );
+        }
     }
 
     #[test]
@@ -407,7 +430,7 @@ mod tests {
         // A readable file that disables it decides anyway.
         super::super::testutil::write(
             dir.path(),
-            &[("/etc/modprobe.d/cis.conf", "blacklist usb-storage\n")],
+            &[("/etc/modprobe.d/cis.conf", "install usb-storage /bin/false\n")],
         );
         assert_eq!(usb_storage(&Ctx::load(&root)).status, Status::Pass);
     }
