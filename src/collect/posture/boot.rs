@@ -430,7 +430,10 @@ mod tests {
         // A readable file that disables it decides anyway.
         super::super::testutil::write(
             dir.path(),
-            &[("/etc/modprobe.d/cis.conf", "install usb-storage /bin/false\n")],
+            &[(
+                "/etc/modprobe.d/cis.conf",
+                "install usb-storage /bin/false\n",
+            )],
         );
         assert_eq!(usb_storage(&Ctx::load(&root)).status, Status::Pass);
     }

@@ -410,6 +410,13 @@ const SYSCTLS: [Sysctl; 27] = [
 ];
 
 fn run(ctx: &Ctx, s: &Sysctl) -> Check {
+    // IPv6 settings do not matter where IPv6 is off: the keys are there, but unused.
+    if s.keys.iter().all(|k| k.starts_with("net.ipv6.")) && sys::ipv6_disabled_by_sysctl(ctx.root) {
+        return s.rule.check(
+            Status::NotApplicable,
+            "IPv6 is disabled (net.ipv6.conf.all.disable_ipv6 = 1, net.ipv6.conf.default.disable_ipv6 = 1)",
+        );
+    }
     let mut shown = Vec::new();
     let (mut bad, mut unreadable, mut present) = (false, false, 0);
     for key in s.keys {
@@ -581,6 +588,27 @@ mod tests {
     }
 
     /// ANSSI R9 asks for 2: 1 still shows kernel addresses to CAP_SYSLOG holders.
+    /// IPv6 switched off by sysctl (as ANSSI R13 has it) leaves the IPv6 keys in place
+    /// with their defaults: they do not apply, and must not fail.
+    #[test]
+    fn ipv6_checks_do_not_apply_when_ipv6_is_off() {
+        let on = [
+            ("/proc/sys/net/ipv6/conf/all/accept_ra", "1\n"),
+            ("/proc/sys/net/ipv6/conf/default/accept_ra", "1\n"),
+            ("/proc/sys/net/ipv6/conf/all/disable_ipv6", "0\n"),
+            ("/proc/sys/net/ipv6/conf/default/disable_ipv6", "0\n"),
+        ];
+        assert_eq!(
+            get(&statuses(&on), "net.ipv6_router_adverts").0,
+            Status::Fail
+        );
+        let mut off = on;
+        off[2].1 = "1\n";
+        off[3].1 = "1\n";
+        let (status, evidence) = get(&statuses(&off), "net.ipv6_router_adverts");
+        assert_eq!(status, Status::NotApplicable, "{evidence}");
+    }
+
     #[test]
     fn kptr_restrict_one_is_not_enough() {
         let c = statuses(&[("/proc/sys/kernel/kptr_restrict", "1\n")]);

@@ -466,6 +466,7 @@ mod tests {
     const UFW_ON: (&str, &str) = ("/etc/ufw/ufw.conf", "ENABLED=yes\nLOGLEVEL=low\n");
     const IPV6_ON: (&str, &str) = ("/proc/sys/net/ipv6/conf/all/disable_ipv6", "0\n");
     const IPV6_OFF: (&str, &str) = ("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1\n");
+    const IPV6_OFF_DEFAULT: (&str, &str) = ("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1\n");
     const NFT_DEBIAN: &str = "flush ruleset\ntable inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter;\n\t}\n}\n";
 
     #[test]
@@ -567,7 +568,12 @@ mod tests {
         assert_eq!(c.status, Status::Fail, "{}", c.evidence);
         assert!(c.evidence.contains("IPV6=no"));
         let c = ctx_run(
-            &[UFW_ON, ("/etc/default/ufw", no6), IPV6_OFF],
+            &[
+                UFW_ON,
+                ("/etc/default/ufw", no6),
+                IPV6_OFF,
+                IPV6_OFF_DEFAULT,
+            ],
             &["ufw.service"],
             firewall,
         );

@@ -198,6 +198,17 @@ pub fn sysctl(root: &Root, key: &str) -> io::Result<String> {
     root.read_live(&path).map(|s| s.trim().to_string())
 }
 
+/// Whether IPv6 is switched off by sysctl on every interface, present and future
+/// (`net.ipv6.conf.{all,default}.disable_ipv6 = 1`, as ANSSI R13 has it done).
+pub fn ipv6_disabled_by_sysctl(root: &Root) -> bool {
+    [
+        "net.ipv6.conf.all.disable_ipv6",
+        "net.ipv6.conf.default.disable_ipv6",
+    ]
+    .iter()
+    .all(|k| sysctl(root, k).is_ok_and(|v| v == "1"))
+}
+
 /// Short, stable wording of an I/O error for evidence. The safe reader's own refusals
 /// (`is a FIFO, not a regular file`, `is larger than N bytes; ...`) say what to fix, so they
 /// are kept; system errors are summed up.
