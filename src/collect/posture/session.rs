@@ -136,6 +136,40 @@ fn autologins(ctx: &Ctx, installed: &dyn Fn(&str) -> bool) -> Vec<String> {
             found.push(format!("sddm [Autologin] User set in {f}"));
         }
     }
+    if installed("greetd") {
+        // A session started at boot without a greeter: greetd's autologin.
+        if let Ok(t) = ctx.root.read("/etc/greetd/config.toml") {
+            if keyfile::ini(&t)
+                .iter()
+                .any(|e| e.section == "initial_session")
+            {
+                found.push("greetd [initial_session] in /etc/greetd/config.toml".into());
+            }
+        }
+    }
+    if installed("lxdm") {
+        if let Ok(t) = ctx.root.read("/etc/lxdm/lxdm.conf") {
+            if keyfile::ini_get(&keyfile::ini(&t), "base", "autologin")
+                .is_some_and(|v| !v.is_empty())
+            {
+                found.push("lxdm autologin set in /etc/lxdm/lxdm.conf".into());
+            }
+        }
+    }
+    if installed("slim") {
+        if let Ok(t) = ctx.root.read("/etc/slim.conf") {
+            // `key value` lines; the last one wins.
+            let auto = t
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("auto_login"))
+                .filter(|rest| rest.starts_with([' ', '\t']))
+                .last()
+                .is_some_and(|v| truthy(v.trim()));
+            if auto {
+                found.push("slim auto_login yes in /etc/slim.conf".into());
+            }
+        }
+    }
     if installed("nodm") {
         if let Ok(t) = ctx.root.read("/etc/default/nodm") {
             if keyfile::shell_get(&keyfile::shell_vars(&t), "NODM_ENABLED").is_some_and(truthy) {
@@ -515,6 +549,26 @@ mod tests {
             autologin,
         );
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+    }
+
+    /// The kiosk display managers: greetd's initial session, lxdm's and slim's autologin.
+    #[test]
+    fn autologin_greetd_lxdm_slim() {
+        let cases: [(&str, &str, &str, bool); 6] = [
+            ("greetd", "/etc/greetd/config.toml", "[terminal]\nvt = 1\n[default_session]\ncommand = \"agreety\"\n[initial_session]\ncommand = \"cage firefox\"\nuser = \"kiosk\"\n", true),
+            ("greetd", "/etc/greetd/config.toml", "[terminal]\nvt = 1\n[default_session]\ncommand = \"agreety\"\n", false),
+            ("lxdm", "/etc/lxdm/lxdm.conf", "[base]\nautologin=kiosk\n", true),
+            ("lxdm", "/etc/lxdm/lxdm.conf", "[base]\n# autologin=dgod\n", false),
+            ("slim", "/etc/slim.conf", "default_user kiosk\nauto_login yes\n", true),
+            ("slim", "/etc/slim.conf", "# auto_login yes\nauto_login no\n", false),
+        ];
+        for (dm, path, text, auto) in cases {
+            let pkgs = dpkg(&[dm]);
+            let c = run(&[("/var/lib/dpkg/status", &pkgs), (path, text)], autologin);
+            let want = if auto { Status::Fail } else { Status::Pass };
+            assert_eq!(c.status, want, "{dm}: {}", c.evidence);
+            assert!(!c.evidence.contains("kiosk"), "{}", c.evidence);
+        }
     }
 
     #[test]
