@@ -148,9 +148,27 @@ fn read_files(c: &Config) -> String {
     }
 }
 
+/// Drop-ins whose names are the distributions' own, and so say nothing of a person.
+const KNOWN_DROP_INS: [&str; 3] = [
+    "/etc/sudoers.d/010_pi-nopasswd",
+    "/etc/sudoers.d/90-cloud-init-users",
+    "/etc/sudoers.d/README",
+];
+
+/// A file as evidence shows it: admins often name a drop-in after its user, so the
+/// files of /etc/sudoers.d are shown by their directory, but for the distributions' own.
+fn shown(file: &str) -> &str {
+    if file.starts_with("/etc/sudoers.d/") && !KNOWN_DROP_INS.contains(&file) {
+        "/etc/sudoers.d"
+    } else {
+        file
+    }
+}
+
 fn nopasswd(c: &Config) -> Check {
     let mut found = Vec::new();
     for (f, s) in &c.files {
+        let f = shown(f);
         if s.nopasswd_rules > 0 {
             found.push(format!("{f}: {} NOPASSWD rule(s)", s.nopasswd_rules));
         }
@@ -178,7 +196,7 @@ fn use_pty(ctx: &Ctx, c: &Config) -> Check {
     let set = c
         .files
         .iter()
-        .filter_map(|(f, s)| s.use_pty.map(|v| (f, v)))
+        .filter_map(|(f, s)| s.use_pty.map(|v| (shown(f), v)))
         .next_back();
     match set {
         Some((f, true)) => USE_PTY.check(Status::Pass, format!("Defaults use_pty ({f})")),
@@ -268,6 +286,16 @@ mod tests {
             "/etc/sudoers.d/010_pi-nopasswd: 1 NOPASSWD rule(s)"
         );
         assert!(!c[0].evidence.contains("pi ALL"));
+        // A drop-in named after its user is shown by its directory.
+        files.push((
+            "/etc/sudoers.d/marie_dupont",
+            "marie ALL=(ALL) NOPASSWD: ALL\n",
+        ));
+        let c = run(&files);
+        assert_eq!(
+            c[0].evidence,
+            "/etc/sudoers.d/010_pi-nopasswd: 1 NOPASSWD rule(s); /etc/sudoers.d: 1 NOPASSWD rule(s)"
+        );
     }
 
     #[test]
@@ -305,7 +333,7 @@ mod tests {
             ("/etc/sudoers.d/50-x", "Defaults !use_pty\n"),
         ]);
         assert_eq!(c[1].status, Status::Fail);
-        assert_eq!(c[1].evidence, "Defaults !use_pty (/etc/sudoers.d/50-x)");
+        assert_eq!(c[1].evidence, "Defaults !use_pty (/etc/sudoers.d)");
     }
 
     #[test]
