@@ -55,7 +55,7 @@ pub(super) fn clamav(ctx: &Ctx) -> Check {
         Some(format!("{FRESHCLAM} enabled (signatures updated)"))
     } else {
         schedule::scheduled_jobs(ctx)
-            .into_iter()
+            .iter()
             .find(|j| schedule::runs(&j.command, "freshclam"))
             .map(|j| format!("freshclam scheduled: {}", j.when()))
     };

@@ -71,6 +71,7 @@ pub const ITEMS: [Item; 8] = [
         checks: &[
             "accounts.empty_password",
             "accounts.pam_nullok",
+            "ssh.empty_passwords",
             "accounts.password_hashing",
             "accounts.password_quality",
         ],

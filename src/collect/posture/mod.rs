@@ -114,6 +114,8 @@ pub(crate) struct Ctx<'a> {
     pub sockets: Result<Vec<sockets::Socket>, String>,
     /// The host's mount table and the file it came from.
     pub mounts: Result<(Vec<mountinfo::Mount>, &'static str), String>,
+    /// What runs on a schedule, read on first use (see [`schedule::scheduled_jobs`]).
+    jobs: std::cell::OnceCell<Vec<schedule::Job>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -130,6 +132,7 @@ impl<'a> Ctx<'a> {
             units: sys::Units::load(root),
             sockets: read_sockets(root),
             mounts: read_mounts(root),
+            jobs: std::cell::OnceCell::new(),
         }
     }
 
@@ -264,7 +267,9 @@ pub fn score(checks: &[Check]) -> u8 {
 /// Checks decided (wholly or partly) from live kernel or runtime state rather than from
 /// files: under `collect --root` their answer is the running host's.
 /// The sysctl checks are all live and are known by [`kernel::is_sysctl`].
-const LIVE_CHECKS: [&str; 13] = [
+const LIVE_CHECKS: [&str; 15] = [
+    "kernel.usb_storage",
+    "logs.persistent",
     "disk.encryption",
     "disk.home_encryption",
     "disk.swap_encryption",

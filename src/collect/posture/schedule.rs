@@ -7,10 +7,26 @@ use crate::collect::max;
 use crate::parse::{crontab, keyfile};
 
 /// What runs periodically: enabled timers' services, then cron jobs (not `@reboot`).
-pub(super) fn scheduled_jobs(ctx: &Ctx) -> Vec<Job> {
-    let mut jobs = timer_jobs(ctx);
-    jobs.extend(cron_jobs(ctx).into_iter().filter(|j| j.periodic));
-    jobs
+/// Read once per collection, however many checks ask.
+pub(super) fn scheduled_jobs<'c>(ctx: &'c Ctx) -> &'c [Job] {
+    ctx.jobs.get_or_init(|| {
+        let mut jobs = timer_jobs(ctx);
+        jobs.extend(cron_jobs(ctx).into_iter().filter(|j| j.periodic));
+        jobs
+    })
+}
+
+/// The text of `abs` when it is a script (`#!`); a program is not read (a binary would
+/// cost its size in reading and in turning its bytes into text, for nothing).
+fn read_script(ctx: &Ctx, abs: &str) -> Option<String> {
+    use std::io::Read as _;
+    let mut magic = [0u8; 2];
+    crate::fsutil::open(&ctx.root.file(abs))
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .ok()?;
+    (&magic == b"#!")
+        .then(|| ctx.root.read_up_to(abs, max::CONFIG).ok())
+        .flatten()
 }
 
 /// Something that runs on a schedule: a cron job or an enabled systemd timer's service.
@@ -80,12 +96,10 @@ fn with_script(ctx: &Ctx, command: &str, env: &mut Vec<(String, String)>) -> Str
         .unwrap_or("");
     let mut text = command.to_string();
     if first.starts_with('/') {
-        if let Ok(script) = ctx.root.read_up_to(first, max::CONFIG) {
-            if script.starts_with("#!") {
-                env.extend(owned(&keyfile::shell_vars(&script)));
-                text.push('\n');
-                text.push_str(&script);
-            }
+        if let Some(script) = read_script(ctx, first) {
+            env.extend(owned(&keyfile::shell_vars(&script)));
+            text.push('\n');
+            text.push_str(&script);
         }
     }
     text

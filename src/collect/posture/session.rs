@@ -163,7 +163,7 @@ fn autologins(ctx: &Ctx, installed: &dyn Fn(&str) -> bool) -> Vec<String> {
                 .lines()
                 .filter_map(|l| l.trim().strip_prefix("auto_login"))
                 .filter(|rest| rest.starts_with([' ', '\t']))
-                .last()
+                .next_back()
                 .is_some_and(|v| truthy(v.trim()));
             if auto {
                 found.push("slim auto_login yes in /etc/slim.conf".into());
