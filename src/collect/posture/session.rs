@@ -162,8 +162,7 @@ fn autologins(ctx: &Ctx, installed: &dyn Fn(&str) -> bool) -> Vec<String> {
             let auto = t
                 .lines()
                 .filter_map(|l| l.trim().strip_prefix("auto_login"))
-                .filter(|rest| rest.starts_with([' ', '\t']))
-                .next_back()
+                .rfind(|rest| rest.starts_with([' ', '\t']))
                 .is_some_and(|v| truthy(v.trim()));
             if auto {
                 found.push("slim auto_login yes in /etc/slim.conf".into());
