@@ -175,6 +175,9 @@ fn repo_option<'a>(words: &[&'a str]) -> Option<&'a str> {
     })
 }
 
+/// The programs a backup job runs (`borg` also matches within `borgmatic`).
+const BACKUP_PROGRAMS: [&str; 5] = ["borgmatic", "borg", "restic", "duplicity", "duply"];
+
 /// The backup targets a job runs, by tool.
 fn job_findings(
     ctx: &Ctx,
@@ -183,6 +186,10 @@ fn job_findings(
     borgmatic_repos: &[Target],
 ) -> Vec<Finding> {
     let mut out = Vec::new();
+    // Most jobs (apt, man-db, logrotate...) name no backup tool at all: skip their words.
+    if !BACKUP_PROGRAMS.iter().any(|p| job.command.contains(p)) {
+        return out;
+    }
     let schedule = Some(job.when());
     let mut push = |tool, target| {
         out.push(Finding {
@@ -192,11 +199,10 @@ fn job_findings(
         })
     };
     for words in lines_words(&job.command) {
-        let Some(at) = words.iter().position(|w| {
-            ["borgmatic", "borg", "restic", "duplicity", "duply"]
-                .iter()
-                .any(|p| is_program(w, p))
-        }) else {
+        let Some(at) = words
+            .iter()
+            .position(|w| BACKUP_PROGRAMS.iter().any(|p| is_program(w, p)))
+        else {
             continue;
         };
         let (prog, args) = (words[at].rsplit('/').next().unwrap_or(""), &words[at + 1..]);
