@@ -97,6 +97,9 @@ pub struct Loaded {
 pub struct Effective {
     /// (keyword, arguments, file, number of errors met before it was set)
     values: Vec<(String, Vec<String>, String, usize)>,
+    /// Keywords set inside `Match` blocks: (keyword, first argument lowercased, file).
+    /// They apply to some connections only (a user, an address range).
+    conditional: Vec<(String, String, String)>,
     /// Files that were read, main file first, in processing order.
     pub files: Vec<String>,
     /// Problems met (unreadable include, include depth exceeded): values may be missing.
@@ -126,6 +129,14 @@ impl Effective {
             Some((.., errors_before)) => *errors_before == 0,
             None => self.errors.is_empty(),
         }
+    }
+
+    /// The values `Match` blocks give `key` (first argument, lowercased), with their file.
+    pub fn in_match_blocks<'a>(&'a self, key: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.conditional
+            .iter()
+            .filter(move |(k, ..)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v, f)| (v.as_str(), f.as_str()))
     }
 
     /// The first argument of `key`, lowercased (sshd compares option values case-insensitively).
@@ -200,7 +211,11 @@ fn walk(
                 }
             }
             Line::Keyword { key, args } => {
-                if !in_match && !out.values.iter().any(|(k, ..)| *k == key) {
+                if in_match {
+                    let first = args.first().map(|a| a.to_ascii_lowercase());
+                    out.conditional
+                        .push((key, first.unwrap_or_default(), name.to_string()));
+                } else if !out.values.iter().any(|(k, ..)| *k == key) {
                     let errors = out.errors.len();
                     out.values.push((key, args, name.to_string(), errors));
                 }

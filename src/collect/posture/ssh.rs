@@ -190,6 +190,23 @@ pub(super) fn checks(ctx: &Ctx) -> Vec<Check> {
     ]
 }
 
+/// A `Match` block that gives `key` a value `weak` accepts: the global setting then does
+/// not hold for some connections (the usual "passwords from the LAN" exception). Shown as
+/// what it sets and where.
+fn weakened_by_match(
+    eff: &Effective,
+    key: &str,
+    shown: &str,
+    weak: fn(&str) -> bool,
+) -> Option<String> {
+    let found: Vec<String> = eff
+        .in_match_blocks(key)
+        .filter(|(v, _)| weak(v))
+        .map(|(v, f)| format!("{shown} {v} in a Match block ({f})"))
+        .collect();
+    (!found.is_empty()).then(|| format!("; but {}", found.join(", ")))
+}
+
 fn root_login(eff: &Effective, files: &str, unsure: Option<String>) -> Check {
     if let Some(why) = unsure {
         return ROOT_LOGIN.check(Status::Unknown, why);
@@ -205,6 +222,13 @@ fn root_login(eff: &Effective, files: &str, unsure: Option<String>) -> Check {
         ),
         _ => (Status::Unknown, "value not understood"),
     };
+    if status == Status::Pass {
+        if let Some(but) =
+            weakened_by_match(eff, "permitrootlogin", "PermitRootLogin", |v| v != "no")
+        {
+            return ROOT_LOGIN.check(Status::Fail, format!("{shown}: {meaning}{but}{files}"));
+        }
+    }
     ROOT_LOGIN.check(status, format!("{shown}: {meaning}{files}"))
 }
 
@@ -222,7 +246,28 @@ fn password(eff: &Effective, files: &str, unsure: Option<String>) -> Check {
     } else {
         format!("{pa_shown}; {kbd_shown}{files}")
     };
-    PASSWORD.check(pass_if(pa == "no" && !via_pam), evidence)
+    let ok = pa == "no" && !via_pam;
+    if ok {
+        let yes = |v: &str| v == "yes";
+        let but = weakened_by_match(eff, "passwordauthentication", "PasswordAuthentication", yes)
+            .or_else(|| {
+                // Keyboard-interactive turned on for some connections prompts through PAM.
+                (pam == "yes")
+                    .then(|| {
+                        weakened_by_match(
+                            eff,
+                            "kbdinteractiveauthentication",
+                            "KbdInteractiveAuthentication",
+                            yes,
+                        )
+                    })
+                    .flatten()
+            });
+        if let Some(but) = but {
+            return PASSWORD.check(Status::Fail, format!("{evidence}{but}"));
+        }
+    }
+    PASSWORD.check(pass_if(ok), evidence)
 }
 
 fn empty_passwords(eff: &Effective, files: &str, unsure: Option<String>) -> Check {
@@ -230,12 +275,15 @@ fn empty_passwords(eff: &Effective, files: &str, unsure: Option<String>) -> Chec
         return EMPTY.check(Status::Unknown, why);
     }
     let (shown, v) = setting(eff, "permitemptypasswords");
-    let status = match v.as_str() {
-        "no" => Status::Pass,
-        "yes" => Status::Fail,
+    let but = weakened_by_match(eff, "permitemptypasswords", "PermitEmptyPasswords", |v| {
+        v == "yes"
+    });
+    let status = match (v.as_str(), &but) {
+        ("no", None) => Status::Pass,
+        ("no", Some(_)) | ("yes", _) => Status::Fail,
         _ => Status::Unknown,
     };
-    EMPTY.check(status, format!("{shown}{files}"))
+    EMPTY.check(status, format!("{shown}{}{files}", but.unwrap_or_default()))
 }
 
 fn max_auth_tries(eff: &Effective, files: &str, unsure: Option<String>) -> Check {
@@ -333,7 +381,7 @@ mod tests {
     }
 
     /// openssh-server installed and ssh.service enabled, with these files.
-    fn with_ssh(extra: &[(&'static str, &'static str)]) -> Vec<Check> {
+    fn with_ssh(extra: &[(&str, &str)]) -> Vec<Check> {
         let status = dpkg(&["openssh-server"]);
         let mut files: Vec<(&str, &str)> = vec![("/var/lib/dpkg/status", &status)];
         files.extend_from_slice(extra);
@@ -411,6 +459,31 @@ mod tests {
         ]);
         assert_eq!(c[1].status, Status::Fail);
         assert!(c[1].evidence.contains("50-cloud-init.conf"));
+    }
+
+    /// "Passwords from the LAN": a Match block reopens what the global settings close.
+    #[test]
+    fn match_blocks_that_reopen_fail() {
+        let hardened = "PermitRootLogin no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM yes\n";
+        let c = with_ssh(&[("/etc/ssh/sshd_config", hardened)]);
+        assert_eq!((c[0].status, c[1].status), (Status::Pass, Status::Pass));
+        let lan = format!("{hardened}Match Address 192.168.0.0/16\n  PasswordAuthentication yes\n  PermitRootLogin yes\n  PermitEmptyPasswords yes\n");
+        let c = with_ssh(&[("/etc/ssh/sshd_config", &lan)]);
+        assert_eq!(c[0].status, Status::Fail, "{}", c[0].evidence);
+        assert!(
+            c[0].evidence
+                .contains("but PermitRootLogin yes in a Match block (/etc/ssh/sshd_config)"),
+            "{}",
+            c[0].evidence
+        );
+        assert_eq!(c[1].status, Status::Fail, "{}", c[1].evidence);
+        assert_eq!(c[2].status, Status::Fail, "{}", c[2].evidence);
+        // A Match block that only tightens changes nothing.
+        let strict = format!(
+            "{hardened}Match User backup\n  PermitRootLogin no\n  PasswordAuthentication no\n"
+        );
+        let c = with_ssh(&[("/etc/ssh/sshd_config", &strict)]);
+        assert_eq!((c[0].status, c[1].status), (Status::Pass, Status::Pass));
     }
 
     #[test]
