@@ -46,12 +46,21 @@ fn nft_ruleset(ctx: &Ctx, path: &str) -> Result<InputFilter, String> {
         .map_err(|e| format!("{path} {}", sys::why(&e)))?;
     let mut f = netfilter::nft(&text);
     for pattern in std::mem::take(&mut f.includes) {
+        // nft looks a relative include up in its include path, /etc by default.
+        let pattern = if pattern.starts_with('/') {
+            pattern
+        } else {
+            format!("/etc/{pattern}")
+        };
         for inc in sys::glob(ctx.root, &pattern) {
-            if let Ok(t) = ctx.root.read(&inc) {
-                let mut sub = netfilter::nft(&t);
-                sub.includes.clear();
-                f.merge(sub);
-            }
+            // A file nft would load but we cannot read could change everything.
+            let t = ctx
+                .root
+                .read(&inc)
+                .map_err(|e| format!("{inc}, included by {path}, {}", sys::why(&e)))?;
+            let mut sub = netfilter::nft(&t);
+            sub.includes.clear();
+            f.merge(sub);
         }
     }
     Ok(f)
@@ -491,13 +500,31 @@ mod tests {
         assert!(c.evidence.contains("input denied by default"));
         let c = ctx_run(
             &[
-                ("/etc/nftables.conf", "include \"/etc/nftables.d/*.nft\"\n"),
+                // Relative to nft's include path, /etc.
+                ("/etc/nftables.conf", "include \"nftables.d/*.nft\"\n"),
                 ("/etc/nftables.d/in.nft", NFT_DROP),
             ],
             &["nftables.service"],
             firewall,
         );
         assert_eq!(c.status, Status::Pass, "{}", c.evidence);
+        // An include nft would load but that cannot be read: cannot tell.
+        let dir = tempfile::tempdir().unwrap();
+        super::super::testutil::write(
+            dir.path(),
+            &[("/etc/nftables.conf", "include \"/etc/nftables.d/*.nft\"\n")],
+        );
+        crate::fsutil::testing::mkfifo(&dir.path().join("etc/nftables.d/in.nft"));
+        super::super::testutil::enable(dir.path(), "nftables.service");
+        let root = crate::collect::Root::at(dir.path()).with_live(dir.path());
+        let c = firewall(&super::super::Ctx::load(&root));
+        assert_eq!(c.status, Status::Unknown, "{}", c.evidence);
+        assert!(
+            c.evidence
+                .contains("/etc/nftables.d/in.nft, included by /etc/nftables.conf"),
+            "{}",
+            c.evidence
+        );
         let c = ctx_run(
             &[
                 (
