@@ -33,7 +33,7 @@ mod system;
 use super::Root;
 use crate::parse::{mountinfo, sockets};
 pub use crate::wire::posture::*;
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 impl Severity {
     /// Weight in the score.
@@ -106,9 +106,9 @@ fn is_asked(pkg: &str) -> bool {
 /// What several checks need, read once per collection.
 pub(crate) struct Ctx<'a> {
     pub root: &'a Root,
-    /// Which of the [`ASKED`] packages are installed, or why the dpkg database could not
-    /// be read.
-    pub dpkg: Result<HashSet<&'static str>, String>,
+    /// The [`ASKED`] packages that are installed, with their versions, or why the dpkg
+    /// database could not be read.
+    pub dpkg: Result<HashMap<&'static str, String>, String>,
     pub units: sys::Units,
     /// Sockets of /proc/net/{tcp,tcp6,udp,udp6}, or why none could be read.
     pub sockets: Result<Vec<sockets::Socket>, String>,
@@ -120,9 +120,11 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn load(root: &'a Root) -> Ctx<'a> {
-        let mut found = HashSet::new();
+        let mut found = HashMap::new();
         let dpkg = super::each_installed(root, |p| {
-            found.extend(asked(p.name));
+            if let Some(name) = asked(p.name) {
+                found.insert(name, p.version.to_string());
+            }
         })
         .map(|()| found)
         .map_err(|e| format!("{} {}", super::DPKG_STATUS, sys::why(&e)));
@@ -136,10 +138,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The installed version of a package; `None` when it is not installed or the dpkg
+    /// database is unreadable.
+    pub fn version(&self, pkg: &str) -> Option<&str> {
+        debug_assert!(is_asked(pkg), "{pkg}: add it to posture::ASKED");
+        self.dpkg.as_ref().ok()?.get(pkg).map(String::as_str)
+    }
+
     /// Whether a package is installed; `None` when the dpkg database is unreadable.
     pub fn installed(&self, pkg: &str) -> Option<bool> {
         debug_assert!(is_asked(pkg), "{pkg}: add it to posture::ASKED");
-        self.dpkg.as_ref().ok().map(|names| names.contains(pkg))
+        self.dpkg.as_ref().ok().map(|names| names.contains_key(pkg))
     }
 
     /// The packages of `pkgs` that are installed; `None` when dpkg is unreadable.
@@ -152,7 +161,7 @@ impl<'a> Ctx<'a> {
         Some(
             pkgs.iter()
                 .copied()
-                .filter(|p| names.contains(*p))
+                .filter(|p| names.contains_key(*p))
                 .collect(),
         )
     }
@@ -362,6 +371,7 @@ pub(crate) mod testutil {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn c(status: Status, severity: Severity) -> Check {
         Rule {

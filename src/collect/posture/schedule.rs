@@ -169,8 +169,9 @@ pub(super) fn unit_file(ctx: &Ctx, unit: &str) -> Option<String> {
         .find(|p| ctx.root.file(p).is_file())
 }
 
-/// The `Key=` values of a unit and its drop-ins, in reading order, `%i`/`%I` expanded.
-fn unit_values(ctx: &Ctx, unit: &str, key: &str) -> Vec<String> {
+/// The `Key=` settings of a unit and its drop-ins, in reading order, `%i`/`%I` expanded:
+/// each file read once, whatever number of keys the caller wants.
+fn unit_settings(ctx: &Ctx, unit: &str) -> Vec<(String, String)> {
     let instance = unit
         .split_once('@')
         .and_then(|(_, r)| r.rsplit_once('.'))
@@ -186,12 +187,19 @@ fn unit_values(ctx: &Ctx, unit: &str, key: &str) -> Vec<String> {
             continue;
         };
         for e in keyfile::ini(&text) {
-            if e.key == key {
-                out.push(e.value.replace("%i", instance).replace("%I", instance));
-            }
+            let value = e.value.replace("%i", instance).replace("%I", instance);
+            out.push((e.key.to_string(), value));
         }
     }
     out
+}
+
+/// The values of `key` among a unit's settings, in reading order.
+fn values<'s>(settings: &'s [(String, String)], key: &'s str) -> impl Iterator<Item = &'s str> {
+    settings
+        .iter()
+        .filter(move |(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The services of enabled timers, as jobs.
@@ -207,12 +215,15 @@ fn timer_jobs(ctx: &Ctx) -> Vec<Job> {
     timers.dedup();
     let mut jobs = Vec::new();
     for timer in timers {
-        let service = unit_values(ctx, &timer, "Unit")
-            .pop()
+        let timer_settings = unit_settings(ctx, &timer);
+        let service = values(&timer_settings, "Unit")
+            .last()
+            .map(str::to_string)
             .unwrap_or_else(|| format!("{}.service", timer.trim_end_matches(".timer")));
-        let calendar = unit_values(ctx, &timer, "OnCalendar");
+        let calendar: Vec<&str> = values(&timer_settings, "OnCalendar").collect();
+        let settings = unit_settings(ctx, &service);
         let mut env = Vec::new();
-        for e in unit_values(ctx, &service, "Environment") {
+        for e in values(&settings, "Environment") {
             for kv in e.split_whitespace() {
                 let kv = kv.trim_matches('"');
                 if let Some((k, v)) = kv.split_once('=') {
@@ -220,13 +231,13 @@ fn timer_jobs(ctx: &Ctx) -> Vec<Job> {
                 }
             }
         }
-        for f in unit_values(ctx, &service, "EnvironmentFile") {
+        for f in values(&settings, "EnvironmentFile") {
             if let Ok(t) = ctx.root.read_up_to(f.trim_start_matches('-'), max::CONFIG) {
                 env.extend(owned(&keyfile::shell_vars(&t)));
             }
         }
         let mut command = String::new();
-        for exec in unit_values(ctx, &service, "ExecStart") {
+        for exec in values(&settings, "ExecStart") {
             let exec = exec.trim_start_matches(['-', '@', ':', '+', '!']);
             command.push_str(&with_script(ctx, exec, &mut env));
             command.push('\n');

@@ -227,14 +227,10 @@ fn use_pty(ctx: &Ctx, c: &Config) -> Check {
 
 /// The installed sudo's version, from the dpkg database.
 fn sudo_version(ctx: &Ctx) -> Option<String> {
-    let mut found = None;
-    crate::collect::each_installed(ctx.root, |p| {
-        if PACKAGES.contains(&p.name) {
-            found = Some(p.version.to_string());
-        }
-    })
-    .ok()?;
-    found
+    PACKAGES
+        .iter()
+        .find_map(|p| ctx.version(p))
+        .map(str::to_string)
 }
 
 #[cfg(test)]
